@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One entry point for people and CI, from a fresh clone:
+#   build/dev.sh demo [args]   the main job: the tray agent on an embedded PostgreSQL with a simulated turnstile
+#   build/dev.sh test          every check: lint, types (Linux and win32), tests on PostgreSQL 15 and pgserver's 16
+# It installs what it needs: Debian packages when run as root (PostgreSQL server, Xvfb/dunst/trayer for the
+# desktop tests), and a virtualenv in .venv with requirements.txt + build/requirements-dev.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+log() { printf '== %s\n' "$*" >&2; }
+
+apt_install() {
+  # apt_install PKG... : install the Debian packages that are missing (root only; otherwise just warn).
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    log "missing Debian packages (install them as root): ${missing[*]}"; return 0
+  fi
+  log "apt-get install ${missing[*]}"
+  if [ ! -f /tmp/.aviso-apt-updated ]; then apt-get update -qq >/dev/null && touch /tmp/.aviso-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha"
+  local want
+  want=$(cat requirements.txt build/requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$PY" ]; then log "creating .venv"; python3 -m venv "$VENV"; fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "pip install -r requirements.txt -r build/requirements-dev.txt"
+    "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt -r build/requirements-dev.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+cmd=${1:-test}
+shift || true
+case "$cmd" in
+  demo)
+    ensure_venv
+    exec "$PY" -m agent demo "$@"
+    ;;
+  test)
+    apt_install postgresql
+    ensure_venv
+    log "ruff"; "$VENV/bin/ruff" check agent tests bench
+    log "mypy (linux)"; "$VENV/bin/mypy" --platform linux
+    log "mypy (win32)"; "$VENV/bin/mypy" --platform win32
+    log "pytest on the machine's PostgreSQL"
+    AVISO_PG_BACKEND=system "$PY" -m pytest -q "$@"
+    log "pytest on pgserver's PostgreSQL (database kit and engine)"
+    AVISO_PG_BACKEND=pgserver "$PY" -m pytest -q tests/test_sql_kit.py "$@"
+    ;;
+  *)
+    echo "usage: build/dev.sh demo|test [args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,57 @@
+-- Aviso de Entradas: the least-privilege role `pos_user` that the agent on each POS PC logs in as.
+--
+--   psql -U postgres -d torniquete_db -f sql/create_pos_user.sql
+--   psql -U postgres -d torniquete_db -c '\password pos_user'      -- the password is never in this file
+--
+-- or `python -m agent setup-db --pos-password-stdin`, which runs this file and sets a SCRAM verifier computed on
+-- the client, so the clear-text password reaches neither argv, the server log nor ours.
+--
+-- What it grants, nothing else (idempotent; re-running it also takes back anything granted by hand before):
+--   LOGIN; CONNECT on this database; USAGE on the schema of registro_entradas;
+--   SELECT on exactly the columns the agent reads (column-level grants), only those that exist:
+--     registro_entradas: id_entrada, id_miembro, tipo_acceso, fecha_hora, torniquete, resultado
+--     miembros:          id_miembro, nombre, apellido, plan, fecha_vencimiento, saldo_pendiente,
+--                        fecha_nacimiento, foto_url, notas
+-- Never documento, telefono, email, nor INSERT/UPDATE/DELETE. LISTEN needs no grant.
+--
+-- pg_hba.conf on the turnstile (TLS and SCRAM, not md5; from the front-desk LAN only):
+--   hostssl  torniquete_db  pos_user  192.168.1.0/24  scram-sha-256
+-- postgresql.conf:  listen_addresses = '*'   (or the turnstile PC's LAN address)
+--                   password_encryption = scram-sha-256   (the default since PostgreSQL 14)
+--                   ssl = on
+
+DO $do$
+DECLARE
+    esquema text;
+    col text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pos_user') THEN
+        CREATE ROLE pos_user LOGIN;
+    END IF;
+    ALTER ROLE pos_user LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO pos_user', current_database());
+
+    SELECT n.nspname INTO esquema
+      FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     WHERE c.oid = 'registro_entradas'::regclass;
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO pos_user', esquema);
+
+    -- Start from nothing on both tables, then grant the listed columns that exist.
+    EXECUTE 'REVOKE ALL ON registro_entradas, miembros FROM pos_user';
+    FOR col IN
+        SELECT a.attname FROM pg_attribute AS a
+         WHERE a.attrelid = 'registro_entradas'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname IN ('id_entrada', 'id_miembro', 'tipo_acceso', 'fecha_hora', 'torniquete', 'resultado')
+    LOOP
+        EXECUTE format('GRANT SELECT (%I) ON registro_entradas TO pos_user', col);
+    END LOOP;
+    FOR col IN
+        SELECT a.attname FROM pg_attribute AS a
+         WHERE a.attrelid = 'miembros'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname IN ('id_miembro', 'nombre', 'apellido', 'plan', 'fecha_vencimiento', 'saldo_pendiente',
+                             'fecha_nacimiento', 'foto_url', 'notas')
+    LOOP
+        EXECUTE format('GRANT SELECT (%I) ON miembros TO pos_user', col);
+    END LOOP;
+END
+$do$;
