@@ -1,0 +1,67 @@
+"""The agent's data: an :class:`Entry` at the turnstile and the :class:`Member` who made it. Pure, immutable.
+
+SQL names map to these attributes in :mod:`agent.core.names` only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Display data of a member (``miembros``). Optional columns a schema lacks are ``None``.
+
+    ``balance_due`` is in the gym's currency (``saldo_pendiente``); dates are calendar dates of the server.
+    """
+
+    member_id: int
+    first_name: str
+    last_name: str
+    plan: str | None = None
+    expires_on: dt.date | None = None
+    balance_due: Decimal | None = None
+    birth_date: dt.date | None = None
+    photo_url: str | None = None
+    notes: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        """``"first last"``, stripped."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One member passage (``registro_entradas``) joined with its member as the table has them now.
+
+    ``occurred_at`` is timezone-aware (``fecha_hora`` is ``timestamptz``). ``member`` is ``None`` only when the
+    row names no member or the member row is gone. ``denied`` is true when the turnstile refused the passage.
+    """
+
+    entry_id: int
+    member_id: int | None
+    occurred_at: dt.datetime
+    access_type: str = "miembro"
+    turnstile: str | None = None
+    result: str | None = None
+    member: Member | None = None
+
+    @property
+    def denied(self) -> bool:
+        """The turnstile refused the passage (``resultado = 'denegado'``)."""
+        from agent.core.names import RESULT_DENIED
+
+        return self.result == RESULT_DENIED
+
+
+class Source(str, Enum):
+    """How an entry reached the agent."""
+
+    LIVE = "live"
+    """By NOTIFY while listening."""
+    CATCHUP = "catchup"
+    """From the table after a (re)connect, a restart or a periodic sweep."""
