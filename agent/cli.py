@@ -27,13 +27,17 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _add_dsn(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dsn", default="",
-                   help="libpq conninfo string or postgresql:// URL; default: the PG* environment variables")
+    p.add_argument(
+        "--dsn", default="", help="libpq conninfo string or postgresql:// URL; default: the PG* environment variables"
+    )
 
 
 def _add_channel(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--channel", default=names.DEFAULT_CHANNEL,
-                   help=f"NOTIFY channel, case-sensitive (default {names.DEFAULT_CHANNEL})")
+    p.add_argument(
+        "--channel",
+        default=names.DEFAULT_CHANNEL,
+        help=f"NOTIFY channel, case-sensitive (default {names.DEFAULT_CHANNEL})",
+    )
 
 
 def _cmd_setup_db(args: argparse.Namespace) -> int:
@@ -50,8 +54,14 @@ def _cmd_setup_db(args: argparse.Namespace) -> int:
         print(tr("error.db", args.lang, detail=str(exc).strip()), file=sys.stderr)
         return 1
     try:
-        report = setup.apply(conn, schema=args.schema, channel=args.channel, pos_password=password,
-                             demo_data=args.demo_data, lang=args.lang)
+        report = setup.apply(
+            conn,
+            schema=args.schema,
+            channel=args.channel,
+            pos_password=password,
+            demo_data=args.demo_data,
+            lang=args.lang,
+        )
     except setup.SetupError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -69,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse tree; each subparser sets ``handler``."""
     parser = argparse.ArgumentParser(prog="python -m agent", description=f"{APP_NAME}: avisos de entrada de miembros")
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
-    parser.add_argument("--lang", choices=LANGUAGES, default=None,
-                        help="language of user-facing text (default: $AVISO_LANG or es)")
+    parser.add_argument(
+        "--lang", choices=LANGUAGES, default=None, help="language of user-facing text (default: $AVISO_LANG or es)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="command")
 
     p = sub.add_parser("setup-db", help="install schema, trigger and pos_user on the turnstile database")
@@ -78,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_channel(p)
     p.add_argument("--schema", action="store_true", help="also create the reference tables (sql/schema.sql)")
     p.add_argument("--demo-data", action="store_true", help="load the sample members when miembros is empty")
-    p.add_argument("--pos-password-stdin", action="store_true",
-                   help="read pos_user's password from the first line of standard input")
+    p.add_argument(
+        "--pos-password-stdin",
+        action="store_true",
+        help="read pos_user's password from the first line of standard input",
+    )
     p.set_defaults(handler=_cmd_setup_db)
 
     _register_late_commands(sub)

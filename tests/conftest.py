@@ -81,8 +81,9 @@ def create_database(server: throwaway.ThrowawayPostgres | throwaway.ExternalPost
 
 
 @pytest.fixture
-def db(pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, template_db: str,
-       pos_password: str) -> Iterator[Database]:
+def db(
+    pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, template_db: str, pos_password: str
+) -> Iterator[Database]:
     name = create_database(pg_server, template_db)
     yield Database(pg_server, name, pos_password)
     admin = psycopg2.connect(pg_server.dsn())

@@ -28,7 +28,9 @@ def _drain(conn: psycopg2.extensions.connection, timeout: float = 2.0) -> list[s
 def test_member_entry_notifies_visitor_does_not(db: Database) -> None:
     listener = _listen(db)
     with db.connect_admin() as conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (1, 'miembro') RETURNING id_entrada")
+        cur.execute(
+            "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (1, 'miembro') RETURNING id_entrada"
+        )
         (entry_id,) = cur.fetchone()
         cur.execute("INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (NULL, 'visitante')")
     payloads = _drain(listener)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from agent.core.model import Entry, Source
 
 
-class ConnState(str, Enum):
+class ConnState(StrEnum):
     """States of the listener connection (see :mod:`agent.core.state`)."""
 
     CONNECTING = "connecting"

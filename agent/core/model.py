@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class Entry:
         return self.result == RESULT_DENIED
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     """How an entry reached the agent."""
 
     LIVE = "live"

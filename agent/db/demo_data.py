@@ -37,8 +37,9 @@ MEMBERS: tuple[DemoMember, ...] = (
     DemoMember("balance", "Íñigo", "Zúñiga Peñalver", "Anual", 200, balance_due="350.00"),
     DemoMember("birthday", "Begoña", "Ordóñez", "Mensual", 25, birthday_today=True),
     DemoMember("big_note", "Nicolás", "Cañete Señorán", "Anual", 150, notes=BIG_NOTE),
-    DemoMember("current2", "Lucía", "Fernández Guzmán", "Mensual", 18,
-               photo_url="https://example.invalid/fotos/lucia.jpg"),
+    DemoMember(
+        "current2", "Lucía", "Fernández Guzmán", "Mensual", 18, photo_url="https://example.invalid/fotos/lucia.jpg"
+    ),
     DemoMember("current3", "Ramón", "Gómez Valdés", "Trimestral", 70),
 )
 
@@ -63,8 +64,19 @@ def load(cur: Cursor, today: dt.date) -> int:
             "INSERT INTO miembros (nombre, apellido, plan, fecha_inicio, fecha_vencimiento, foto_url,"
             " saldo_pendiente, fecha_nacimiento, notas, documento, telefono, email)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (m.first_name, m.last_name, m.plan, today - dt.timedelta(days=30),
-             today + dt.timedelta(days=m.expires_in_days), m.photo_url, m.balance_due, birth, m.notes,
-             f"DNI-{number:08d}", "+34 600 000 000", f"{m.key}@example.invalid"),
+            (
+                m.first_name,
+                m.last_name,
+                m.plan,
+                today - dt.timedelta(days=30),
+                today + dt.timedelta(days=m.expires_in_days),
+                m.photo_url,
+                m.balance_due,
+                birth,
+                m.notes,
+                f"DNI-{number:08d}",
+                "+34 600 000 000",
+                f"{m.key}@example.invalid",
+            ),
         )
     return len(MEMBERS)

@@ -76,8 +76,11 @@ def apply(
             missing = [t for t in (names.MEMBERS_TABLE, names.ENTRIES_TABLE) if not _exists(cur, t)]
             if schema:
                 cur.execute(resources.sql("schema.sql").read_text(encoding="utf-8"))
-                report.lines.append(tr("setup.schema_created", lang, tables=", ".join(missing)) if missing
-                                    else tr("setup.schema_present", lang))
+                report.lines.append(
+                    tr("setup.schema_created", lang, tables=", ".join(missing))
+                    if missing
+                    else tr("setup.schema_present", lang)
+                )
             elif missing:
                 raise SetupError(tr("setup.no_tables", lang, table=missing[0]))
 
@@ -107,8 +110,9 @@ def apply(
                 from agent.db import demo_data as demo
 
                 count = demo.load(cur, today or dt.date.today())
-                report.lines.append(tr("setup.demo_loaded", lang, count=count) if count
-                                    else tr("setup.demo_present", lang))
+                report.lines.append(
+                    tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang)
+                )
         conn.commit()
     except BaseException:
         conn.rollback()

@@ -106,6 +106,7 @@ def _is_root() -> bool:
 
 def _service_user() -> str:
     """The unprivileged user that runs the server when we are root (created if missing)."""
+    assert sys.platform != "win32"  # only called as root
     for name in ("postgres", "aviso-pg"):
         try:
             pwd.getpwnam(name)
@@ -114,7 +115,8 @@ def _service_user() -> str:
             continue
     subprocess.run(
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "aviso-pg"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return "aviso-pg"
 
@@ -162,10 +164,12 @@ class ThrowawayPostgres:
         """As root: give the service user the temp dir, and binaries it can execute (copy them if it cannot)."""
         if not self._user:
             return
+        assert sys.platform != "win32"  # only as root
         entry = pwd.getpwnam(self._user)
         os.chown(self._root, entry.pw_uid, entry.pw_gid)
-        probe = subprocess.run(["runuser", "-u", self._user, "--", str(self.bindir / "postgres"), "--version"],
-                               capture_output=True)
+        probe = subprocess.run(
+            ["runuser", "-u", self._user, "--", str(self.bindir / "postgres"), "--version"], capture_output=True
+        )
         if probe.returncode != 0:
             # e.g. a venv under /root (mode 700): copy the whole install tree where the user can read it.
             copy = self._root / "pginstall"
@@ -192,12 +196,21 @@ class ThrowawayPostgres:
         """initdb (first time) and start; returns self. Raises :class:`ServerError` with the log on failure."""
         if not self.datadir.exists():
             self._make_accessible()
-            self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                      "--locale=C", "--no-sync")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
             (self.datadir / "pg_hba.conf").write_text(
-                "local all all trust\n"
-                "host all postgres 127.0.0.1/32 trust\n"
-                "host all all 127.0.0.1/32 scram-sha-256\n"
+                "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
             )
             with open(self.datadir / "postgresql.conf", "a", encoding="utf-8") as conf:
                 conf.write("\n# aviso-entradas throwaway cluster\n")
@@ -240,7 +253,9 @@ class ThrowawayPostgres:
 
     def dsn(self, dbname: str = "postgres", user: str = "postgres", **extra: str | int) -> str:
         """libpq conninfo string for ``user`` on ``dbname`` over TCP loopback (no password inside)."""
-        return make_dsn(host=self.host, port=self.port, dbname=dbname, user=user, **extra)
+        return make_dsn(
+            host=self.host, port=str(self.port), dbname=dbname, user=user, **{k: str(v) for k, v in extra.items()}
+        )
 
     def __repr__(self) -> str:
         return f"ThrowawayPostgres(bindir={str(self.bindir)!r}, port={self.port})"
@@ -259,13 +274,13 @@ class ExternalPostgres:
         self.port = int(self._params.get("port", 5432))
 
     def dsn(self, dbname: str = "postgres", user: str | None = None, **extra: str | int) -> str:
-        params: dict[str, str | int] = dict(self._params)
+        params: dict[str, str] = dict(self._params)
         params["dbname"] = dbname
         if user is not None and user != params.get("user"):
             params["user"] = user
             params.pop("password", None)
-        params.update(extra)
-        return make_dsn(**params)  # type: ignore[arg-type]
+        params.update({k: str(v) for k, v in extra.items()})
+        return make_dsn(**params)
 
     def restart(self, mode: str = "fast") -> None:
         raise ServerError("an external server (AVISO_PG_DSN) cannot be restarted by the agent")

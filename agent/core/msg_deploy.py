@@ -1,0 +1,3 @@
+"""User-facing text of configuration, credentials and autostart. See :mod:`agent.core.i18n`."""
+
+MESSAGES: dict[str, dict[str, str]] = {}
