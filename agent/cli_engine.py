@@ -1,12 +1,199 @@
-"""Subcommands of the engine area. Handlers run on the main thread and return an exit code."""
+"""``listen`` (the seed's console listener) and ``simulate`` (the seed's entry simulator).
+
+Handlers run on the main thread; ``listen`` drains the engine's event queue there, like the tray does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import logging
+import queue
+import sys
+import time
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from agent.core import names
+from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, StateChanged
+from agent.core.i18n import tr
+from agent.core.model import Entry
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
-    """Add this area's subcommands to ``sub``."""
+    """Add ``listen`` and ``simulate`` to ``sub``."""
+    p = sub.add_parser("listen", help="print member entries as they arrive (console listener)")
+    add_dsn(p)
+    add_channel(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per entry per line on stdout")
+    p.add_argument("--count", type=int, default=0, help="exit 0 after N entries (default: run until Ctrl+C)")
+    p.add_argument("--timeout", type=float, default=0, help="exit 1 if the entries have not arrived after S seconds")
+    p.add_argument("--cursor", type=Path, default=None, help="file that keeps the delivery cursor across runs")
+    p.add_argument("-v", "--verbose", action="store_true", help="log to stderr (the engine's log lines)")
+    p.set_defaults(handler=_cmd_listen)
+
+    p = sub.add_parser("simulate", help="insert turnstile entries (simulated turnstile)")
+    add_dsn(p)
+    p.add_argument("--count", type=int, default=1, help="how many entries (default 1)")
+    p.add_argument("--rate", type=float, default=None, help="entries per second (default: as fast as possible)")
+    p.add_argument("--member", type=int, default=None, help="id_miembro (default: cycle over all members)")
+    p.add_argument("--tipo-acceso", choices=names.ACCESS_TYPES, default=names.MEMBER_ACCESS, dest="access_type")
+    p.add_argument(
+        "--resultado", choices=(names.RESULT_GRANTED, names.RESULT_DENIED), default=names.RESULT_GRANTED, dest="result"
+    )
+    p.add_argument("--burst", action="store_true", help="insert all entries in one transaction")
+    p.set_defaults(handler=_cmd_simulate)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def entry_json(entry: Entry, source: str) -> dict[str, Any]:
+    """The ``listen --json`` object: SQL names (``id_entrada``, ``nombre``...), ISO 8601 times, ``source``."""
+    out: dict[str, Any] = {col: _jsonable(getattr(entry, attr)) for col, attr in names.ENTRY_COLUMNS.items()}
+    member = entry.member
+    for col, attr in names.MEMBER_COLUMNS.items():
+        if col != "id_miembro" and col != "notas":
+            out[col] = _jsonable(getattr(member, attr)) if member else None
+    out["source"] = source
+    return out
+
+
+def _human(entry: Entry, source: str, lang: str) -> str:
+    name = entry.member.full_name if entry.member else "?"
+    plan = (entry.member.plan if entry.member else None) or "-"
+    when = entry.occurred_at.astimezone().strftime("%H:%M:%S")
+    return tr(
+        "listen.entry",
+        lang,
+        at=when,
+        entry_id=entry.entry_id,
+        name=name,
+        plan=plan,
+        source=tr(f"listen.source.{source}", lang),
+    )
+
+
+def _cmd_listen(args: argparse.Namespace) -> int:
+    from agent.db.engine import EngineConfig, ListenerEngine
+
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    events: queue.Queue[Event] = queue.Queue()
+    engine = ListenerEngine(
+        EngineConfig(dsn=args.dsn, channel=args.channel, cursor_path=args.cursor), events, lang=args.lang
+    )
+    out = sys.stdout
+    start_lines = sys.stderr if args.json else out
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    received = 0
+    announced = False
+    engine.start()
+    try:
+        while True:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                print(
+                    tr("listen.timeout", args.lang, received=received, count=args.count or "?", seconds=args.timeout),
+                    file=sys.stderr,
+                )
+                return 1
+            try:
+                event = events.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if isinstance(event, StateChanged):
+                if event.state is ConnState.LISTENING and not announced:
+                    announced = True
+                    print(tr("listen.connected", args.lang), file=start_lines)
+                    print(tr("listen.listening", args.lang, channel=args.channel), file=start_lines)
+                    print(tr("listen.waiting", args.lang), file=start_lines, flush=True)
+                else:
+                    print(
+                        tr(
+                            "listen.state",
+                            args.lang,
+                            state=tr(f"state.{event.state.value}", args.lang),
+                            reason=event.reason,
+                        ),
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                if event.state is ConnState.STOPPED:
+                    return 1
+            elif isinstance(event, BacklogSummary):
+                print(
+                    tr(
+                        "listen.backlog",
+                        args.lang,
+                        count=event.count,
+                        oldest=event.oldest.isoformat(),
+                        newest=event.newest.isoformat(),
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif isinstance(event, EntryReceived):
+                received += 1
+                if args.json:
+                    out.write(json.dumps(entry_json(event.entry, event.source.value), ensure_ascii=False) + "\n")
+                else:
+                    out.write(_human(event.entry, event.source.value, args.lang) + "\n")
+                out.flush()
+                if args.count and received >= args.count:
+                    return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        engine.stop(timeout_s=2.0)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import psycopg2
+
+    from agent.db.simulate import SimulateError, insert_entries
+
+    def show(item: Any) -> None:
+        print(
+            tr(
+                "simulate.inserted",
+                args.lang,
+                entry_id=item.entry_id,
+                access=item.access_type,
+                who=f"id_miembro={item.member_id}" if item.member_id is not None else "-",
+                result=item.result,
+                at=item.occurred_at.isoformat(),
+            ),
+            flush=True,
+        )
+
+    try:
+        insert_entries(
+            args.dsn,
+            count=args.count,
+            rate_per_s=args.rate,
+            member_id=args.member,
+            access_type=args.access_type,
+            burst=args.burst,
+            result=args.result,
+            on_insert=show,
+        )
+    except SimulateError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except psycopg2.Error as exc:
+        print(tr("error.db", args.lang, detail=" ".join(str(exc).split())), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -5,4 +5,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "listen.connected": {"es": "✅ Conexión establecida", "en": "✅ Connection established"},
     "listen.listening": {"es": "Escuchando canal: {channel}", "en": "Listening on channel: {channel}"},
     "listen.waiting": {"es": "Esperando notificaciones...", "en": "Waiting for notifications..."},
+    "listen.entry": {
+        "es": "[{at}] Entrada {entry_id}: {name} ({plan}) {source}",
+        "en": "[{at}] Entry {entry_id}: {name} ({plan}) {source}",
+    },
+    "listen.source.live": {"es": "en vivo", "en": "live"},
+    "listen.source.catchup": {"es": "recuperada", "en": "caught up"},
+    "listen.state": {"es": "Estado: {state}. {reason}", "en": "State: {state}. {reason}"},
+    "listen.backlog": {
+        "es": "{count} entradas antiguas ({oldest} a {newest}) no se muestran una a una",
+        "en": "{count} old entries ({oldest} to {newest}) are not shown one by one",
+    },
+    "listen.timeout": {
+        "es": "Tiempo agotado: {received} de {count} entradas en {seconds} s",
+        "en": "Timed out: {received} of {count} entries in {seconds} s",
+    },
+    # connection states
+    "state.connecting": {"es": "conectando", "en": "connecting"},
+    "state.listening": {"es": "conectado", "en": "connected"},
+    "state.backing_off": {"es": "sin conexión, reintentando", "en": "disconnected, retrying"},
+    "state.auth_failed": {"es": "contraseña rechazada", "en": "password rejected"},
+    "state.stopped": {"es": "detenido", "en": "stopped"},
 }

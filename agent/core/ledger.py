@@ -1,0 +1,114 @@
+"""The delivery ledger: what has been delivered, for zero loss and no duplicates. Pure (serializes to a dict).
+
+Why not just "``id_entrada`` > last id": ids come from a sequence when a transaction *starts* its insert, but rows
+become visible when it *commits*, so two turnstile transactions can commit out of id order (PostgreSQL docs, "Sequence
+Manipulation Functions": sequence values are not rolled back and carry no ordering guarantee across sessions). The
+ledger therefore keeps a cursor (highest id and highest ``fecha_hora`` delivered) *and* the ids delivered within the
+last ``lookback_s`` seconds of ``fecha_hora``; catch-up reads ``id > cursor_id OR fecha_hora >= cursor_time -
+lookback_s`` and drops the ids it remembers. An entry that commits more than ``lookback_s`` after its ``fecha_hora``
+*and* after a later id was delivered is outside the guarantee (README "Guarantees").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Ledger:
+    """Cursor plus recently delivered ids. Owned by the worker thread.
+
+    ``max_recent`` bounds memory (ids, ~100 bytes each); beyond it the oldest are forgotten first.
+    """
+
+    lookback_s: float = 60.0
+    max_recent: int = 50_000
+    cursor_id: int = 0
+    cursor_time: dt.datetime | None = None
+    recent: dict[int, dt.datetime] = field(default_factory=dict)
+    floor: dt.datetime | None = None
+    """Entries older than this are never delivered: when the agent was first started (server time)."""
+
+    @property
+    def initialized(self) -> bool:
+        """False until the first cursor is set (a first start begins at the table's current end)."""
+        return self.cursor_time is not None
+
+    def start_at(self, max_id: int, start_time: dt.datetime) -> None:
+        """First start ever: deliver what was inserted from ``start_time`` (server clock) on, ``max_id`` being the
+        highest id older than that. Entries inserted while the server was unreachable at start count as new."""
+        self.cursor_id, self.cursor_time, self.floor = max_id, start_time, start_time
+
+    def since(self) -> dt.datetime | None:
+        """Lower bound of ``fecha_hora`` for catch-up (None before :meth:`start_at`)."""
+        if self.cursor_time is None:
+            return None
+        return self.cursor_time - dt.timedelta(seconds=self.lookback_s)
+
+    def is_new(self, entry_id: int, occurred_at: dt.datetime) -> bool:
+        """True if this entry should be delivered: not remembered, and inside the catch-up window."""
+        if entry_id in self.recent or (self.floor is not None and occurred_at < self.floor):
+            return False
+        since = self.since()
+        return entry_id > self.cursor_id or since is None or occurred_at >= since
+
+    def mark(self, entry_id: int, occurred_at: dt.datetime) -> None:
+        """Record a delivery and move the cursor."""
+        self.recent[entry_id] = occurred_at
+        self.cursor_id = max(self.cursor_id, entry_id)
+        if self.cursor_time is None or occurred_at > self.cursor_time:
+            self.cursor_time = occurred_at
+        if len(self.recent) > self.max_recent * 1.25:
+            self.prune()
+
+    def skip_to(self, max_id: int, newest: dt.datetime) -> None:
+        """Move the cursor past entries reported in a summary instead of one by one."""
+        self.cursor_id = max(self.cursor_id, max_id)
+        if self.cursor_time is None or newest > self.cursor_time:
+            self.cursor_time = newest
+
+    def prune(self) -> None:
+        """Forget ids older than the window, then the oldest beyond ``max_recent``."""
+        since = self.since()
+        if since is not None:
+            self.recent = {i: t for i, t in self.recent.items() if t >= since}
+        if len(self.recent) > self.max_recent:
+            keep = sorted(self.recent.items(), key=lambda it: (it[1], it[0]))[-self.max_recent :]
+            self.recent = dict(keep)
+
+    def to_dict(self, server: str) -> dict[str, object]:
+        """JSON-ready snapshot, tagged with the ``server`` identity (``host:port/db#channel``)."""
+        self.prune()
+        return {
+            "format": FORMAT_VERSION,
+            "server": server,
+            "cursor_id": self.cursor_id,
+            "cursor_time": self.cursor_time.isoformat() if self.cursor_time else None,
+            "floor": self.floor.isoformat() if self.floor else None,
+            "recent": [[i, t.isoformat()] for i, t in sorted(self.recent.items())],
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, server: str, *, lookback_s: float = 60.0) -> Ledger:
+        """Rebuild from :meth:`to_dict` output. Anything unreadable, or another server's, gives a fresh ledger."""
+        fresh = cls(lookback_s=lookback_s)
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or data.get("server") != server:
+            return fresh
+        try:
+            cursor_time = data["cursor_time"]
+            floor = data.get("floor")
+            ledger = cls(
+                lookback_s=lookback_s,
+                cursor_id=int(data["cursor_id"]),
+                cursor_time=dt.datetime.fromisoformat(cursor_time) if cursor_time else None,
+                recent={int(i): dt.datetime.fromisoformat(t) for i, t in data["recent"]},
+                floor=dt.datetime.fromisoformat(floor) if floor else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return fresh
+        if ledger.cursor_time is not None and ledger.cursor_time.tzinfo is None:
+            return fresh
+        return ledger
