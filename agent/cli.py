@@ -47,7 +47,13 @@ def _cmd_setup_db(args: argparse.Namespace) -> int:
 
     password = None
     if args.pos_password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        # A pipe (`printf %s "$PW" | ...`) gives the first line; a terminal gets a prompt without echo.
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass(tr("setup.password_prompt", args.lang))
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
     try:
         conn = psycopg2.connect(args.dsn, application_name="aviso-entradas setup-db")
     except psycopg2.Error as exc:

@@ -1,37 +1,43 @@
 -- Aviso de Entradas: the turnstile trigger (payload version 1). PostgreSQL 12-17.
 --
---   psql -U postgres -d torniquete_db -f sql/setup_postgres_trigger.sql
---   psql -U postgres -d torniquete_db -v channel=OtroCanal -f sql/setup_postgres_trigger.sql
+--   psql -U postgres -d torniquete_db -1 -v ON_ERROR_STOP=1 -f sql/setup_postgres_trigger.sql
+--   psql -U postgres -d torniquete_db -1 -v ON_ERROR_STOP=1 -v channel=OtroCanal -f sql/setup_postgres_trigger.sql
 --
--- or `python -m agent setup-db`, which runs this same file. Idempotent: running it twice changes nothing.
+-- or `python -m agent setup-db`, which runs this same file. Idempotent: running it twice changes nothing (the
+-- trigger is only (re)created when it is missing, calls another function or names another channel).
+-- Tools other than psql (pgAdmin, DBeaver): skip the psql preamble below; the channel is then the default.
 --
 -- After every INSERT of a row with tipo_acceso = 'miembro' into registro_entradas it sends
--- pg_notify(<channel>, <payload>), default channel nueva_entrada_canal. The payload is a JSON object
--- (README.md, "Payload"):
+-- pg_notify(<channel>, <payload>), default channel nueva_entrada_canal (case-sensitive: LISTEN "MiCanal"). The
+-- payload is a JSON object (README.md, "Payload"), version 1:
 --   {"v": 1, "id_entrada": 123, "id_miembro": 45, "fecha_hora": "2026-11-30T08:01:02.5+00:00",
 --    "torniquete": "principal", "resultado": "permitido",
 --    "miembro": {"nombre": ..., "apellido": ..., "plan": ..., "fecha_vencimiento": ..., "saldo_pendiente": ...,
 --                "fecha_nacimiento": ..., "foto_url": ..., "notas": ...}}
--- Only display columns go in it, never documento/telefono/email: any role that can connect may LISTEN on any
--- channel. When the full payload would reach 8000 bytes (the limit in the default build, PostgreSQL docs,
--- "NOTIFY": the payload "must be shorter than 8000 bytes") it sends the minimal payload instead,
+-- Optional columns a real schema lacks come out null. Only display columns go in it, never documento/telefono/
+-- email: any role that can connect may LISTEN on any channel. When the full payload would reach 8000 bytes (the
+-- limit in the default build, PostgreSQL docs, "NOTIFY": the payload "must be shorter than 8000 bytes"; measured
+-- in bytes of the server encoding, as pg_notify does) or cannot be built, it sends the minimal payload instead,
 --   {"v": 1, "id_entrada": ..., "id_miembro": ..., "fecha_hora": ..., "truncated": true}
--- and the agent re-reads the row.
+-- and the agent re-reads the row. (It re-reads every row anyway: a payload is only a hint.)
 --
 -- The turnstile's INSERT never fails because of this trigger:
 --   * every error in the notification path is caught and becomes a WARNING in the server log;
---   * when the notification queue is half full or more (pg_notification_queue_usage(), a listener is stuck),
---     it sends nothing: a full queue makes the inserting transaction fail at COMMIT (PostgreSQL docs,
---     "NOTIFY"), which no exception block can catch. Agents pick skipped entries up from the table.
--- A rolled-back INSERT notifies nothing (notifications are delivered at commit).
+--   * when the notification queue is half full or more (pg_notification_queue_usage(), i.e. a listener is
+--     stuck in a transaction), it sends nothing and logs a WARNING: a full queue makes the inserting transaction
+--     fail at COMMIT (PostgreSQL docs, "NOTIFY"), which no exception block can catch. Agents pick skipped
+--     entries up from the table. The threshold is the setting aviso_entradas.max_queue_usage (default 0.5;
+--     e.g. ALTER DATABASE torniquete_db SET aviso_entradas.max_queue_usage = '0.3').
+-- A rolled-back INSERT notifies nothing (notifications are delivered at commit). The trigger runs with the
+-- inserting role's privileges: that role must be able to SELECT miembros (else: minimal payloads + WARNINGs).
 
 -- psql preamble: `-v channel=...` chooses the channel. `agent setup-db` skips these lines and sets the
--- same setting itself.
+-- same setting itself. \gset only keeps psql from printing the result.
 \if :{?channel}
 \else
 \set channel nueva_entrada_canal
 \endif
-SELECT set_config('aviso_entradas.channel', :'channel', false);
+SELECT set_config('aviso_entradas.channel', :'channel', false) AS aviso_channel \gset
 -- END OF PSQL PREAMBLE
 
 CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger
@@ -39,50 +45,57 @@ LANGUAGE plpgsql
 AS $fn$
 DECLARE
     canal   text := coalesce(TG_ARGV[0], 'nueva_entrada_canal');
+    limite  float8 := 0.5;
     fila    jsonb;
     miembro jsonb;
-    base    jsonb;
     payload text;
 BEGIN
+    -- 1. The full payload; any error here (member lookup denied, a column of an unexpected type...) falls back
+    --    to the minimal payload. Each BEGIN ... EXCEPTION block is a subtransaction without an XID: cheap.
     BEGIN
-        IF pg_notification_queue_usage() >= 0.5 THEN
-            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified (agents read it from the table)',
-                round(pg_notification_queue_usage() * 100), NEW.id_entrada;
-            RETURN NULL;
-        END IF;
+        limite := coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5);
         -- to_jsonb() of the whole row, so that optional columns a real schema lacks simply come out null.
         fila := to_jsonb(NEW);
-        base := jsonb_build_object(
+        SELECT to_jsonb(m) INTO miembro FROM miembros AS m WHERE m.id_miembro = NEW.id_miembro;
+        payload := jsonb_build_object(
             'v', 1,
             'id_entrada', fila -> 'id_entrada',
             'id_miembro', fila -> 'id_miembro',
             'fecha_hora', fila -> 'fecha_hora',
             'torniquete', fila -> 'torniquete',
-            'resultado', fila -> 'resultado');
-        SELECT to_jsonb(m) INTO miembro FROM miembros AS m WHERE m.id_miembro = NEW.id_miembro;
-        payload := (base || jsonb_build_object('miembro', jsonb_build_object(
-            'nombre', miembro -> 'nombre',
-            'apellido', miembro -> 'apellido',
-            'plan', miembro -> 'plan',
-            'fecha_vencimiento', miembro -> 'fecha_vencimiento',
-            'saldo_pendiente', miembro -> 'saldo_pendiente',
-            'fecha_nacimiento', miembro -> 'fecha_nacimiento',
-            'foto_url', miembro -> 'foto_url',
-            'notas', miembro -> 'notas')))::text;
+            'resultado', fila -> 'resultado',
+            'miembro', jsonb_build_object(
+                'nombre', miembro -> 'nombre',
+                'apellido', miembro -> 'apellido',
+                'plan', miembro -> 'plan',
+                'fecha_vencimiento', miembro -> 'fecha_vencimiento',
+                'saldo_pendiente', miembro -> 'saldo_pendiente',
+                'fecha_nacimiento', miembro -> 'fecha_nacimiento',
+                'foto_url', miembro -> 'foto_url',
+                'notas', miembro -> 'notas'))::text;
         IF octet_length(payload) >= 8000 THEN
-            payload := (base || '{"truncated": true}'::jsonb)::text;
+            payload := NULL;  -- too long for pg_notify: minimal payload below, no warning (an expected case)
         END IF;
-        PERFORM pg_notify(canal, payload);
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'aviso_entradas: full payload for entry % failed (SQLSTATE %: %), sending the minimal one',
             NEW.id_entrada, SQLSTATE, SQLERRM;
-        BEGIN
-            PERFORM pg_notify(canal, json_build_object(
+        payload := NULL;
+    END;
+    -- 2. The queue guard and the notification itself.
+    BEGIN
+        IF pg_notification_queue_usage() >= limite THEN
+            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full (limit %), entry % not notified (agents read it from the table)',
+                round((pg_notification_queue_usage() * 100)::numeric, 4), limite * 100, NEW.id_entrada;
+            RETURN NULL;
+        END IF;
+        IF payload IS NULL THEN
+            payload := jsonb_build_object(
                 'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro,
-                'fecha_hora', NEW.fecha_hora, 'truncated', true)::text);
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'aviso_entradas: entry % not notified (SQLSTATE %: %)', NEW.id_entrada, SQLSTATE, SQLERRM;
-        END;
+                'fecha_hora', NEW.fecha_hora, 'truncated', true)::text;
+        END IF;
+        PERFORM pg_notify(canal, payload);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'aviso_entradas: entry % not notified (SQLSTATE %: %)', NEW.id_entrada, SQLSTATE, SQLERRM;
     END;
     RETURN NULL;
 END
@@ -90,20 +103,24 @@ $fn$;
 
 COMMENT ON FUNCTION aviso_notificar_entrada() IS 'aviso-entradas trigger, payload v1';
 
--- (Re)create the trigger only when it is missing or names another channel, so a second run is a no-op and
--- takes no lock on registro_entradas.
+-- (Re)create the trigger only when it is missing, calls another function or names another channel, so a second
+-- run is a no-op and takes no lock on registro_entradas. tgargs holds each argument's bytes in the server
+-- encoding followed by a NUL byte.
 DO $do$
 DECLARE
-    canal text := current_setting('aviso_entradas.channel');
-    actual text;
+    canal text := coalesce(nullif(current_setting('aviso_entradas.channel', true), ''), 'nueva_entrada_canal');
+    existe boolean;
+    igual boolean;
 BEGIN
-    SELECT encode(t.tgargs, 'escape') INTO actual
+    SELECT true, t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
+                 AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex')
+      INTO existe, igual
       FROM pg_trigger AS t
      WHERE t.tgrelid = 'registro_entradas'::regclass AND t.tgname = 'aviso_nueva_entrada' AND NOT t.tgisinternal;
-    IF actual IS NOT DISTINCT FROM canal || '\000' THEN
+    IF igual THEN
         RETURN;
     END IF;
-    IF actual IS NOT NULL THEN
+    IF existe THEN
         EXECUTE 'DROP TRIGGER aviso_nueva_entrada ON registro_entradas';
     END IF;
     EXECUTE format(

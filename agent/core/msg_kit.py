@@ -43,6 +43,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "no existe la tabla {table}: use --schema para crear el esquema de referencia",
         "en": "table {table} does not exist: use --schema to create the reference schema",
     },
+    "setup.password_prompt": {
+        "es": "Contraseña para pos_user (no se muestra): ",
+        "en": "Password for pos_user (not echoed): ",
+    },
     "setup.empty_password": {
         "es": "la contraseña leída de la entrada estándar está vacía",
         "en": "the password read from standard input is empty",

@@ -37,18 +37,18 @@ def trigger_sql() -> str:
     return text.split(PREAMBLE_END, 1)[1]
 
 
-def _trigger_state(cur: psycopg2.extensions.cursor) -> tuple[str | None, str | None]:
-    """(function source, trigger argument) currently installed, None where missing."""
-    cur.execute("SELECT p.prosrc FROM pg_proc p WHERE p.proname = %s", (names.TRIGGER_FUNCTION,))
+def _trigger_state(cur: psycopg2.extensions.cursor) -> tuple[str | None, int | None, str | None]:
+    """(function source, trigger OID, trigger arguments) currently installed; None where missing."""
+    cur.execute("SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(%s)", (names.TRIGGER_FUNCTION + "()",))
     row = cur.fetchone()
     src = row[0] if row else None
     cur.execute(
-        "SELECT encode(t.tgargs, 'escape') FROM pg_trigger t "
+        "SELECT t.oid, encode(t.tgargs, 'hex') FROM pg_trigger t "
         "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
         (names.ENTRIES_TABLE, names.TRIGGER_NAME),
     )
     row = cur.fetchone()
-    return src, (row[0] if row else None)
+    return src, (int(row[0]) if row else None), (row[1] if row else None)
 
 
 def apply(
