@@ -255,9 +255,9 @@ class ThrowawayPostgres:
 
     def dsn(self, dbname: str = "postgres", user: str = "postgres", **extra: str | int) -> str:
         """libpq conninfo string for ``user`` on ``dbname`` over TCP loopback (no password inside)."""
-        return make_dsn(
-            host=self.host, port=str(self.port), dbname=dbname, user=user, **{k: str(v) for k, v in extra.items()}
-        )
+        params = {"host": self.host, "port": str(self.port), "dbname": dbname, "user": user}
+        params.update({k: str(v) for k, v in extra.items()})
+        return make_dsn(**params)
 
     def __repr__(self) -> str:
         return f"ThrowawayPostgres(bindir={str(self.bindir)!r}, port={self.port})"
