@@ -17,7 +17,8 @@
 -- Optional columns a real schema lacks come out null. Only display columns go in it, never documento/telefono/
 -- email: any role that can connect may LISTEN on any channel. When the full payload would reach 8000 bytes (the
 -- limit in the default build, PostgreSQL docs, "NOTIFY": the payload "must be shorter than 8000 bytes"; measured
--- in bytes of the server encoding, as pg_notify does) or cannot be built, it sends the minimal payload instead,
+-- in bytes of the server encoding, as pg_notify does; builds with another block size are handled) or cannot be
+-- built, it sends the minimal payload instead,
 --   {"v": 1, "id_entrada": ..., "id_miembro": ..., "fecha_hora": ..., "truncated": true}
 -- and the agent re-reads the row. (It re-reads every row anyway: a payload is only a hint.)
 --
@@ -73,7 +74,10 @@ BEGIN
                 'fecha_nacimiento', miembro -> 'fecha_nacimiento',
                 'foto_url', miembro -> 'foto_url',
                 'notas', miembro -> 'notas'))::text;
-        IF octet_length(payload) >= 8000 THEN
+        -- pg_notify's limit: NOTIFY_PAYLOAD_MAX_LENGTH = BLCKSZ - NAMEDATALEN - 128 (src/backend/commands/async.c),
+        -- 8000 bytes in the default build; computed from this server's block size and identifier length.
+        IF octet_length(payload) >= current_setting('block_size')::int
+                                    - (current_setting('max_identifier_length')::int + 1) - 128 THEN
             payload := NULL;  -- too long for pg_notify: minimal payload below, no warning (an expected case)
         END IF;
     EXCEPTION WHEN OTHERS THEN
@@ -84,8 +88,9 @@ BEGIN
     -- 2. The queue guard and the notification itself.
     BEGIN
         IF pg_notification_queue_usage() >= limite THEN
-            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full (limit %), entry % not notified (agents read it from the table)',
-                round((pg_notification_queue_usage() * 100)::numeric, 4), limite * 100, NEW.id_entrada;
+            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full (limit %), entry % not notified %',
+                round((pg_notification_queue_usage() * 100)::numeric, 4), limite * 100, NEW.id_entrada,
+                '(agents read it from the table)';
             RETURN NULL;
         END IF;
         IF payload IS NULL THEN

@@ -247,6 +247,11 @@ def test_20kb_note_inserts_and_sends_minimal_payload(db: Database) -> None:
 def test_pg_notify_limit_is_8000_bytes_on_this_server(db: Database) -> None:
     """The fact the size guard relies on (PostgreSQL docs, "NOTIFY"): 7999 bytes pass, 8000 bytes fail."""
     with db.connect_admin() as conn, conn.cursor() as cur:
+        # The trigger's formula for the limit (async.c: BLCKSZ - NAMEDATALEN - 128).
+        cur.execute(
+            "SELECT current_setting('block_size')::int - (current_setting('max_identifier_length')::int + 1) - 128"
+        )
+        assert cur.fetchone() == (8000,)
         cur.execute("SELECT pg_notify('limite', repeat('x', 7999))")
         with pytest.raises(psycopg2.errors.InvalidParameterValue, match="too long"):
             cur.execute("SELECT pg_notify('limite', repeat('x', 8000))")
