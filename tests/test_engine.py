@@ -1,0 +1,176 @@
+"""The listener engine against a real server: live delivery, the table as the truth, catch-up, persistence."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from agent.core.model import Source
+from agent.db import setup, simulate
+from agent.db.demo_data import BIG_NOTE
+from tests.conftest import Database
+from tests.engine_helpers import Running, assert_exactly_once
+from tests.tcp_proxy import TcpProxy
+from tests.test_core_engine import GARBAGE
+
+
+def _notify(db: Database, payload: str, channel: str = "nueva_entrada_canal") -> None:
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+
+def _insert_silently(db: Database, member_id: int) -> int:
+    """A member entry inserted with our trigger disabled (no NOTIFY at all)."""
+    conn = db.connect_admin(autocommit=False)
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE registro_entradas DISABLE TRIGGER aviso_nueva_entrada")
+        cur.execute(
+            "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (%s, 'miembro') RETURNING id_entrada",
+            (member_id,),
+        )
+        (entry_id,) = cur.fetchone()
+        cur.execute("ALTER TABLE registro_entradas ENABLE TRIGGER aviso_nueva_entrada")
+    conn.commit()
+    conn.close()
+    return int(entry_id)
+
+
+def test_live_entries_come_from_the_table_members_only(db: Database) -> None:
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        members = simulate.insert_entries(db.admin_dsn(), count=6, rate_per_s=50)
+        simulate.insert_entries(db.admin_dsn(), count=3, access_type="visitante")
+        simulate.insert_entries(db.admin_dsn(), count=2, access_type="empleado")
+        assert run.wait_ids({m.entry_id for m in members})
+        time.sleep(0.3)
+        assert_exactly_once(run.ids(), {m.entry_id for m in members})
+        first = run.entries[0]
+        assert first.source is Source.LIVE
+        assert first.entry.member is not None and first.entry.member.full_name == "María José Peña Núñez"
+        assert first.entry.member.plan == "Mensual" and first.entry.occurred_at.tzinfo is not None
+
+
+def test_forged_and_garbage_notifications(db: Database) -> None:
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        # A NOTIFY by hand naming an id that does not exist is not delivered.
+        _notify(db, json.dumps({"v": 1, "id_entrada": 999_999, "miembro": {"nombre": "Falso", "apellido": "X"}}))
+        # Garbage of every kind leaves the loop alive.
+        for payload in GARBAGE:
+            if payload is not None and "\x00" not in payload and "\ud800" not in payload and len(payload) < 8000:
+                _notify(db, payload)
+        # A real id with a forged name is delivered with the table's data.
+        real = _insert_silently(db, member_id=2)
+        _notify(db, json.dumps({"v": 1, "id_entrada": real, "miembro": {"nombre": "Hacker", "apellido": "Evil"}}))
+        assert run.wait_ids({real})
+        delivered = [e.entry for e in run.entries]
+        assert [e.entry_id for e in delivered] == [real]
+        assert delivered[0].member is not None and delivered[0].member.full_name == "José Ángel Muñoz Ibáñez"
+        assert run.engine.stats["rejected_payloads"] >= 20
+        # Still alive: a normal entry after all that.
+        (nxt,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=1)
+        assert run.wait_ids({nxt.entry_id})
+        assert 999_999 not in run.ids()
+
+
+def test_truncated_payload_is_completed_from_the_table(db: Database) -> None:
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (big,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=6)  # the 20 KB staff note
+        assert run.wait_ids({big.entry_id})
+        member = run.entries[0].entry.member
+        assert member is not None and member.notes == BIG_NOTE and member.last_name == "Cañete Señorán"
+
+
+def test_out_of_order_commits_across_a_reconnect(db: Database) -> None:
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        slow = db.connect_admin(autocommit=False)
+        with slow.cursor() as cur:
+            cur.execute(
+                "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (3, 'miembro') RETURNING id_entrada"
+            )
+            (low_id,) = cur.fetchone()
+        (fast,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=4)  # higher id, commits first
+        assert fast.entry_id > low_id
+        assert run.wait_ids({fast.entry_id})
+        listening = len(run.states)
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'aviso-entradas'"
+            )
+        slow.commit()  # the lower id becomes visible while the listener is away
+        slow.close()
+        assert run.wait_listening(after=listening)
+        assert run.wait_ids({low_id, fast.entry_id})
+        assert_exactly_once(run.ids(), {low_id, fast.entry_id})
+
+
+def test_restart_catches_up_from_the_persisted_cursor_and_summarises_old_entries(db: Database, tmp_path: Path) -> None:
+    cursor = tmp_path / "cursor.json"
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=2.0) as run:
+        assert run.wait_listening()
+        before = simulate.insert_entries(db.admin_dsn(), count=3)
+        assert run.wait_ids({b.entry_id for b in before})
+    assert cursor.exists() and "pw" not in cursor.read_text()
+    old = simulate.insert_entries(db.admin_dsn(), count=4)  # while the agent is off...
+    time.sleep(2.5)  # ...long enough to be older than the replay age
+    recent = simulate.insert_entries(db.admin_dsn(), count=2)
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=2.0) as run:
+        assert run.wait_ids({r.entry_id for r in recent})
+        assert run.wait(lambda: len(run.summaries) == 1)
+        time.sleep(0.3)
+        assert run.summaries[0].count == len(old)
+        assert_exactly_once(run.ids(), {r.entry_id for r in recent})
+        assert all(e.source is Source.CATCHUP for e in run.entries)
+
+
+def test_first_start_delivers_nothing_older(db: Database) -> None:
+    simulate.insert_entries(db.admin_dsn(), count=5)
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (new,) = simulate.insert_entries(db.admin_dsn(), count=1)
+        assert run.wait_ids({new.entry_id})
+        time.sleep(0.3)
+        assert run.ids() == [new.entry_id]
+
+
+def test_stop_is_prompt_while_connecting_to_an_unanswering_host(db: Database) -> None:
+    proxy = TcpProxy(db.server.host, db.server.port).start()
+    proxy.blackhole()
+    try:
+        dsn = db.server.dsn(dbname=db.name, user="pos_user", password=db.pos_password, port=proxy.port)
+        with Running(dsn, None, connect_timeout_s=30.0) as run:
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            assert run.engine.stop(timeout_s=1.0)
+            assert time.monotonic() - t0 < 1.0
+    finally:
+        proxy.close()
+
+
+def test_mixed_case_channel(db: Database) -> None:
+    conn = psycopg2.connect(db.admin_dsn())
+    setup.apply(conn, channel="MiCanal")
+    conn.close()
+    with Running(db.pos_dsn(), None, channel="MiCanal") as run:
+        assert run.wait_listening()
+        (e,) = simulate.insert_entries(db.admin_dsn(), count=1)
+        assert run.wait_ids({e.entry_id}, timeout=3)
+        assert run.entries[0].source is Source.LIVE
+
+
+@pytest.mark.parametrize("role_setup", ["REVOKE SELECT (plan, notas) ON miembros FROM pos_user"])
+def test_optional_columns_not_granted_read_as_none(db: Database, role_setup: str) -> None:
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(role_setup)
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (e,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=6)
+        assert run.wait_ids({e.entry_id})
+        member = run.entries[0].entry.member
+        assert member is not None and member.plan is None and member.notes is None and member.first_name == "Nicolás"
