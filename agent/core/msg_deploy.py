@@ -1,3 +1,177 @@
 """User-facing text of configuration, credentials and autostart. See :mod:`agent.core.i18n`."""
 
-MESSAGES: dict[str, dict[str, str]] = {}
+MESSAGES: dict[str, dict[str, str]] = {
+    # settings validation (agent.core.config); {setting} is the dotted key, {source} where it came from
+    "config.issue_source": {"es": "{text} (en {source})", "en": "{text} (in {source})"},
+    "config.unknown_key": {
+        "es": "ajuste desconocido «{setting}»: revise la ortografía (ver README, sección IT)",
+        "en": "unknown setting '{setting}': check the spelling (see README, IT section)",
+    },
+    "config.wrong_type": {
+        "es": "{setting} = {value}: se esperaba {expected}",
+        "en": "{setting} = {value}: expected {expected}",
+    },
+    "config.not_a_number": {
+        "es": "{setting} = {value}: no es un número",
+        "en": "{setting} = {value}: not a number",
+    },
+    "config.out_of_range": {
+        "es": "{setting} = {value}: debe estar entre {min} y {max}",
+        "en": "{setting} = {value}: must be between {min} and {max}",
+    },
+    "config.not_a_choice": {
+        "es": "{setting} = {value}: valores posibles: {choices}",
+        "en": "{setting} = {value}: possible values: {choices}",
+    },
+    "config.empty": {"es": "{setting} no puede estar vacío", "en": "{setting} cannot be empty"},
+    "config.channel_too_long": {
+        "es": "{setting} = {value}: un canal tiene como máximo {max} bytes",
+        "en": "{setting} = {value}: a channel has at most {max} bytes",
+    },
+    "config.unreadable": {
+        "es": "no se puede leer el archivo de configuración: {detail}",
+        "en": "cannot read the settings file: {detail}",
+    },
+    "config.bad_toml": {
+        "es": "archivo de configuración con formato TOML inválido: {detail}",
+        "en": "settings file is not valid TOML: {detail}",
+    },
+    "config.invalid_header": {
+        "es": "La configuración tiene errores:",
+        "en": "The settings have errors:",
+    },
+    # credentials
+    "cred.unavailable": {
+        "es": (
+            "No hay un almacén de contraseñas del sistema utilizable ({detail}). En Windows se usa el "
+            "Administrador de credenciales; en Linux hace falta un servicio Secret Service en la sesión "
+            "(GNOME Keyring o KWallet) desbloqueado. La contraseña nunca se guarda en un archivo."
+        ),
+        "en": (
+            "No usable system password store ({detail}). Windows uses the Credential Manager; Linux needs a "
+            "Secret Service in the session (GNOME Keyring or KWallet), unlocked. The password is never saved "
+            "in a file."
+        ),
+    },
+    "cred.error": {
+        "es": "El almacén de contraseñas rechazó la operación: {detail}",
+        "en": "The password store refused the operation: {detail}",
+    },
+    "cred.missing": {
+        "es": "No hay contraseña guardada para {account}: ejecute «configure» (o use --password-stdin)",
+        "en": "No password stored for {account}: run 'configure' (or use --password-stdin)",
+    },
+    # configure
+    "configure.prompt": {"es": "{label} [{current}]: ", "en": "{label} [{current}]: "},
+    "configure.label.host": {"es": "Servidor (IP o nombre)", "en": "Server (IP or name)"},
+    "configure.label.port": {"es": "Puerto", "en": "Port"},
+    "configure.label.database": {"es": "Base de datos", "en": "Database"},
+    "configure.label.user": {"es": "Usuario", "en": "User"},
+    "configure.label.channel": {"es": "Canal NOTIFY", "en": "NOTIFY channel"},
+    "configure.label.sslmode": {"es": "Modo SSL", "en": "SSL mode"},
+    "configure.label.sslrootcert": {"es": "Certificado CA (ruta)", "en": "CA certificate (path)"},
+    "configure.password_prompt": {
+        "es": "Contraseña de {user} (vacío = conservar la guardada): ",
+        "en": "Password of {user} (empty = keep the stored one): ",
+    },
+    "configure.need_input": {
+        "es": "Nada que configurar: pase opciones (--host, --database, --user, --password-stdin...) o ejecute "
+        "el comando en una terminal para el modo interactivo",
+        "en": "Nothing to configure: pass options (--host, --database, --user, --password-stdin...) or run the "
+        "command in a terminal for interactive mode",
+    },
+    "configure.no_password": {
+        "es": "Falta la contraseña de {account}: pásela con --password-stdin (primera línea de la entrada)",
+        "en": "The password of {account} is missing: pass it with --password-stdin (first line of input)",
+    },
+    "configure.checking": {"es": "Probando la conexión a {server}...", "en": "Testing the connection to {server}..."},
+    "configure.connect_ok": {
+        "es": "conexión: correcta (PostgreSQL {version})",
+        "en": "connection: OK (PostgreSQL {version})",
+    },
+    "configure.connect_failed": {
+        "es": "conexión: falló: {detail}",
+        "en": "connection: failed: {detail}",
+    },
+    "configure.no_table": {
+        "es": "trigger: no existe la tabla registro_entradas en esta base de datos (¿base equivocada?)",
+        "en": "trigger: this database has no registro_entradas table (wrong database?)",
+    },
+    "configure.no_trigger": {
+        "es": "trigger: no está instalado en registro_entradas; instálelo con «python -m agent setup-db»",
+        "en": "trigger: not installed on registro_entradas; install it with 'python -m agent setup-db'",
+    },
+    "configure.channel_mismatch": {
+        "es": "trigger: avisa por el canal «{actual}», pero la configuración dice «{wanted}»",
+        "en": "trigger: notifies on channel '{actual}', but the settings say '{wanted}'",
+    },
+    "configure.trigger_ok": {
+        "es": "trigger: instalado, canal {channel}",
+        "en": "trigger: installed, channel {channel}",
+    },
+    "configure.not_saved": {
+        "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",
+        "en": "Nothing was saved. Fix the above and try again.",
+    },
+    "configure.saved_file": {"es": "configuración guardada en {path}", "en": "settings saved to {path}"},
+    "configure.saved_password": {
+        "es": "contraseña guardada en {backend} (servicio {service}, usuario {account})",
+        "en": "password saved in {backend} (service {service}, user {account})",
+    },
+    "configure.kept_password": {
+        "es": "contraseña: se conserva la ya guardada en {backend}",
+        "en": "password: keeping the one already stored in {backend}",
+    },
+    "configure.save_failed": {
+        "es": "No se pudo guardar la configuración: {detail}",
+        "en": "Could not save the settings: {detail}",
+    },
+    "configure.show_files": {"es": "archivos leídos: {files}", "en": "files read: {files}"},
+    "configure.show_user_file": {"es": "archivo del usuario: {path}", "en": "user file: {path}"},
+    "configure.show_machine_file": {"es": "archivo del equipo: {path}", "en": "machine file: {path}"},
+    "configure.show_password": {
+        "es": "contraseña de {account}: {state} ({backend})",
+        "en": "password of {account}: {state} ({backend})",
+    },
+    "configure.password_stored": {"es": "guardada", "en": "stored"},
+    "configure.password_absent": {"es": "no guardada", "en": "not stored"},
+    "configure.forgot": {
+        "es": "contraseña de {account} borrada del almacén",
+        "en": "password of {account} removed from the store",
+    },
+    "configure.none_to_forget": {
+        "es": "no había contraseña guardada para {account}",
+        "en": "there was no stored password for {account}",
+    },
+    # autostart
+    "autostart.on": {
+        "es": "inicio automático: activado ({location})\n  ejecuta: {command}",
+        "en": "autostart: on ({location})\n  runs: {command}",
+    },
+    "autostart.off": {"es": "inicio automático: desactivado ({location})", "en": "autostart: off ({location})"},
+    "autostart.failed": {
+        "es": "No se pudo cambiar el inicio automático: {detail}",
+        "en": "Could not change autostart: {detail}",
+    },
+    # settings window
+    "settings.title": {"es": "Aviso de Entradas: configuración", "en": "Aviso de Entradas: settings"},
+    "settings.password": {"es": "Contraseña", "en": "Password"},
+    "settings.password_hint": {
+        "es": "vacío = conservar la guardada",
+        "en": "empty = keep the stored one",
+    },
+    "settings.test": {"es": "Probar conexión", "en": "Test connection"},
+    "settings.save": {"es": "Guardar", "en": "Save"},
+    "settings.cancel": {"es": "Cancelar", "en": "Cancel"},
+    "settings.autostart": {"es": "Iniciar con Windows / la sesión", "en": "Start with Windows / the session"},
+    "settings.saved": {
+        "es": "Guardado. El agente se vuelve a conectar con los nuevos datos.",
+        "en": "Saved. The agent reconnects with the new settings.",
+    },
+    "settings.no_tk": {
+        "es": "La ventana de configuración necesita Tkinter, que no está disponible ({detail}). "
+        "Use «python -m agent configure» en una terminal.",
+        "en": "The settings window needs Tkinter, which is not available ({detail}). "
+        "Use 'python -m agent configure' in a terminal.",
+    },
+}
