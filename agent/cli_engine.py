@@ -89,6 +89,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    else:  # state changes are printed below; keep the engine's log lines off the console
+        logging.getLogger().addHandler(logging.NullHandler())
     events: queue.Queue[Event] = queue.Queue()
     engine = ListenerEngine(
         EngineConfig(dsn=args.dsn, channel=args.channel, cursor_path=args.cursor), events, lang=args.lang
@@ -123,7 +125,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
                         tr(
                             "listen.state",
                             args.lang,
-                            state=tr(f"state.{event.state.value}", args.lang),
+                            state=tr(f"listen.state.{event.state.value}", args.lang),
                             reason=event.reason,
                         ),
                         file=sys.stderr,

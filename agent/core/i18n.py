@@ -15,13 +15,20 @@ from agent.core import msg_deploy, msg_doctor, msg_engine, msg_kit, msg_tray
 LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 
-MESSAGES: dict[str, dict[str, str]] = {
-    **msg_kit.MESSAGES,
-    **msg_engine.MESSAGES,
-    **msg_tray.MESSAGES,
-    **msg_deploy.MESSAGES,
-    **msg_doctor.MESSAGES,
-}
+_TABLES = (msg_kit.MESSAGES, msg_engine.MESSAGES, msg_tray.MESSAGES, msg_deploy.MESSAGES, msg_doctor.MESSAGES)
+
+
+def _merge(tables: tuple[dict[str, dict[str, str]], ...]) -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {}
+    for table in tables:
+        clash = merged.keys() & table.keys()
+        if clash:  # two areas must never silently overwrite each other's text
+            raise RuntimeError(f"message keys defined twice: {sorted(clash)}")
+        merged.update(table)
+    return merged
+
+
+MESSAGES: dict[str, dict[str, str]] = _merge(_TABLES)
 """All messages: ``key -> {"es": ..., "en": ...}``. Each area keeps its own table in ``msg_<area>.py``."""
 
 

@@ -21,9 +21,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Timed out: {received} of {count} entries in {seconds} s",
     },
     # connection states
-    "state.connecting": {"es": "conectando", "en": "connecting"},
-    "state.listening": {"es": "conectado", "en": "connected"},
-    "state.backing_off": {"es": "sin conexión, reintentando", "en": "disconnected, retrying"},
-    "state.auth_failed": {"es": "contraseña rechazada", "en": "password rejected"},
-    "state.stopped": {"es": "detenido", "en": "stopped"},
+    "listen.state.connecting": {"es": "conectando", "en": "connecting"},
+    "listen.state.listening": {"es": "conectado", "en": "connected"},
+    "listen.state.backing_off": {"es": "sin conexión, reintentando", "en": "disconnected, retrying"},
+    "listen.state.auth_failed": {"es": "contraseña rechazada", "en": "password rejected"},
+    "listen.state.stopped": {"es": "detenido", "en": "stopped"},
 }

@@ -1,0 +1,140 @@
+"""``python -m agent listen`` and ``simulate`` as a person runs them (subprocesses, real server)."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from tests.conftest import Database
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _agent(*args: str, **kw: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, **kw
+    )  # type: ignore[call-overload]
+
+
+def _wait_for_line(stream: object, needle: str, timeout: float = 20.0) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()  # type: ignore[attr-defined]
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"{needle!r} not seen in {lines}")
+
+
+def test_listen_json_receives_50_while_its_backend_is_killed_twice(db: Database) -> None:
+    listener = _agent("listen", "--dsn", db.pos_dsn(), "--json", "--count", "50", "--timeout", "90")
+    assert listener.stderr is not None and listener.stdout is not None
+    _wait_for_line(listener.stderr, "Esperando notificaciones")
+    sim_proc = _agent("simulate", "--dsn", db.admin_dsn(), "--count", "50", "--rate", "10")
+
+    def killer() -> None:
+        for delay in (1.5, 2.0):
+            time.sleep(delay)
+            with db.connect_admin() as conn, conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'aviso-entradas'"
+                )
+
+    k = threading.Thread(target=killer)
+    k.start()
+    sim_out, sim_err = sim_proc.communicate(timeout=60)
+    k.join()
+    assert sim_proc.returncode == 0, sim_err
+    inserted = [line for line in sim_out.splitlines() if line.startswith("Entrada ")]
+    assert len(inserted) == 50
+    out, err = listener.communicate(timeout=90)
+    assert listener.returncode == 0, err
+    objs = [json.loads(line) for line in out.splitlines()]
+    ids = [o["id_entrada"] for o in objs]
+    assert len(ids) == 50 and len(set(ids)) == 50, collections.Counter(ids).most_common(3)
+    assert {int(line.split()[1].rstrip(":")) for line in inserted} == set(ids)
+    for o in objs:
+        assert {"id_entrada", "id_miembro", "nombre", "apellido", "fecha_hora", "source"} <= o.keys()
+        assert dt.datetime.fromisoformat(o["fecha_hora"]).tzinfo is not None
+        assert o["source"] in ("live", "catchup")
+    assert "conectando" in err or "sin conexión" in err  # the state changes went to stderr
+
+
+def test_listen_human_lines_and_timeout(db: Database) -> None:
+    listener = _agent("listen", "--dsn", db.pos_dsn(), "--count", "2", "--timeout", "30")
+    assert listener.stdout is not None
+    head = _wait_for_line(listener.stdout, "Esperando notificaciones")
+    assert head[0].startswith("✅ Conexión establecida")
+    assert head[1].strip() == "Escuchando canal: nueva_entrada_canal"
+    subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--count", "2", "--member", "5"],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
+    out, _ = listener.communicate(timeout=30)
+    assert listener.returncode == 0
+    assert out.count("Begoña Ordóñez (Mensual) en vivo") == 2
+
+    quiet = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "--lang",
+            "en",
+            "listen",
+            "--dsn",
+            db.pos_dsn(),
+            "--count",
+            "1",
+            "--timeout",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert quiet.returncode == 1
+    assert "Timed out: 0 of 1 entries" in quiet.stderr
+
+
+def test_simulate_rejects_bad_input_clearly(db: Database) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--member", "99999"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert r.returncode == 1 and "Error de base de datos" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "simulate",
+            "--dsn",
+            db.admin_dsn(),
+            "--burst",
+            "--count",
+            "3",
+            "--tipo-acceso",
+            "visitante",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert r.returncode == 0 and r.stdout.count("visitante") == 3
