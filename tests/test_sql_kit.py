@@ -6,6 +6,7 @@ Every test runs on a fresh database (``db`` fixture: schema + trigger + pos_user
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -146,16 +147,24 @@ class ServerLog:
         return self._server.log_text()[self._start :]
 
 
+@contextlib.contextmanager
+def empty_database(server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres) -> Iterator[str]:
+    """Name of a new empty database (from template0), dropped afterwards."""
+    name = create_database(server, "template0")
+    try:
+        yield name
+    finally:
+        admin = psycopg2.connect(server.dsn())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
 @pytest.fixture
 def empty_db(pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres) -> Iterator[str]:
-    """Name of a new empty database (from template0), dropped afterwards."""
-    name = create_database(pg_server, "template0")
-    yield name
-    admin = psycopg2.connect(pg_server.dsn())
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+    with empty_database(pg_server) as name:
+        yield name
 
 
 def trigger_oids(conn: psycopg2.extensions.connection) -> tuple[int, int, bytes]:
