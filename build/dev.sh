@@ -46,6 +46,9 @@ case "$cmd" in
     ;;
   test)
     apt_install postgresql
+    # tray area: the desktop end-to-end test (tests/test_e2e_desktop.py) needs a real X server, D-Bus session,
+    # notification daemon (dunst) and tray host (trayer); see build/desktop-session.sh.
+    apt_install xvfb xauth dbus-x11 dbus dunst x11-utils xdotool libnotify-bin imagemagick trayer fonts-dejavu-core
     ensure_venv
     log "ruff"; "$VENV/bin/ruff" check agent tests bench
     log "mypy (linux)"; "$VENV/bin/mypy" --platform linux

@@ -1,0 +1,145 @@
+"""Windows notifier: WinRT toast notifications through ``Windows-Toasts``, under the app's own AUMID. Thin.
+
+* **AUMID** — an unpackaged desktop app must name an Application User Model ID for its toasts to show its name
+  and icon. :func:`register_aumid` registers ours per user, without admin rights, the way Windows-Toasts'
+  ``register_hkey_aumid`` script does: ``HKCU\\Software\\Classes\\AppUserModelId\\<AUMID>`` with the values
+  ``DisplayName`` and ``IconUri`` (an ``.ico`` path). Idempotent; it runs at every start (the exe may move).
+* **Content** — ``InteractableWindowsToaster`` (template ``ToastGeneric``): title, then the body lines; the member's
+  photo, when it is a local file, as the circled app-logo image (Windows-Toasts refuses http images: unpackaged
+  apps cannot show them). Warnings use the ``urgent`` scenario (may break through Focus Assist when the user
+  allows "important notifications") and the ``Reminder`` sound; low-urgency notices are silent.
+* **Click** — activating the toast calls ``on_click(notice)`` on a WinRT thread. Known limit (Windows-Toasts
+  issue #12): a click on a toast that already moved to the Action Center does not reach the process.
+
+If ``windows_toasts``/WinRT cannot be imported or the toaster cannot be created (old Windows, a stripped build,
+Wine), the constructor raises :class:`agent.core.tray_model.NotifierUnavailable` and the app falls back to the
+tray balloon (:mod:`agent.adapters.notifier_balloon`). Not win10toast: its fix for the Python ≥ 3.11 WNDPROC
+crash is unmerged, it shows one toast at a time, creates a second tray icon and fails inside PyInstaller builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from agent.core.notify_text import Notice, Sound, Urgency
+from agent.core.tray_model import NotifierUnavailable
+
+log = logging.getLogger("agent.notify")
+
+AUMID_KEY = "Software\\Classes\\AppUserModelId\\{aumid}"
+
+
+def register_aumid(aumid: str, display_name: str, icon: Path | None) -> None:
+    """Create or refresh ``HKCU\\Software\\Classes\\AppUserModelId\\<aumid>`` (no admin needed).
+
+    Raises ``OSError`` when the registry cannot be written; does nothing off Windows.
+    """
+    if sys.platform != "win32":
+        return
+    import winreg
+
+    with winreg.CreateKeyEx(winreg.HKEY_CURRENT_USER, AUMID_KEY.format(aumid=aumid)) as key:
+        winreg.SetValueEx(key, "DisplayName", 0, winreg.REG_SZ, display_name)
+        if icon is not None and icon.is_file():
+            winreg.SetValueEx(key, "IconUri", 0, winreg.REG_SZ, str(icon.resolve()))
+
+
+def unregister_aumid(aumid: str) -> None:
+    """Remove the AUMID key (uninstall). Missing keys are fine; does nothing off Windows."""
+    if sys.platform != "win32":
+        return
+    import winreg
+
+    with contextlib.suppress(FileNotFoundError):
+        winreg.DeleteKey(winreg.HKEY_CURRENT_USER, AUMID_KEY.format(aumid=aumid))
+
+
+def _local_photo(photo: str | None) -> Path | None:
+    if not photo:
+        return None
+    parsed = urlparse(photo)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path).lstrip("/") if len(parsed.path) > 2 and parsed.path[2] == ":" else parsed.path)
+    elif len(parsed.scheme) <= 1:  # a plain path; a one-letter "scheme" is a drive letter
+        path = Path(photo)
+    else:
+        return None
+    return path if path.is_file() else None
+
+
+class WinRtNotifier:
+    """See the module docstring. ``show`` returns at once; any thread."""
+
+    name = "winrt"
+    _toaster: Any
+    _wt: Any
+    _on_click: Callable[[Notice], None] | None
+
+    def __init__(
+        self,
+        aumid: str,
+        display_name: str,
+        icon: Path | None = None,
+        on_click: Callable[[Notice], None] | None = None,
+    ) -> None:
+        if sys.platform != "win32":
+            raise NotifierUnavailable("WinRT toasts exist only on Windows")
+        try:
+            import windows_toasts
+        except Exception as exc:  # ImportError, or WinRT's own errors on unsupported Windows versions
+            raise NotifierUnavailable(f"Windows-Toasts/WinRT cannot be loaded: {exc!r}") from exc
+        self._wt = windows_toasts
+        try:
+            register_aumid(aumid, display_name, icon)
+        except OSError as exc:
+            log.warning("could not register the AUMID %s in HKCU (toasts may show a generic name): %s", aumid, exc)
+        try:
+            self._toaster = windows_toasts.InteractableWindowsToaster(display_name, notifierAUMID=aumid)
+        except Exception as exc:  # WinRT activation errors are OSError subclasses or winrt-specific
+            raise NotifierUnavailable(f"WinRT toast notifier cannot be created: {exc!r}") from exc
+        self._on_click = on_click
+
+    def show(self, notice: Notice) -> None:
+        """Pop one toast; failures are logged."""
+        wt = self._wt
+        lines = [line for line in notice.body.split("\n") if line]
+        if notice.sound is Sound.NONE:
+            audio = wt.ToastAudio(silent=True)
+        elif notice.sound is Sound.WARNING:
+            audio = wt.ToastAudio(wt.AudioSource.Reminder)
+        else:
+            audio = wt.ToastAudio(wt.AudioSource.Default)
+        toast = wt.Toast(
+            text_fields=[notice.title, *lines[:2]],
+            audio=audio,
+            scenario=wt.ToastScenario.Important if notice.urgency is Urgency.CRITICAL else wt.ToastScenario.Default,
+            group="aviso-entradas",
+        )
+        photo = _local_photo(notice.photo)
+        if photo is not None:
+            try:
+                toast.AddImage(
+                    wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=True)
+                )
+            except Exception as exc:  # InvalidImageException
+                log.info("member photo not shown: %s", exc)
+        if self._on_click is not None:
+            callback = self._on_click
+
+            def activated(_args: object) -> None:
+                callback(notice)
+
+            toast.on_activated = activated
+        try:
+            self._toaster.show_toast(toast)
+        except Exception as exc:  # WinRT raises OSError subclasses
+            log.warning("toast failed: %r", exc)
+
+    def close(self) -> None:
+        """Nothing to release (toasts stay in the Action Center)."""

@@ -1,0 +1,135 @@
+"""Tray icon through ``pystray`` (win32 backend on Windows; appindicator/gtk/xorg on Linux). Thin adapter.
+
+Threading (pystray docs, ``Icon.run``): the icon is created and run on the **main thread**; ``run`` blocks until
+:meth:`PystrayTray.stop`. pystray calls ``ready`` on its setup thread once the loop runs. Setting the image and
+title and ``update_menu`` are safe from another thread (the xorg and gtk backends marshal them to their loop,
+win32 sends messages to the icon's window): the tray controller thread does that; the listener worker never
+touches the icon. ``stop`` removes the icon from the notification area (no ghost icon) and pystray removes its
+own balloon with it.
+
+Menus are built from :class:`agent.core.tray_model.MenuItemSpec` lists each time pystray asks (``update_menu``
+on win32, when shown elsewhere). The xorg backend has no menu and no balloon (``has_menu`` is False): a left
+click runs the item marked ``default``.
+
+Selecting a backend: pystray reads ``PYSTRAY_BACKEND`` (``win32``, ``appindicator``, ``gtk``, ``xorg``,
+``dummy``); importing pystray with no ``DISPLAY`` on Linux raises unless it is set, which the constructor turns
+into ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.core.tray_model import TOOLTIP_MAX, IconState, MenuItemSpec, TrayState
+
+log = logging.getLogger("agent.tray")
+
+
+def _value(v: Any) -> Any:
+    return v() if callable(v) else v
+
+
+class PystrayTray:
+    """See the module docstring. ``menu`` returns the current items (called on the tray's thread)."""
+
+    name = "pystray"
+
+    def __init__(
+        self,
+        app_id: str,
+        title: str,
+        icons: Mapping[IconState, Path],
+        menu: Callable[[], Sequence[MenuItemSpec]],
+    ) -> None:
+        try:
+            import pystray
+            from PIL import Image
+        except Exception as exc:  # ImportError, Xlib.error.DisplayNameError with no DISPLAY...
+            raise RuntimeError(f"pystray cannot load a tray backend: {exc!r}") from exc
+        self._pystray: Any = pystray
+        self._images = {state: Image.open(path).convert("RGBA") for state, path in icons.items()}
+        self._menu_source = menu
+        self.icon: Any = pystray.Icon(
+            app_id,
+            icon=self._images[IconState.CONNECTING],
+            title=title[:TOOLTIP_MAX],
+            menu=pystray.Menu(lambda: self._items(self._menu_source())),
+        )
+        self.backend = type(self.icon).__module__.rsplit(".", 1)[-1].lstrip("_")
+        self.has_menu = bool(self.icon.HAS_MENU)
+        self._state: TrayState | None = None
+        log.info("tray icon backend: %s (menu: %s)", self.backend, "yes" if self.has_menu else "no")
+
+    # -- menu ------------------------------------------------------------------------------------------------
+    def _items(self, specs: Sequence[MenuItemSpec]) -> Iterator[Any]:
+        ps = self._pystray
+        for spec in specs:
+            if spec.separator:
+                yield ps.Menu.SEPARATOR
+                continue
+            yield ps.MenuItem(
+                (lambda s: lambda _item: str(_value(s.text)))(spec),
+                self._submenu(spec.submenu) if spec.submenu is not None else self._action(spec),
+                checked=(lambda s: lambda _item: bool(s.checked and s.checked()))(spec) if spec.checked else None,
+                enabled=(lambda s: lambda _item: bool(_value(s.enabled)))(spec),
+                default=spec.default,
+            )
+
+    def _submenu(self, source: Callable[[], Sequence[MenuItemSpec]]) -> Any:
+        return self._pystray.Menu(lambda: self._items(source()))
+
+    @staticmethod
+    def _action(spec: MenuItemSpec) -> Callable[[Any, Any], None]:
+        def run(_icon: Any, _item: Any) -> None:
+            if spec.action is not None:
+                try:
+                    spec.action()
+                except Exception:
+                    log.exception("menu action %s failed", spec.key or spec.text)
+
+        return run
+
+    def pystray_menu(self) -> Any:
+        """The live ``pystray.Menu`` (tests walk it)."""
+        return self.icon.menu
+
+    # -- TrayView --------------------------------------------------------------------------------------------
+    def run(self, ready: Callable[[], None]) -> None:
+        """Show the icon and run its loop on this (the main) thread until :meth:`stop`."""
+
+        def setup(icon: Any) -> None:
+            icon.visible = True
+            ready()
+
+        self.icon.run(setup=setup)
+
+    def update(self, state: TrayState) -> None:
+        """Set the state icon and tooltip (only what changed)."""
+        old, self._state = self._state, state
+        if old is None or old.icon != state.icon:
+            self.icon.icon = self._images[state.icon]
+        if old is None or old.tooltip != state.tooltip:
+            self.icon.title = state.tooltip[:TOOLTIP_MAX]
+
+    def refresh_menu(self) -> None:
+        """Rebuild the menu from the specs (needed on win32, where the menu is not built when shown)."""
+        if not self.has_menu:
+            return
+        with contextlib.suppress(NotImplementedError):  # the dummy backend
+            self.icon.update_menu()
+
+    def balloon(self, title: str, body: str) -> bool:
+        """Show a notification on our icon when the backend has them (win32 balloon, gtk); else False."""
+        if not self.icon.HAS_NOTIFICATION:
+            return False
+        self.icon.notify(body, title)
+        return True
+
+    def stop(self) -> None:
+        """End :meth:`run` and remove the icon. Any thread; idempotent."""
+        with contextlib.suppress(NotImplementedError):  # the dummy backend never ran
+            self.icon.stop()

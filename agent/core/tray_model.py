@@ -1,0 +1,101 @@
+"""Shapes shared by the tray controller (:mod:`agent.app`) and its adapters. Pure, no I/O.
+
+* :class:`Notifier` — shows a :class:`agent.core.notify_text.Notice` (``agent/adapters/notifier_*.py``);
+* :class:`TrayView` — the tray icon with its tooltip and menu (``agent/adapters/tray_*.py``);
+* :class:`MenuItemSpec` — a toolkit-neutral menu item the tray adapter turns into its own;
+* :class:`IconState` — which state icon to show (files ``assets/tray-<state>.png`` and ``.ico``).
+
+Adapters satisfy these protocols structurally and never import each other; :mod:`agent.app` composes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from agent.core.notify_text import Notice
+
+
+class IconState(StrEnum):
+    """The tray icon's four looks."""
+
+    CONNECTED = "connected"
+    CONNECTING = "connecting"
+    PAUSED = "paused"
+    ERROR = "error"
+
+
+class NotifierUnavailable(RuntimeError):
+    """The notifier cannot work here (no D-Bus session, no notification daemon, no WinRT...). The message says
+    why; the app then tries the next notifier in its fallback order."""
+
+
+class Notifier(Protocol):
+    """Shows notices. ``show`` returns promptly (it never waits for the user) and never raises: failures are
+    logged. Called from the tray controller thread only; ``close`` once, at exit."""
+
+    name: str
+
+    def show(self, notice: Notice) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class MenuItemSpec:
+    """One menu item. Callables are evaluated by the tray adapter when it (re)builds the menu, on the tray's
+    thread; ``action`` runs on the tray's thread too and must only post work (never block).
+
+    ``text``/``enabled``/``checked`` may be values or zero-argument callables. ``submenu`` (a callable returning
+    items) makes this a submenu. ``separator=True`` makes a separator (other fields ignored). ``default`` marks
+    the item run by a click on the icon (the only control the xorg backend offers).
+    """
+
+    text: str | Callable[[], str] = ""
+    action: Callable[[], None] | None = None
+    enabled: bool | Callable[[], bool] = True
+    checked: Callable[[], bool] | None = None
+    default: bool = False
+    submenu: Callable[[], Sequence[MenuItemSpec]] | None = None
+    separator: bool = False
+    key: str = ""
+    """A stable name for tests and extensions (``"pause_15"``, ``"quit"``...), never shown."""
+
+
+SEPARATOR = MenuItemSpec(separator=True, key="-")
+
+
+@dataclass(frozen=True)
+class TrayState:
+    """What the icon shows: ``icon`` and a ``tooltip`` (at most :data:`TOOLTIP_MAX` characters)."""
+
+    icon: IconState
+    tooltip: str
+    status_line: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+TOOLTIP_MAX = 127
+"""Windows keeps 128 UTF-16 units of a notification-area tooltip, NUL included (``NOTIFYICONDATAW.szTip``)."""
+
+
+class TrayView(Protocol):
+    """A tray icon. ``run`` blocks on the main thread until ``stop``; ``ready`` is called (on another thread)
+    once the icon loop runs. ``update`` and ``refresh_menu`` may be called from the controller thread.
+    ``balloon`` shows a tray balloon/notification on our own icon when the backend has one (else does nothing
+    and returns False)."""
+
+    name: str
+    has_menu: bool
+
+    def run(self, ready: Callable[[], None]) -> None: ...
+
+    def update(self, state: TrayState) -> None: ...
+
+    def refresh_menu(self) -> None: ...
+
+    def balloon(self, title: str, body: str) -> bool: ...
+
+    def stop(self) -> None: ...

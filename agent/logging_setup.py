@@ -1,0 +1,126 @@
+"""Logging for the tray agent: a rotating file in the user log directory, and stderr when there is one.
+
+* File: ``<user log dir>/aviso-entradas.log`` (platformdirs: ``%LOCALAPPDATA%\\AvisoEntradas\\Logs`` on Windows,
+  ``~/.local/state/AvisoEntradas/log`` on Linux), or ``$AVISO_LOG_DIR``; 1 MB per file, 5 old files kept
+  (``RotatingFileHandler``), UTF-8.
+* The seed's lines appear there as the engine logs them: "Escuchando canal PostgreSQL: <canal>",
+  "Procesando entrada ID: <id>".
+* A windowed executable (PyInstaller ``--windowed``) has ``sys.stdout``/``sys.stderr`` set to None: they are
+  replaced by ``os.devnull`` writers so ``print`` and libraries that write there do not crash, and no console
+  handler is added.
+* :class:`RedactFilter` masks ``password=...`` and ``postgresql://user:pass@`` in every record, as a second line of
+  defence: the agent never passes a password to a log call.
+
+Call :func:`setup_logging` once, on the main thread, before starting other threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from agent import APP_ID
+
+LOG_NAME = "aviso-entradas.log"
+MAX_BYTES = 1_000_000
+BACKUP_COUNT = 5
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+_SECRET_PATTERNS = (
+    re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE),
+    re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)", re.IGNORECASE),
+    re.compile(r"(PGPASSWORD\s*=\s*)(\S+)"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with password values replaced by ``***``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + "***" + (m.group(3) if m.lastindex == 3 else ""), text)
+    return text
+
+
+class RedactFilter(logging.Filter):
+    """Masks secrets in the formatted message of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def log_dir() -> Path:
+    """``$AVISO_LOG_DIR`` or the platform's per-user log directory (not created here)."""
+    env = os.environ.get("AVISO_LOG_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_log_path(APP_ID, appauthor=False))
+
+
+def log_path() -> Path:
+    """The current log file."""
+    return log_dir() / LOG_NAME
+
+
+def ensure_std_streams() -> None:
+    """Give a windowed process (``sys.stdout``/``sys.stderr`` None) harmless writable streams."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+
+
+def setup_logging(level: str = "INFO", *, console: bool = True, path: Path | None = None) -> Path:
+    """Configure the root logger: rotating file at ``path`` (default :func:`log_path`), plus stderr when
+    ``console`` and the process has a real stderr. Returns the file's path. Idempotent (replaces our handlers).
+
+    If the file cannot be opened (read-only profile) logging goes to stderr only; never raises for that.
+    """
+    had_console = sys.stderr is not None
+    ensure_std_streams()
+    target = path or log_path()
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for handler in list(root.handlers):
+        if getattr(handler, "_aviso", False):
+            root.removeHandler(handler)
+            handler.close()
+    formatter = logging.Formatter(FORMAT)
+    redactor = RedactFilter()
+    handlers: list[logging.Handler] = []
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                target, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False
+            )
+        )
+    except OSError as exc:
+        print(f"log file {target} cannot be opened: {exc}", file=sys.stderr)
+    if console and had_console:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(redactor)
+        handler._aviso = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    return target
+
+
+def open_in_viewer(path: Path) -> None:
+    """Open ``path`` with the desktop's default application (Notepad, a text editor...). Raises ``OSError``."""
+    if sys.platform == "win32":
+        os.startfile(path)  # noqa: S606 (a file we own, opened by the user's choice)
+    elif sys.platform == "darwin":
+        subprocess.Popen(["open", str(path)])
+    else:
+        subprocess.Popen(["xdg-open", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

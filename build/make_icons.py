@@ -1,0 +1,72 @@
+"""Regenerate the tray state icons and the app icon in ``assets/`` with Pillow.
+
+    .venv/bin/python build/make_icons.py
+
+Writes ``assets/tray-<state>.png`` (64 px) and ``.ico`` (16-256 px) for the states connected, connecting, paused
+and error, plus ``assets/app.png``/``app.ico`` (the AUMID, notification and executable icon). Drawn at 256 px and
+downsampled, so small sizes stay smooth. Deterministic: the same Pillow version writes the same files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SIZE = 256
+ICO_SIZES = [(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)]
+COLORS = {
+    "connected": (46, 125, 50),  # green
+    "connecting": (245, 166, 35),  # amber
+    "paused": (84, 110, 122),  # blue grey
+    "error": (198, 40, 40),  # red
+}
+WHITE = (255, 255, 255, 255)
+
+
+def _person(d: ImageDraw.ImageDraw, scale: float = 1.0, dx: int = 0) -> None:
+    """A walking figure passing a turnstile bar."""
+    s = scale
+    cx = 128 + dx
+    d.ellipse((cx - 22 * s, 40 * s + 10, cx + 22 * s, 84 * s + 10), fill=WHITE)  # head
+    d.rounded_rectangle((cx - 30 * s, 96, cx + 30 * s, 170), radius=int(22 * s), fill=WHITE)  # body
+    d.rounded_rectangle((cx - 28 * s, 160, cx - 6 * s, 214), radius=10, fill=WHITE)  # legs
+    d.rounded_rectangle((cx + 6 * s, 160, cx + 28 * s, 214), radius=10, fill=WHITE)
+    d.rounded_rectangle((36, 128, 220, 146), radius=9, fill=(255, 255, 255, 200))  # turnstile bar
+
+
+def draw(state: str) -> Image.Image:
+    """The 256 px image for ``state``."""
+    img = Image.new("RGBA", (SIZE, SIZE), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.ellipse((6, 6, SIZE - 6, SIZE - 6), fill=(*COLORS[state], 255), outline=(255, 255, 255, 255), width=10)
+    if state == "paused":
+        d.rounded_rectangle((78, 64, 116, 192), radius=10, fill=WHITE)
+        d.rounded_rectangle((140, 64, 178, 192), radius=10, fill=WHITE)
+    elif state == "error":
+        d.rounded_rectangle((110, 46, 146, 160), radius=14, fill=WHITE)
+        d.ellipse((108, 176, 148, 216), fill=WHITE)
+    else:
+        _person(d)
+        if state == "connecting":
+            for i, x in enumerate((92, 128, 164)):
+                r = 10 + 3 * i
+                d.ellipse((x - r, 226 - r - 10, x + r, 226 + r - 10), fill=(90, 60, 0, 255))
+    return img
+
+
+def main() -> None:
+    ASSETS.mkdir(exist_ok=True)
+    for state in COLORS:
+        big = draw(state)
+        big.resize((64, 64), Image.Resampling.LANCZOS).save(ASSETS / f"tray-{state}.png", optimize=True)
+        big.save(ASSETS / f"tray-{state}.ico", sizes=ICO_SIZES)
+    app = draw("connected")
+    app.resize((128, 128), Image.Resampling.LANCZOS).save(ASSETS / "app.png", optimize=True)
+    app.save(ASSETS / "app.ico", sizes=ICO_SIZES)
+    print(f"icons written to {ASSETS}")
+
+
+if __name__ == "__main__":
+    main()
