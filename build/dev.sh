@@ -57,6 +57,9 @@ case "$cmd" in
     AVISO_PG_BACKEND=system "$PY" -m pytest -q "$@"
     log "pytest on pgserver's PostgreSQL (database kit and engine)"
     AVISO_PG_BACKEND=pgserver "$PY" -m pytest -q tests/test_sql_kit.py "$@"
+    # kit area: the rest of the kit's tests on pgserver's PostgreSQL 16 too (setup-db command, throwaway server).
+    log "pytest on pgserver's PostgreSQL (setup-db command, throwaway server)"
+    AVISO_PG_BACKEND=pgserver "$PY" -m pytest -q tests/test_setup_db_cli.py tests/test_throwaway.py "$@"
     ;;
   *)
     echo "usage: build/dev.sh demo|test [args]" >&2; exit 2 ;;
