@@ -73,6 +73,8 @@ from agent.core.tray_model import (
 log = logging.getLogger("agent.app")
 
 RECENT_MAX = 10
+REASON_MAX = 60
+"""The connection problem's sentence is cut to this many characters in the tooltip (Windows keeps 127)."""
 TICK_S = 0.2
 """Longest wait for an event before the controller looks at its commands and timers, seconds."""
 MENU_EXTENSION_MODULES: tuple[str, ...] = ("agent.tray_menu_deploy",)
@@ -179,7 +181,8 @@ class TrayController:
         self._open_file = open_file
         self._snapshot = _Snapshot()
         self._last_tray: TrayState | None = None
-        self._last_tray_at = 0.0
+        self._last_tray_at = -math.inf
+        self._menu_dirty = False
         self._extensions = list(extensions)
         self.menu_context = MenuContext(
             lang=lang,
@@ -317,6 +320,7 @@ class TrayController:
         if notice is None:
             return
         self.recent.appendleft(notice)
+        self._menu_dirty = True
         outputs = self.gate.submit(notice, now, catchup=event.source is Source.CATCHUP)
         if not outputs:
             why = "paused" if self.gate.paused(now) else "batched"
@@ -417,25 +421,26 @@ class TrayController:
         lines = [f"{APP_NAME}: {status}"]
         if paused:
             lines.append(self._pause_text())
-        if self.conn.server:
-            lines.append(tr("tooltip.server", self.lang, server=self.conn.server))
-        lines.append(plural("tooltip.today", self.today_count, self.lang))
         if self.conn.reason and self.conn.state is not ConnState.LISTENING:
-            room = TOOLTIP_MAX - len("\n".join(lines)) - 1
-            if room > 10:
-                reason = self.conn.reason if len(self.conn.reason) <= room else self.conn.reason[: room - 1] + "…"
-                lines.insert(1, reason)
+            reason = self.conn.reason
+            lines.append(reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…")
+        lines.append(plural("tooltip.today", self.today_count, self.lang))
+        server = tr("tooltip.server", self.lang, server=self.conn.server) if self.conn.server else ""
+        if server and len("\n".join([*lines, server])) <= TOOLTIP_MAX:
+            lines.append(server)
         status_line = status + (f" · {self._pause_text()}" if paused else "")
         return TrayState(icon=icon, tooltip="\n".join(lines)[:TOOLTIP_MAX], status_line=status_line)
 
     def _refresh(self, force: bool = False) -> None:
+        """Push icon, tooltip and menu to the tray when they changed: at once for state changes and pause,
+        at most once a second for entries (today's count, last entries)."""
         now = self.clock()
         if not force and now - self._last_tray_at < 1.0:
             return
         self._last_tray_at = now
         state = self.tray_state()
-        changed = state != self._last_tray
-        self._last_tray = state
+        changed = state != self._last_tray or self._menu_dirty
+        self._last_tray, self._menu_dirty = state, False
         self._publish(state)
         if self.tray is not None and changed:
             try:

@@ -1,0 +1,447 @@
+"""The tray controller and its menu, headless: pystray's ``dummy`` backend builds the real pystray menu objects,
+whose items the tests activate as a click would; notices go to the recording notifier. Also the adapters that
+can run here without a desktop (single instance, logging, notifier selection and fallbacks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import queue
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+os.environ["PYSTRAY_BACKEND"] = "dummy"  # before pystray is imported anywhere in this process
+
+import pytest
+
+from agent import app, logging_setup
+from agent.adapters.notifier_balloon import BalloonNotifier
+from agent.adapters.notifier_console import ConsoleNotifier, format_line
+from agent.adapters.notifier_null import RecordingNotifier
+from agent.adapters.single_instance_posix import LockFileInstance
+from agent.adapters.tray_pystray import PystrayTray
+from agent.core.config import NotificationSettings, Settings
+from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, StateChanged
+from agent.core.model import Entry, Member, Source
+from agent.core.notify_text import Notice, NoticeKind, Urgency
+from agent.core.tray_model import IconState, MenuItemSpec, NotifierUnavailable
+
+NOW = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Engine:
+    def __init__(self) -> None:
+        self.reconnects = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout_s: float = 1.0) -> bool:
+        return True
+
+    def reconnect_now(self) -> None:
+        self.reconnects += 1
+
+
+def make_entry(
+    i: int, *, access: str = "miembro", expired: bool = False, source: Source = Source.LIVE
+) -> EntryReceived:
+    member = Member(
+        member_id=100 + i,
+        first_name=f"Socio{i}",
+        last_name="Prueba",
+        plan="Mensual",
+        expires_on=NOW.date() + dt.timedelta(days=-3 if expired else 30),
+        balance_due=Decimal(0),
+    )
+    entry = Entry(
+        entry_id=i,
+        member_id=member.member_id if access == "miembro" else None,
+        occurred_at=NOW + dt.timedelta(seconds=i),
+        access_type=access,
+        member=member if access == "miembro" else None,
+    )
+    return EntryReceived(entry, source, 0.0)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Any:
+    class Rig:
+        pass
+
+    r = Rig()
+    r.clock = Clock()
+    r.notifier = RecordingNotifier()
+    r.engine = Engine()
+    r.opened: list[Path] = []
+    r.log = tmp_path / "aviso.log"
+    r.controller = app.TrayController(
+        notifier=r.notifier,
+        lang="es",
+        engine=r.engine,
+        log_file=r.log,
+        clock=r.clock,
+        wall=lambda: NOW,
+        tz=dt.UTC,
+        open_file=r.opened.append,
+    )
+    r.controller.keep_shown = True
+    r.tray = PystrayTray("AvisoTest", "Aviso", app.icon_paths(), lambda: r.controller.menu_items(has_menu=True))
+    r.controller.tray = r.tray
+    return r
+
+
+def items(menu: Any) -> list[Any]:
+    return list(menu)
+
+
+def find(menu: Any, text: str) -> Any:
+    for item in menu:
+        if item.text == text:
+            return item
+    raise AssertionError(f"no menu item {text!r} in {[i.text for i in menu]}")
+
+
+def click(rig: Any, text: str) -> None:
+    find(rig.tray.pystray_menu(), text)(rig.tray.icon)
+    rig.controller.run_commands()
+
+
+def test_menu_in_spanish_with_its_items_in_order(rig: Any) -> None:
+    texts = [i.text for i in items(rig.tray.pystray_menu())]
+    assert texts == [
+        "Conectando…",
+        "- - - -",
+        "Pausar 15 min",
+        "Pausar 1 h",
+        "Pausar hasta reanudar",
+        "Reanudar avisos",
+        "- - - -",
+        "Últimas entradas",
+        "Notificación de prueba",
+        "Reconectar ahora",
+        "Abrir registro",
+        "- - - -",
+        "Salir",
+    ]
+    menu = rig.tray.pystray_menu()
+    assert not find(menu, "Conectando…").enabled
+    assert not find(menu, "Reanudar avisos").enabled
+    recent = find(menu, "Últimas entradas").submenu
+    assert [(i.text, i.enabled) for i in recent] == [("(ninguna todavía)", False)]
+
+
+def test_menu_in_english(rig: Any) -> None:
+    controller = app.TrayController(notifier=RecordingNotifier(), lang="en", clock=Clock(), wall=lambda: NOW)
+    specs = controller.menu_items()
+    texts = [s.text for s in specs if isinstance(s.text, str) and s.text]
+    assert texts == [
+        "Pause 15 min",
+        "Pause 1 h",
+        "Pause until resumed",
+        "Resume notifications",
+        "Last entries",
+        "Test notification",
+        "Reconnect now",
+        "Open log file",
+        "Quit",
+    ]
+
+
+def test_entry_notifies_and_updates_tooltip_and_icon(rig: Any) -> None:
+    c = rig.controller
+    c.handle(StateChanged(ConnState.LISTENING, server="10.0.0.5:5432/torniquete_db"))
+    c.handle(make_entry(1))
+    c.handle(make_entry(2, access="visitante"))
+    c.handle(make_entry(3, access="empleado"))
+    assert [n.title for n in rig.notifier.notices] == ["Socio1 Prueba"]
+    state = c.tray_state()
+    assert state.icon is IconState.CONNECTED
+    assert state.tooltip == "Aviso de Entradas: Conectado\n1 entrada hoy\nServidor: 10.0.0.5:5432/torniquete_db"
+    rig.clock.t += 1.0  # entries refresh the tray at most once a second
+    c.tick()
+    assert rig.tray.icon.title == state.tooltip
+    assert find(rig.tray.pystray_menu(), "Conectado").text == "Conectado"
+
+
+def test_pause_from_the_menu_holds_entries_and_resume_gives_one_summary(rig: Any) -> None:
+    c = rig.controller
+    c.handle(StateChanged(ConnState.LISTENING))
+    click(rig, "Pausar 15 min")
+    assert c.tray_state().icon is IconState.PAUSED
+    assert "En pausa hasta las 10:15" in c.tray_state().tooltip
+    assert find(rig.tray.pystray_menu(), "Reanudar avisos").enabled
+    for i in range(4):
+        c.handle(make_entry(i, expired=(i == 2)))
+    assert rig.notifier.notices == []
+    # the pause survives a reconnect
+    c.handle(StateChanged(ConnState.BACKING_OFF, reason="Conexión perdida", retry_in_s=2))
+    c.handle(StateChanged(ConnState.LISTENING))
+    assert c.gate.paused(rig.clock()) and c.tray_state().icon is IconState.PAUSED
+    click(rig, "Reanudar avisos")
+    (summary,) = rig.notifier.notices
+    assert summary.title == "Avisos reanudados: 4 entradas durante la pausa"
+    assert summary.body.split("\n") == [
+        "Socio0 Prueba, Socio1 Prueba, Socio2 Prueba, Socio3 Prueba",
+        "1 con aviso: Socio2 Prueba",
+    ]
+    assert summary.urgency is Urgency.CRITICAL
+    assert c.tray_state().icon is IconState.CONNECTED
+
+
+def test_timed_pause_ends_by_itself(rig: Any) -> None:
+    c = rig.controller
+    click(rig, "Pausar 1 h")
+    c.handle(make_entry(1))
+    rig.clock.t += 3599
+    c.tick()
+    assert rig.notifier.notices == []
+    rig.clock.t += 1
+    c.tick()
+    assert [n.title for n in rig.notifier.notices] == ["Avisos reanudados: 1 entrada durante la pausa"]
+
+
+def test_pause_until_resumed(rig: Any) -> None:
+    click(rig, "Pausar hasta reanudar")
+    rig.clock.t += 10 * 3600
+    rig.controller.tick()
+    assert "En pausa hasta reanudar" in rig.controller.tray_state().tooltip
+    click(rig, "Reanudar avisos")
+    assert rig.notifier.notices[-1].title == "Avisos reanudados: ninguna entrada durante la pausa"
+
+
+def test_recent_entries_keep_the_last_ten_and_show_again(rig: Any) -> None:
+    c = rig.controller
+    for i in range(12):
+        c.handle(make_entry(i))
+        rig.clock.t += 60  # no flood control in the way
+    c.tick()
+    recent = find(rig.tray.pystray_menu(), "Últimas entradas").submenu
+    texts = [i.text for i in recent]
+    assert len(texts) == 10
+    assert texts[0] == "10:00  Socio11 Prueba" and texts[-1] == "10:00  Socio2 Prueba"
+    recent_items = list(recent)
+    recent_items[3](rig.tray.icon)
+    c.run_commands()
+    again = rig.notifier.notices[-1]
+    assert again.title == "Socio8 Prueba" and again.kind is NoticeKind.REPLAY
+
+
+def test_test_notification_works_while_paused(rig: Any) -> None:
+    click(rig, "Pausar hasta reanudar")
+    click(rig, "Notificación de prueba")
+    (n,) = rig.notifier.notices
+    assert n.kind is NoticeKind.TEST and n.title == "Notificación de prueba"
+    assert "Conectando…" in n.body
+
+
+def test_reconnect_open_log_and_quit(rig: Any) -> None:
+    click(rig, "Reconectar ahora")
+    assert rig.engine.reconnects == 1
+    click(rig, "Abrir registro")
+    assert rig.opened == [rig.log]
+    assert not rig.controller.stopping
+    click(rig, "Salir")
+    assert rig.controller.stopping
+
+
+def test_flood_control_in_the_controller(rig: Any) -> None:
+    c = rig.controller
+    for i in range(9):
+        c.handle(make_entry(i))
+    assert len(rig.notifier.notices) == 5
+    rig.clock.t += 3.1
+    c.tick()
+    assert len(rig.notifier.notices) == 6
+    assert rig.notifier.notices[-1].title == "4 entradas más"
+
+
+def test_catchup_is_one_summary_and_backlog_one_notice(rig: Any) -> None:
+    c = rig.controller
+    for i in range(20):
+        c.handle(make_entry(i, source=Source.CATCHUP))
+    c.handle(BacklogSummary(300, NOW - dt.timedelta(hours=5), NOW - dt.timedelta(hours=1)))
+    rig.clock.t += 1.1
+    c.tick()
+    titles = [n.title for n in rig.notifier.notices]
+    assert titles == ["Entradas anteriores", "20 entradas mientras no había conexión"]
+    assert c.today_count == 20
+
+
+def test_click_without_a_menu_toggles_pause(rig: Any) -> None:
+    c = rig.controller
+    tray = PystrayTray("AvisoTest2", "Aviso", app.icon_paths(), lambda: c.menu_items(has_menu=False))
+    tray.pystray_menu()(tray.icon)  # what a left click on an xorg tray icon does
+    c.run_commands()
+    assert c.gate.paused(rig.clock())
+    tray.pystray_menu()(tray.icon)
+    c.run_commands()
+    assert not c.gate.paused(rig.clock())
+    assert rig.notifier.notices[-1].title.startswith("Avisos reanudados")
+
+
+def test_menu_extensions_go_above_quit_and_can_post(rig: Any) -> None:
+    ran: list[str] = []
+
+    def extension(ctx: app.MenuContext) -> list[MenuItemSpec]:
+        return [MenuItemSpec(text="Configuración…", action=lambda: ctx.post(lambda: ran.append(ctx.lang)), key="x")]
+
+    c = app.TrayController(notifier=rig.notifier, clock=rig.clock, wall=lambda: NOW, extensions=[extension])
+    tray = PystrayTray("AvisoTest3", "Aviso", app.icon_paths(), lambda: c.menu_items())
+    texts = [i.text for i in tray.pystray_menu()]
+    assert texts[-3:] == ["Configuración…", "- - - -", "Salir"]
+    find(tray.pystray_menu(), "Configuración…")(tray.icon)
+    assert ran == []  # posted, not run on the tray's thread
+    c.run_commands()
+    assert ran == ["es"]
+
+
+def test_failing_extension_does_not_break_the_menu(rig: Any) -> None:
+    def broken(ctx: app.MenuContext) -> list[MenuItemSpec]:
+        raise RuntimeError("boom")
+
+    c = app.TrayController(notifier=rig.notifier, clock=rig.clock, wall=lambda: NOW, extensions=[broken])
+    assert c.menu_items()[-1].key == "quit"
+
+
+def test_tooltip_fits_windows_limit_and_counts_down(rig: Any) -> None:
+    c = rig.controller
+    c.handle(StateChanged(ConnState.BACKING_OFF, reason="x" * 300, retry_in_s=10, server="a" * 40))
+    state = c.tray_state()
+    assert state.icon is IconState.ERROR and len(state.tooltip) <= 127
+    assert state.tooltip.split("\n") == [
+        "Aviso de Entradas: Sin conexión, reintento en 10 s",
+        "x" * 59 + "…",
+        "0 entradas hoy",
+    ]
+    rig.clock.t += 4
+    assert c.tray_state().tooltip.startswith("Aviso de Entradas: Sin conexión, reintento en 6 s")
+    c.handle(StateChanged(ConnState.AUTH_FAILED, reason="Contraseña incorrecta"))
+    assert "Contraseña rechazada" in c.tray_state().tooltip
+
+
+def test_today_count_resets_at_midnight() -> None:
+    days = [NOW]
+    c = app.TrayController(notifier=RecordingNotifier(), clock=Clock(), wall=lambda: days[0], tz=dt.UTC)
+    c.handle(make_entry(1))
+    c.handle(make_entry(2))
+    days[0] = NOW + dt.timedelta(days=1)
+    c.handle(make_entry(3))
+    assert c.today_count == 1
+
+
+def test_run_loop_drains_the_queue_and_stops_the_tray() -> None:
+    notifier = RecordingNotifier()
+    stopped: list[bool] = []
+
+    class Tray:
+        name, has_menu, backend = "fake", True, "fake"
+
+        def run(self, ready: Any) -> None: ...
+        def update(self, state: Any) -> None: ...
+        def refresh_menu(self) -> None: ...
+        def balloon(self, title: str, body: str) -> bool:
+            return False
+
+        def stop(self) -> None:
+            stopped.append(True)
+
+    c = app.TrayController(notifier=notifier, tray=Tray())
+    events: queue.Queue[Event] = queue.Queue()
+    worker = threading.Thread(target=c.run, args=(events, 5.0))
+    worker.start()
+    events.put(make_entry(1, access="visitante"))
+    events.put(make_entry(2))
+    assert [n.title for n in notifier.wait_for(1, 2.0)] == ["Socio2 Prueba"]
+    c.request_quit()
+    worker.join(2.0)
+    assert not worker.is_alive() and stopped == [True]
+
+
+def test_click_action_runs_a_command_with_the_member_id(tmp_path: Path) -> None:
+    out = tmp_path / "clicked.txt"
+    settings = Settings(
+        notifications=NotificationSettings(
+            click_action=f"{sys.executable} -c \"open(r'{out}', 'w').write('{{id_miembro}}')\""
+        )
+    )
+    c = app.TrayController(notifier=RecordingNotifier(), settings=settings)
+    c.on_click(Notice("x", "y", member_id=45))
+    c.run_commands()
+    for _ in range(100):
+        if out.exists() and out.read_text():
+            break
+        threading.Event().wait(0.05)
+    assert out.read_text() == "45"
+
+
+# -- adapters that run here -------------------------------------------------------------------------------------
+def test_single_instance_lock(tmp_path: Path) -> None:
+    first, second = LockFileInstance("agent", tmp_path), LockFileInstance("agent", tmp_path)
+    assert first.acquire()
+    assert not second.acquire()
+    assert (tmp_path / "agent.lock").read_text().strip() == str(os.getpid())
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_notifier_selection_and_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/aviso-bus")
+    assert app.make_notifier("null", None, lambda n: None).name == "null"
+    assert app.make_notifier("dbus", None, lambda n: None).name == "console"  # no session bus here
+    assert app.make_notifier("balloon", None, lambda n: None).name == "console"  # no tray
+    assert app.make_notifier("winrt", None, lambda n: None).name == "console"  # not Windows
+    with pytest.raises(ValueError, match="AVISO_NOTIFIER"):
+        app.make_notifier("growl", None, lambda n: None)
+
+
+def test_windows_notifier_says_why_it_is_unavailable() -> None:
+    from agent.adapters.notifier_windows import WinRtNotifier
+
+    with pytest.raises(NotifierUnavailable, match="only on Windows"):
+        WinRtNotifier("AvisoEntradas", "Aviso de Entradas")
+
+
+def test_balloon_and_console_notifiers() -> None:
+    shown: list[tuple[str, str]] = []
+    balloon = BalloonNotifier(lambda t, b: shown.append((t, b)) is None)
+    balloon.show(Notice("Ana López", "Plan Mensual\nVENCIDA hace 2 días", urgency=Urgency.CRITICAL))
+    assert shown == [("⚠ Ana López", "Plan Mensual\nVENCIDA hace 2 días")]
+    buf = io.StringIO()
+    ConsoleNotifier(buf).show(Notice("Ana López", "Plan Mensual\nAl día"))
+    assert buf.getvalue() == "[i] Ana López — Plan Mensual | Al día\n"
+    assert format_line(Notice("T", "", urgency=Urgency.CRITICAL)) == "[!] T"
+
+
+def test_logging_works_without_std_streams_and_redacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    path = logging_setup.setup_logging("INFO", path=tmp_path / "a.log")
+    try:
+        print("no crash")  # a windowed exe's print
+        logging.getLogger("agent.test").info("dsn host=x password=s3cr3t user=pos_user")
+        logging.getLogger("agent.test").info("url %s", "postgresql://pos_user:s3cr3t@h/db")
+        for h in logging.getLogger().handlers:
+            h.flush()
+        text = path.read_text(encoding="utf-8")
+        assert "s3cr3t" not in text
+        assert "password=*** user=pos_user" in text and "postgresql://pos_user:***@h/db" in text
+    finally:
+        for h in list(logging.getLogger().handlers):
+            if getattr(h, "_aviso", False):
+                logging.getLogger().removeHandler(h)
+                h.close()
