@@ -550,7 +550,7 @@ class _Run:
         if theirs == ours:
             self.put(CheckResult("channel", Status.OK, tr("doctor.channel.ok", lang, channel=theirs_text)))
             return
-        key = "doctor.channel.case" if theirs.lower() == ours.lower() else "doctor.channel.differs"
+        key = "doctor.channel.case" if theirs_text.casefold() == self.t.channel.casefold() else "doctor.channel.differs"
         self.put(
             CheckResult(
                 "channel",
