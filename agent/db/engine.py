@@ -52,6 +52,7 @@ from agent.core.model import Entry, Source
 from agent.core.payload import PayloadError, parse
 from agent.core.state import ConnectionMachine
 from agent.db import queries
+from agent.db.connect import connection_kwargs
 
 log = logging.getLogger("agent.engine")
 
@@ -82,8 +83,11 @@ class EngineConfig:
     replay_max_age_s: float = 600.0
     persist_interval_s: float = 1.0
     catch_up_page: int = 5000
+    sslmode: str = ""
+    """libpq ``sslmode`` ('' = the DSN's or libpq's default ``prefer``)."""
+    sslrootcert: str = ""
     extra_connect_kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
-    """More libpq keywords (``sslmode``, ``sslrootcert``...)."""
+    """More libpq keywords (e.g. ``target_session_attrs``)."""
 
 
 class _Failure(Exception):
@@ -198,6 +202,8 @@ class ListenerEngine:
                     self._on_failure(f)
                 except (psycopg2.Error, OSError, queries.SchemaError) as exc:
                     self._on_failure(_failure(exc))
+                except ValueError as exc:  # a malformed DSN or setting: connection_kwargs says which, safely
+                    self._on_failure(_Failure(Problem.OTHER, str(exc)))
                 finally:
                     if conn is not None:
                         with contextlib.suppress(Exception):
@@ -273,20 +279,22 @@ class ListenerEngine:
 
     def _connect(self) -> psycopg2.extensions.connection:
         c = self.config
-        kwargs: dict[str, Any] = {
-            "application_name": c.application_name,
-            "connect_timeout": max(1, int(c.connect_timeout_s)),
-            "keepalives": 1,
-            "keepalives_idle": c.keepalive_idle_s,
-            "keepalives_interval": c.keepalive_interval_s,
-            "keepalives_count": c.keepalive_count,
-            "tcp_user_timeout": int((c.heartbeat_s + c.query_timeout_s) * 1000),
-            **c.extra_connect_kwargs,
-        }
-        if c.password is not None:
-            kwargs["password"] = c.password
+        kwargs = connection_kwargs(
+            c.dsn,
+            password=c.password,
+            sslmode=c.sslmode or None,
+            sslrootcert=c.sslrootcert or None,
+            connect_timeout_s=max(2, int(c.connect_timeout_s)),
+            application_name=c.application_name,
+            keepalives_idle_s=c.keepalive_idle_s,
+            keepalives_interval_s=c.keepalive_interval_s,
+            keepalives_count=c.keepalive_count,
+            tcp_user_timeout_ms=int((c.heartbeat_s + c.query_timeout_s) * 1000),
+        )
+        kwargs.update(c.extra_connect_kwargs)
+        dsn = kwargs.pop("dsn")
         self.stats["connects"] += 1
-        conn: psycopg2.extensions.connection = psycopg2.connect(c.dsn, async_=True, **kwargs)
+        conn: psycopg2.extensions.connection = psycopg2.connect(dsn, async_=True, **kwargs)
         try:
             self._poll_until_ready(conn, c.connect_timeout_s, Problem.TIMEOUT)
         except BaseException:
