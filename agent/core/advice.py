@@ -75,7 +75,7 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"no password supplied", Problem.AUTH_FAILED),
     (r"no pg_hba\.conf entry", Problem.AUTH_FAILED),
     (r"pg_hba\.conf (rejects|rechaza|lehnt|rejette|rifiuta|rejeita)", Problem.AUTH_FAILED),
-    (r"role \S+ does not exist", Problem.AUTH_FAILED),
+    (r"role .+? does not exist", Problem.AUTH_FAILED),
     (r"is not permitted to log in", Problem.AUTH_FAILED),
     (r"autentificación \w+ falló", Problem.AUTH_FAILED),  # es
     (r"autentificación falló", Problem.AUTH_FAILED),  # es
@@ -86,13 +86,16 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"nenhuma entrada no pg_hba\.conf", Problem.AUTH_FAILED),  # pt_BR
     (r"authentifizierung für benutzer", Problem.AUTH_FAILED),  # de
     (r"kein pg_hba\.conf-eintrag", Problem.AUTH_FAILED),  # de
-    (r"rolle \S+ existiert nicht", Problem.AUTH_FAILED),  # de
+    (r"rolle .+? existiert nicht", Problem.AUTH_FAILED),  # de
     (r"authentification .*échouée", Problem.AUTH_FAILED),  # fr
     (r"aucune entrée dans pg_hba\.conf", Problem.AUTH_FAILED),  # fr
-    (r"le rôle \S+ n'existe pas", Problem.AUTH_FAILED),  # fr
+    (r"le rôle .+? n'existe pas", Problem.AUTH_FAILED),  # fr
     (r"autenticazione .*fallita", Problem.AUTH_FAILED),  # it
     (r"nessuna voce in pg_hba\.conf", Problem.AUTH_FAILED),  # it
-    (r"il ruolo \S+ non esiste", Problem.AUTH_FAILED),  # it
+    (r"il ruolo .+? non esiste", Problem.AUTH_FAILED),  # it
+    (r"hat keine berechtigung zum einloggen", Problem.AUTH_FAILED),  # de
+    (r"n'est pas autorisé à se connecter", Problem.AUTH_FAILED),  # fr
+    (r"non è consentito effettuare il login", Problem.AUTH_FAILED),  # it
     (r"no such user", Problem.AUTH_FAILED),  # PgBouncer
     # --- TLS (libpq's English texts) ---
     (r"server does not support ssl", Problem.TLS),
@@ -104,15 +107,18 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"ssl negotiation", Problem.TLS),
     (r"sslmode value .* invalid", Problem.TLS),
     # --- database / schema ---
-    (r"database \S+ does not exist", Problem.NO_DATABASE),
+    (r"database .+? does not exist", Problem.NO_DATABASE),
     (r"no such database", Problem.NO_DATABASE),  # PgBouncer
     (r"no existe la base de datos", Problem.NO_DATABASE),  # es
-    (r"banco de dados \S+ não existe", Problem.NO_DATABASE),  # pt_BR
-    (r"datenbank \S+ existiert nicht", Problem.NO_DATABASE),  # de
-    (r"la base de données \S+ n'existe pas", Problem.NO_DATABASE),  # fr
-    (r"il database \S+ non esiste", Problem.NO_DATABASE),  # it
-    (r"(relation|column) \S+ does not exist", Problem.SCHEMA),
+    (r"banco de dados .+? não existe", Problem.NO_DATABASE),  # pt_BR
+    (r"datenbank .+? existiert nicht", Problem.NO_DATABASE),  # de
+    (r"la base de données .+? n'existe pas", Problem.NO_DATABASE),  # fr
+    (r"il database .+? non esiste", Problem.NO_DATABASE),  # it
+    (r"(relation|column) .+? does not exist", Problem.SCHEMA),
     (r"no existe la (relación|columna)", Problem.SCHEMA),  # es
+    (r"(relation|spalte) .+? existiert nicht", Problem.SCHEMA),  # de
+    (r"la (relation|colonne) .+? n'existe pas", Problem.SCHEMA),  # fr
+    (r"la (relazione|colonna) .+? non esiste", Problem.SCHEMA),  # it
     (r"permission denied", Problem.SCHEMA),
     (r"permiso denegado", Problem.SCHEMA),  # es
     (r"does not have connect privilege", Problem.SCHEMA),
@@ -120,36 +126,54 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"during recovery", Problem.READ_ONLY),
     (r"hot standby", Problem.READ_ONLY),
     (r"durante la recuperación", Problem.READ_ONLY),  # es
+    (r"während der wiederherstellung", Problem.READ_ONLY),  # de
+    (r"lors de la restauration", Problem.READ_ONLY),  # fr
+    (r"durante il recupero", Problem.READ_ONLY),  # it
     (r"read-only transaction", Problem.READ_ONLY),
     # --- capacity ---
     (r"too many (clients|connections)", Problem.TOO_MANY_CONNECTIONS),
     (r"connection slots are reserved", Problem.TOO_MANY_CONNECTIONS),
     (r"demasiad[oa]s (clientes|conexiones)", Problem.TOO_MANY_CONNECTIONS),  # es
     (r"las conexiones restantes están reservadas", Problem.TOO_MANY_CONNECTIONS),  # es
+    (r"zu viele verbindungen", Problem.TOO_MANY_CONNECTIONS),  # de
+    (r"trop de clients|trop de connexions", Problem.TOO_MANY_CONNECTIONS),  # fr
+    (r"troppi client|troppe connessioni", Problem.TOO_MANY_CONNECTIONS),  # it
     (r"no more connections allowed", Problem.TOO_MANY_CONNECTIONS),  # PgBouncer max_client_conn
     # --- pooler ---
     (r"unsupported startup parameter", Problem.POOLER),  # PgBouncer
     (r"pgbouncer", Problem.POOLER),
-    # --- network (libpq, glibc strerror, Windows FormatMessage) ---
+    # --- network (libpq, glibc strerror in es/pt/fr/it/de from libc.mo, Windows FormatMessage) ---
     (r"connection refused", Problem.REFUSED),
     (r"actively refused", Problem.REFUSED),  # Windows, en
-    (r"conexión rehusada", Problem.REFUSED),  # glibc, es
-    (r"conexão recusada", Problem.REFUSED),  # glibc, pt
-    (r"connexion refusée", Problem.REFUSED),  # glibc, fr
-    (r"verbindungsaufbau abgelehnt", Problem.REFUSED),  # glibc, de
-    (r"denegada expresamente|denegó expresamente", Problem.REFUSED),  # Windows, es
+    (r"conexión rehusada", Problem.REFUSED),  # glibc es
+    (r"(conexão|ligação) recusada", Problem.REFUSED),  # glibc pt_BR, pt
+    (r"connexion refusée", Problem.REFUSED),  # glibc fr
+    (r"connessione rifiutata", Problem.REFUSED),  # glibc it
+    (r"verbindungsaufbau abgelehnt", Problem.REFUSED),  # glibc de
+    (r"denegó expresamente", Problem.REFUSED),  # Windows es
     (r"timeout expired", Problem.TIMEOUT),
     (r"timed out", Problem.TIMEOUT),
-    (r"did not properly respond after a period of time", Problem.TIMEOUT),  # Windows, en
-    (r"no respondió adecuadamente tras un periodo de tiempo", Problem.TIMEOUT),  # Windows, es
-    (r"tiempo de conexión agotado|se agotó el tiempo", Problem.TIMEOUT),  # glibc, es
+    (r"did not properly respond after a period of time", Problem.TIMEOUT),  # Windows en
+    (r"no respondió adecuadamente tras un periodo de tiempo", Problem.TIMEOUT),  # Windows es
     (r"no route to host|network is unreachable", Problem.TIMEOUT),
+    (r"expiró el tiempo de conexión|no existe ninguna ruta hasta el|la red es inaccesible", Problem.TIMEOUT),  # es
+    (
+        r"tempo esgotado para conexão|ligação expirada|não há rota para o host|sem caminho para o anfitrião",
+        Problem.TIMEOUT,
+    ),
+    (r"a rede está fora de alcance|rede inacessível", Problem.TIMEOUT),  # pt
+    (r"expiration du délai d'attente|aucun chemin d'accès|le réseau n'est pas accessible", Problem.TIMEOUT),  # fr
+    (r"connessione scaduta|nessun instradamento|la rete non è raggiungibile", Problem.TIMEOUT),  # it
+    (r"wartezeit für die verbindung ist abgelaufen|keine route zum|netzwerk ist nicht erreichbar", Problem.TIMEOUT),
     (r"could not translate host name", Problem.UNKNOWN_HOST),
-    (r"name or service not known", Problem.UNKNOWN_HOST),
-    (r"temporary failure in name resolution", Problem.UNKNOWN_HOST),
-    (r"nombre o servicio desconocido", Problem.UNKNOWN_HOST),  # glibc, es
-    (r"no such host is known", Problem.UNKNOWN_HOST),  # Windows, en
-    (r"se conoce este host|host desconocido", Problem.UNKNOWN_HOST),  # Windows, es
+    (r"name or service not known|temporary failure in name resolution", Problem.UNKNOWN_HOST),
+    (r"no such host is known", Problem.UNKNOWN_HOST),  # Windows en
+    (r"nombre o servicio desconocido|fallo temporal en la resolución", Problem.UNKNOWN_HOST),  # glibc es
+    (r"nome ou serviço desconhecido|na resolução de nome", Problem.UNKNOWN_HOST),  # glibc pt
+    (r"nom ou service inconnu|dans la résolution du nom", Problem.UNKNOWN_HOST),  # glibc fr
+    (r"nome o servizio sconosciuto|nella risoluzione del nome", Problem.UNKNOWN_HOST),  # glibc it
+    (r"der dienst ist nicht bekannt|fehler bei der namensauflösung", Problem.UNKNOWN_HOST),  # glibc de
+    (r"host desconocido|no se conoce ese host", Problem.UNKNOWN_HOST),  # Windows es
     # --- lost connections ---
     (r"server closed the connection", Problem.CONNECTION_LOST),
     (r"terminating connection", Problem.CONNECTION_LOST),
@@ -160,6 +184,18 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"could not send data", Problem.CONNECTION_LOST),
     (r"the database system is (starting up|shutting down|in recovery mode)", Problem.CONNECTION_LOST),
     (r"el sistema de base de datos está (inici|apag|en modo de recuperaci)", Problem.CONNECTION_LOST),  # es
+    (
+        r"verbindung wird abgebrochen|das datenbanksystem (startet|fährt herunter|ist im wiederh)",
+        Problem.CONNECTION_LOST,
+    ),
+    (
+        r"arrêt des connexions|le système de bases? de données (se lance|s'arrête|est en cours de restauration)",
+        Problem.CONNECTION_LOST,
+    ),
+    (
+        r"interruzione della connessione|il database (si sta avviando|si sta spegnendo|è in modalità di ripristino)",
+        Problem.CONNECTION_LOST,
+    ),
 )
 
 
