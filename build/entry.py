@@ -1,0 +1,51 @@
+"""PyInstaller entry point of ``agent.spec``: the CLI of :mod:`agent.cli`, made safe for a windowed executable.
+
+A windowed (GUI-subsystem) Windows executable starts with no console, so ``sys.stdout``/``sys.stderr`` are None
+when nothing was redirected (PyInstaller docs, "Using PyInstaller": ``--windowed``; Python docs, ``sys.__stdout__``
+"may be None ... in Windows GUI apps"). For the command-line subcommands IT runs from ``cmd``/PowerShell
+(``configure``, ``autostart``, ``listen``, ``--version``) we attach to the parent console (Win32
+``AttachConsole(ATTACH_PARENT_PROCESS)``) and reopen the standard streams on it; redirected streams (pipes, files)
+are used as they are; with neither (double-click, autostart) the streams go to ``os.devnull`` so stray writes
+cannot crash the tray agent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _attach_parent_console() -> bool:
+    """Windows only: attach to the console of the process that started us; False when there is none."""
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    attach_parent_process = -1
+    return bool(ctypes.windll.kernel32.AttachConsole(attach_parent_process))
+
+
+def _fix_stdio() -> None:
+    missing = [name for name in ("stdin", "stdout", "stderr") if getattr(sys, name) is None]
+    if not missing:
+        return
+    attached = _attach_parent_console()
+    for name in missing:
+        if attached:
+            path, mode = ("CONIN$", "r") if name == "stdin" else ("CONOUT$", "w")
+        else:
+            path, mode = os.devnull, ("r" if name == "stdin" else "w")
+        try:
+            stream = open(path, mode, encoding="utf-8", errors="replace")  # noqa: SIM115 - lives as long as the process
+        except OSError:
+            stream = open(os.devnull, mode, encoding="utf-8")  # noqa: SIM115
+        if name != "stdin":
+            stream.reconfigure(line_buffering=True)
+        setattr(sys, name, stream)
+
+
+if __name__ == "__main__":
+    _fix_stdio()
+    from agent.cli import main
+
+    sys.exit(main())
