@@ -1,0 +1,182 @@
+"""TLS against a real server: a self-signed CA and a server certificate made here with ``openssl``, a throwaway
+PostgreSQL with ``ssl = on``; ``verify-full`` connects, a wrong host name, an untrusted CA, a missing CA file and
+``require`` against a server without TLS are refused, each classified as :data:`Problem.TLS` with advice.
+
+The server certificate names ``torniquete.test``; connections use ``host=torniquete.test hostaddr=127.0.0.1``, so
+libpq verifies the name while connecting to loopback (PostgreSQL docs, libpq "SSL Support": with ``verify-full``
+the host name is matched against the certificate's Subject Alternative Names).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from agent import doctor
+from agent.core.advice import Problem
+from agent.db import throwaway
+from agent.db.connect import ConnectError, connection_kwargs, open_connection
+from agent.doctor import Status, Target
+
+NAME = "torniquete.test"
+
+
+@dataclass
+class TlsServer:
+    server: throwaway.ThrowawayPostgres
+    ca: Path
+    other_ca: Path
+
+    def dsn(self, host: str = NAME, **extra: str | int) -> str:
+        return self.server.dsn(host=host, hostaddr="127.0.0.1", **extra)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed: {proc.stderr}")
+
+
+def make_ca(workdir: Path, stem: str) -> None:
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+        "-subj", f"/CN=Aviso test CA {stem}", "-keyout", f"{stem}.key", "-out", f"{stem}.crt",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=workdir,
+    )  # fmt: skip
+
+
+def make_server_cert(workdir: Path) -> None:
+    _openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", f"/CN={NAME}",
+        "-keyout", "server.key", "-out", "server.csr", cwd=workdir,
+    )  # fmt: skip
+    (workdir / "ext.cnf").write_text(
+        f"subjectAltName=DNS:{NAME}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "ext.cnf", "-out", "server.crt", cwd=workdir,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[TlsServer]:
+    if os.environ.get("AVISO_PG_DSN"):
+        pytest.skip("needs a throwaway server (AVISO_PG_DSN points at an external one)")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not found")
+    workdir = Path(tempfile.mkdtemp(prefix="aviso-tls-"))
+    make_ca(workdir, "ca")
+    make_ca(workdir, "other")
+    make_server_cert(workdir)
+    server = throwaway.ThrowawayPostgres(os.environ.get("AVISO_PG_BACKEND", "auto")).start()
+    try:
+        # The key must belong to the server's user, mode 0600 (PostgreSQL docs, "Secure TCP/IP Connections with
+        # SSL"); the data directory is that user's, so put the files there and turn TLS on with a reload.
+        owner = server.datadir.stat()
+        for name in ("server.crt", "server.key"):
+            target = server.datadir / name
+            shutil.copyfile(workdir / name, target)
+            os.chown(target, owner.st_uid, owner.st_gid)
+            os.chmod(target, 0o600)
+        admin = psycopg2.connect(server.dsn())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("ALTER SYSTEM SET ssl_cert_file = 'server.crt'")
+            cur.execute("ALTER SYSTEM SET ssl_key_file = 'server.key'")
+            cur.execute("ALTER SYSTEM SET ssl = on")
+            cur.execute("SELECT pg_reload_conf()")
+            cur.execute("CREATE ROLE pos_user LOGIN PASSWORD 'tls-test-pw'")
+        admin.close()
+        yield TlsServer(server, workdir / "ca.crt", workdir / "other.crt")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _connect(dsn: str, **kw: str) -> psycopg2.extensions.connection:
+    return open_connection(connection_kwargs(dsn, **kw))  # type: ignore[no-any-return]
+
+
+def test_verify_full_connects_and_is_encrypted(tls_server: TlsServer) -> None:
+    conn = _connect(tls_server.dsn(), sslmode="verify-full", sslrootcert=str(tls_server.ca))
+    try:
+        assert conn.info.ssl_in_use
+        assert conn.info.ssl_attribute("protocol") in ("TLSv1.2", "TLSv1.3")
+        with conn.cursor() as cur:
+            cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert cur.fetchone()[0] is True  # the server agrees
+    finally:
+        conn.close()
+
+
+def test_wrong_host_name_is_refused(tls_server: TlsServer) -> None:
+    with pytest.raises(ConnectError) as info:
+        _connect(tls_server.dsn(host="otro.test"), sslmode="verify-full", sslrootcert=str(tls_server.ca))
+    assert info.value.problem is Problem.TLS
+    assert f'server certificate for "{NAME}" does not match host name "otro.test"' in str(info.value)
+    # verify-ca checks the chain but not the name: the same wrong name is accepted (why verify-full matters).
+    _connect(tls_server.dsn(host="otro.test"), sslmode="verify-ca", sslrootcert=str(tls_server.ca)).close()
+
+
+def test_untrusted_ca_and_missing_ca_file_are_refused(tls_server: TlsServer) -> None:
+    with pytest.raises(ConnectError) as info:
+        _connect(tls_server.dsn(), sslmode="verify-full", sslrootcert=str(tls_server.other_ca))
+    assert info.value.problem is Problem.TLS
+    assert "certificate verify failed" in str(info.value)
+    with pytest.raises(ConnectError) as info:
+        _connect(tls_server.dsn(), sslmode="verify-full", sslrootcert="/nonexistent/ca.crt")
+    assert info.value.problem is Problem.TLS
+
+
+def test_require_against_a_server_without_tls_is_refused(pg_server: throwaway.Postgres) -> None:
+    with pytest.raises(ConnectError) as info:
+        _connect(pg_server.dsn(), sslmode="require")
+    assert info.value.problem is Problem.TLS
+    assert "server does not support SSL" in str(info.value)
+
+
+def test_unknown_sslmode_is_rejected_before_connecting() -> None:
+    with pytest.raises(ValueError, match="unknown sslmode"):
+        connection_kwargs("host=x", sslmode="verify_full")
+
+
+def test_doctor_reports_tls(tls_server: TlsServer) -> None:
+    base = Target(dsn=tls_server.dsn(user="pos_user"), password="tls-test-pw", listen_timeout_s=2.0)
+    verified = doctor.run(replace(base, sslmode="verify-full", sslrootcert=str(tls_server.ca)), lang="en")
+    r = verified.result("tls")
+    assert r.status is Status.OK and "server verified (verify-full)" in r.detail, verified.table()
+    assert verified.result("tls_handshake").status is Status.OK
+
+    unverified = doctor.run(replace(base, sslmode="require"), lang="en")
+    r = unverified.result("tls")
+    assert r.status is Status.WARN and "sslmode=require" in r.detail
+    assert "verify-full" in r.advice
+
+    wrong_host = replace(base, dsn=tls_server.dsn(host="otro.test", user="pos_user"))
+    wrong = doctor.run(replace(wrong_host, sslmode="verify-full", sslrootcert=str(tls_server.ca)), lang="en")
+    r = wrong.result("tls_handshake")
+    assert r.status is Status.FAIL and r.problem is Problem.TLS
+    assert "does not match host name" in r.detail
+    assert "sslrootcert" in r.advice
+    assert wrong.result("auth").status is Status.SKIP
+    assert not wrong.ok
+
+
+def test_doctor_warns_when_a_remote_connection_is_not_encrypted(tls_server: TlsServer) -> None:
+    """host names another machine (here: a name mapped to loopback by hostaddr) and sslmode=disable -> warning."""
+    report = doctor.run(
+        Target(dsn=tls_server.dsn(user="pos_user"), password="tls-test-pw", sslmode="disable"), lang="en"
+    )
+    r = report.result("tls")
+    assert r.status is Status.WARN and "not encrypted" in r.detail
+    assert "hostssl" in r.advice
