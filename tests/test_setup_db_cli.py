@@ -113,7 +113,7 @@ def test_end_to_end_setup_then_plain_psql_listen_sees_member_entry(empty_db: str
     assert again.stdout.splitlines() == [
         "schema: tables already present, unchanged",
         f"trigger: already installed, channel {names.DEFAULT_CHANNEL}, unchanged",
-        "role pos_user: grants refreshed (column-level read-only)",
+        "role pos_user: already set up (column-level read-only), unchanged",
         "demo data: already loaded, unchanged",
     ]
 

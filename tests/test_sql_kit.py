@@ -437,13 +437,17 @@ def test_rerunning_setup_is_a_no_op(db: Database) -> None:
         conn.commit()
         return rows
 
+    # A database copied from a template does not inherit the template's database ACL (CONNECT): the first run
+    # may re-grant it; from then on, nothing changes.
+    first = setup.apply(conn, lang="en")
+    assert first.lines[0] == f"trigger: already installed, channel {CHANNEL}, unchanged"
     grants_before = grants()
     for _ in range(2):
         report = setup.apply(conn, schema=True, demo_data=True, lang="en")
         assert report.lines == [
             "schema: tables already present, unchanged",
             f"trigger: already installed, channel {CHANNEL}, unchanged",
-            "role pos_user: grants refreshed (column-level read-only)",
+            "role pos_user: already set up (column-level read-only), unchanged",
             "demo data: already loaded, unchanged",
         ]
     assert trigger_oids(conn) == before
@@ -600,15 +604,22 @@ def test_pos_user_receives_the_notification(db: Database) -> None:
 
 
 def test_create_pos_user_takes_back_hand_made_grants(db: Database) -> None:
-    with db.connect_admin() as conn, conn.cursor() as cur:
-        cur.execute("GRANT SELECT, INSERT ON miembros, registro_entradas TO pos_user")
-        cur.execute(SQL.joinpath("create_pos_user.sql").read_text(encoding="utf-8"))
-    with (
-        psycopg2.connect(db.pos_dsn()) as conn,
-        conn.cursor() as cur,
-        pytest.raises(psycopg2.errors.InsufficientPrivilege),
-    ):
-        cur.execute("SELECT email FROM miembros")
+    for path in ("psql file", "setup-db"):
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute("GRANT SELECT, INSERT ON miembros, registro_entradas TO pos_user")
+            if path == "psql file":
+                cur.execute(SQL.joinpath("create_pos_user.sql").read_text(encoding="utf-8"))
+        if path == "setup-db":
+            conn = db.connect_admin(autocommit=False)
+            report = setup.apply(conn, lang="en")
+            conn.close()
+            assert "role pos_user: grants refreshed (column-level read-only)" in report.lines
+        with (
+            psycopg2.connect(db.pos_dsn()) as conn,
+            conn.cursor() as cur,
+            pytest.raises(psycopg2.errors.InsufficientPrivilege),
+        ):
+            cur.execute("SELECT email FROM miembros")
 
 
 # -- minimal columns ---------------------------------------------------------------------------------------------------

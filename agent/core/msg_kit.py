@@ -27,6 +27,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "rol pos_user: permisos revisados (solo lectura por columna)",
         "en": "role pos_user: grants refreshed (column-level read-only)",
     },
+    "setup.role_unchanged": {
+        "es": "rol pos_user: ya configurado (solo lectura por columna), sin cambios",
+        "en": "role pos_user: already set up (column-level read-only), unchanged",
+    },
     "setup.password_set": {
         "es": "rol pos_user: contraseña establecida (verificador SCRAM)",
         "en": "role pos_user: password set (SCRAM verifier)",

@@ -51,6 +51,22 @@ def _trigger_state(cur: psycopg2.extensions.cursor) -> tuple[str | None, int | N
     return src, (int(row[0]) if row else None), (row[1] if row else None)
 
 
+def _role_state(cur: psycopg2.extensions.cursor) -> tuple[object, ...] | None:
+    """``pos_user``'s attributes and every ACL on the two tables and this database (None: no such role)."""
+    cur.execute(
+        "SELECT r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,"
+        " (SELECT datacl::text FROM pg_database WHERE datname = current_database()),"
+        " (SELECT array_agg(c.relacl::text ORDER BY c.oid) FROM pg_class c WHERE c.oid IN (to_regclass(%s),"
+        "  to_regclass(%s))),"
+        " (SELECT array_agg(a.attacl::text ORDER BY a.attrelid, a.attnum) FROM pg_attribute a"
+        "   WHERE a.attrelid IN (to_regclass(%s), to_regclass(%s)) AND a.attnum > 0)"
+        " FROM pg_roles r WHERE r.rolname = %s",
+        (names.ENTRIES_TABLE, names.MEMBERS_TABLE, names.ENTRIES_TABLE, names.MEMBERS_TABLE, names.ROLE),
+    )
+    row = cur.fetchone()
+    return tuple(row) if row else None
+
+
 def apply(
     conn: Connection,
     *,
@@ -95,10 +111,14 @@ def apply(
             else:
                 report.lines.append(tr("setup.trigger_updated", lang, channel=channel))
 
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (names.ROLE,))
-            role_existed = cur.fetchone() is not None
+            role_before = _role_state(cur)
             cur.execute(resources.sql("create_pos_user.sql").read_text(encoding="utf-8"))
-            report.lines.append(tr("setup.role_refreshed" if role_existed else "setup.role_created", lang))
+            if role_before is None:
+                report.lines.append(tr("setup.role_created", lang))
+            elif role_before == _role_state(cur):
+                report.lines.append(tr("setup.role_unchanged", lang))
+            else:
+                report.lines.append(tr("setup.role_refreshed", lang))
             if pos_password is not None:
                 if not pos_password:
                     raise SetupError(tr("setup.empty_password", lang))
