@@ -1,0 +1,194 @@
+"""The database password never shows up: not in the agent's log (every logger at DEBUG), not in the server log,
+not in ``doctor``'s output, not in exceptions, tracebacks or ``repr`` — after failed and successful logins,
+through the connect helper, ``doctor`` (library and CLI) and the listener engine.
+
+Each test uses a fresh random password, sets it on ``pos_user`` with a client-side SCRAM verifier (as
+``setup-db`` does), then scans everything that was written for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2.extensions import encrypt_password
+
+from agent import doctor
+from agent.core import names
+from agent.core.events import ConnState, Event, StateChanged
+from agent.db.connect import ConnectError, connection_kwargs, open_connection, redact, safe_dsn
+from tests.conftest import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def secret(db: Database) -> str:
+    """A fresh password for pos_user on this test's database server (distinctive, easy to grep for)."""
+    value = "Sec-" + secrets.token_hex(10)
+    conn = db.connect_admin()
+    with conn.cursor() as cur:
+        cur.execute(
+            f"ALTER ROLE {names.ROLE} PASSWORD %s", (encrypt_password(value, names.ROLE, conn, "scram-sha-256"),)
+        )
+    conn.close()
+    return value
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    """Every logger, DEBUG and up, into a file (what the agent's log file would hold)."""
+    path = tmp_path / "agent.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def assert_absent(secret: str, where: str, text: str) -> None:
+    assert secret not in text, f"password found in {where}"
+    # Also not a prefix long enough to identify it (e.g. cut by a width limit)
+    assert secret[:10] not in text, f"password prefix found in {where}"
+
+
+def pos_dsn(db: Database) -> str:
+    return db.server.dsn(dbname=db.name, user=names.ROLE)
+
+
+def test_connect_helper_failed_and_successful_logins(db: Database, secret: str, log_file: Path) -> None:
+    texts: list[tuple[str, str]] = []
+    wrong = secret[::-1]  # a wrong password is a secret too (often a typo of the right one)
+    for password in (wrong, secret):
+        kwargs = connection_kwargs(pos_dsn(db), password=password)
+        texts += [("repr(kwargs)", repr(kwargs)), ("str(kwargs)", str(kwargs)), ("safe_dsn", safe_dsn(kwargs))]
+        try:
+            conn = open_connection(kwargs)
+        except ConnectError as exc:
+            assert password == wrong and exc.problem.value == "auth_failed"
+            texts += [("str(exc)", str(exc)), ("repr(exc)", repr(exc))]
+            texts.append(("traceback", "".join(traceback.format_exception(exc))))
+        else:
+            assert password == secret
+            texts += [("conn.dsn", conn.dsn), ("repr(conn)", repr(conn))]
+            texts.append(("dsn_parameters", repr(conn.info.dsn_parameters)))
+            conn.close()
+    # A password typed into the DSN by mistake is moved out of it, and never echoed either.
+    kwargs = connection_kwargs(pos_dsn(db) + f" password={secret}")
+    assert kwargs["password"] == secret and secret not in kwargs["dsn"]
+    open_connection(kwargs).close()
+    texts += [("repr(kwargs inline)", repr(kwargs))]
+    with pytest.raises(ValueError) as malformed:
+        connection_kwargs(f"host=x password={secret} oops")
+    texts.append(("malformed DSN error", str(malformed.value) + repr(malformed.value.__cause__ or "")))
+
+    logged = log_file.read_text(encoding="utf-8")
+    assert "connection to" in logged and "failed (auth_failed)" in logged  # the failure really was logged
+    texts.append(("agent log", logged))
+    texts.append(("server log", db.server.log_text() if hasattr(db.server, "log_text") else ""))
+    for where, text in texts:
+        assert_absent(secret, where, text)
+        assert_absent(wrong, where, text)
+
+
+def test_doctor_library_and_cli(db: Database, secret: str, log_file: Path) -> None:
+    wrong = "Wrong-" + secrets.token_hex(8)
+    bad = doctor.run(doctor.Target(dsn=pos_dsn(db), password=wrong, listen_timeout_s=2.0), lang="en")
+    good = doctor.run(doctor.Target(dsn=pos_dsn(db), password=secret, listen_timeout_s=2.0), lang="en")
+    assert not bad.ok and bad.result("auth").status.value == "fail"
+    assert good.ok, good.table()
+    texts = [
+        ("report tables", bad.table() + good.table()),
+        ("report json", repr(bad.to_json()) + repr(good.to_json())),
+        ("repr(Target)", repr(doctor.Target(dsn=pos_dsn(db), password=secret))),
+        ("agent log", log_file.read_text(encoding="utf-8")),
+    ]
+    for password in (wrong, secret):
+        proc = subprocess.run(
+            [sys.executable, "-m", "agent", "doctor", "--dsn", pos_dsn(db), "--password-stdin", "--json"],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+        assert proc.returncode == (0 if password == secret else 1), proc.stderr
+        texts.append(("doctor CLI output", proc.stdout + proc.stderr))
+    texts.append(("server log", db.server.log_text() if hasattr(db.server, "log_text") else ""))
+    for where, text in texts:
+        assert_absent(secret, where, text)
+        assert_absent(wrong, where, text)
+
+
+def _engine_states(password: str, db: Database, want: ConnState, timeout_s: float = 15.0) -> list[StateChanged]:
+    from agent.db.engine import EngineConfig, ListenerEngine
+
+    events: queue.Queue[Event] = queue.Queue()
+    config = EngineConfig(dsn=pos_dsn(db), password=password, connect_timeout_s=2.0, auth_retry_s=30.0)
+    engine = ListenerEngine(config, events, lang="en")
+    seen: list[StateChanged] = []
+    engine.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                ev = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(ev, StateChanged):
+                seen.append(ev)
+                if ev.state is want:
+                    break
+        assert any(ev.state is want for ev in seen), seen
+        assert secret_free_repr(engine, config, password)
+    finally:
+        engine.stop(2.0)
+    return seen
+
+
+def secret_free_repr(engine: object, config: object, password: str) -> bool:
+    return password not in repr(engine) and password not in repr(config) and password not in str(config)
+
+
+def test_listener_engine_log_and_events(db: Database, secret: str, log_file: Path) -> None:
+    wrong = "Wrong-" + secrets.token_hex(8)
+    failed = _engine_states(wrong, db, ConnState.AUTH_FAILED)
+    ok = _engine_states(secret, db, ConnState.LISTENING)
+    logged = log_file.read_text(encoding="utf-8")
+    assert "auth_failed" in logged or "authentication failed" in logged  # the failure was logged
+    events_text = repr(failed) + repr(ok) + " ".join(ev.reason for ev in failed + ok)
+    assert "pg_hba.conf" in events_text  # the tooltip reason is the advice sentence, not a traceback
+    for where, text in (("agent log", logged), ("engine events", events_text)):
+        assert_absent(secret, where, text)
+        assert_absent(wrong, where, text)
+
+
+def test_redact() -> None:
+    assert redact("x pw123 y", "pw123") == "x ******** y"
+    assert redact("host=h password='a b\\' c' user=u") == "host=h password=******** user=u"
+    assert redact("postgresql://pos_user:s3cr3t@host/db") == "postgresql://pos_user:********@host/db"
+    assert redact("nothing here", None) == "nothing here"
+
+
+def test_psycopg2_connection_error_text_has_no_password_even_with_inline_dsn(db: Database, secret: str) -> None:
+    """Belt and braces on libpq itself: even a DSN string with the password inside (never built by the agent)
+    yields an error text without it."""
+    with pytest.raises(psycopg2.OperationalError) as info:
+        psycopg2.connect(pos_dsn(db) + f" password={secret[::-1]}")
+    assert secret[::-1] not in str(info.value)
