@@ -1,0 +1,101 @@
+"""Test helpers of the deploy area: a real Secret Service (gnome-keyring) on a private D-Bus session bus."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def require(*programs: str) -> None:
+    """Skip unless every program is on PATH (build/dev.sh installs them for CI)."""
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        if os.environ.get("AVISO_REQUIRE_DEPLOY_TOOLS"):
+            pytest.fail(f"missing programs: {missing} (build/dev.sh installs them)")
+        pytest.skip(f"missing programs: {missing}")
+
+
+@contextmanager
+def secret_service(base: Path) -> Iterator[dict[str, str]]:
+    """Start ``dbus-daemon`` (session) and an unlocked ``gnome-keyring-daemon`` with a temporary HOME.
+
+    Yields the environment variables that point a process at them (HOME, XDG_*, DBUS_SESSION_BUS_ADDRESS).
+    Both daemons are stopped (by their pid) on exit.
+    """
+    require("dbus-daemon", "gnome-keyring-daemon")
+    home = base / "home"
+    runtime = base / "runtime"
+    home.mkdir(parents=True, exist_ok=True)
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+    }
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **env},
+    )
+    keyring_daemon: subprocess.Popen[bytes] | None = None
+    try:
+        assert bus.stdout is not None
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+        full = {**os.environ, **env}
+        keyring_daemon = subprocess.Popen(
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=full,
+        )
+        assert keyring_daemon.stdin is not None
+        keyring_daemon.stdin.write(b"login-keyring-password")
+        keyring_daemon.stdin.close()
+        _wait_for_secrets(full)
+        yield env
+    finally:
+        for proc in (keyring_daemon, bus):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _wait_for_secrets(env: dict[str, str], timeout_s: float = 10.0) -> None:
+    """Until ``org.freedesktop.secrets`` has an owner on the bus."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = subprocess.run(
+            [
+                "dbus-send",
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if "boolean true" in out.stdout:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gnome-keyring did not register on the session bus: {out.stderr.strip()}")
+        time.sleep(0.05)

@@ -1,0 +1,198 @@
+"""Settings: the defaults table, validation messages, TOML files, environment overrides and their precedence."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent import config_files
+from agent.core import config
+from agent.core.config import ConfigError, ConnectionSettings, Settings
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    """An environment whose two config files live in ``tmp_path`` (nothing from the real user)."""
+    return {
+        config_files.ENV_USER_FILE: str(tmp_path / "user" / "config.toml"),
+        config_files.ENV_MACHINE_FILE: str(tmp_path / "machine" / "config.toml"),
+    }
+
+
+def write(path: str, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def test_defaults_table_lists_every_field_with_its_dataclass_default() -> None:
+    table = {key: default for key, _typ, default in config.defaults_table()}
+    s = Settings()
+    assert table["connection.host"] == s.connection.host == "localhost"
+    assert table["connection.port"] == 5432
+    assert table["connection.channel"] == "nueva_entrada_canal"
+    assert table["notifications.flood_window_s"] == 30.0
+    assert table["pause.long_pause_min"] == 60
+    assert table["log_level"] == "INFO"
+    assert set(table) == set(config.flatten(config.to_mapping(s)))
+    # units are in the names of every numeric setting but the port and counts
+    for key, typ, _ in config.defaults_table():
+        if typ == "float" or key.endswith(("timeout_s", "_min", "_days")):
+            assert key.rsplit("_", 1)[-1] in ("s", "min", "days"), key
+
+
+def test_no_files_no_env_gives_defaults(files: dict[str, str]) -> None:
+    loaded = config_files.load(files)
+    assert loaded.settings == Settings()
+    assert loaded.files == ()
+    assert loaded.sources == {}
+
+
+def test_precedence_machine_then_user_then_env_then_options(files: dict[str, str]) -> None:
+    write(
+        files[config_files.ENV_MACHINE_FILE],
+        '[connection]\nhost = "10.0.0.1"\nport = 5433\ndatabase = "maquina"\n[pause]\nshort_pause_min = 5\n',
+    )
+    write(files[config_files.ENV_USER_FILE], '[connection]\nhost = "10.0.0.2"\nport = 5434\n')
+    env = {**files, "AVISO_CONNECTION_PORT": "5435", "AVISO_LOG_LEVEL": "debug"}
+    loaded = config_files.load(env, overrides={"connection.channel": "canal_cli"})
+    c = loaded.settings.connection
+    assert (c.host, c.port, c.database, c.channel) == ("10.0.0.2", 5435, "maquina", "canal_cli")
+    assert loaded.settings.pause.short_pause_min == 5
+    assert loaded.settings.log_level == "DEBUG"
+    assert loaded.sources["connection.host"] == files[config_files.ENV_USER_FILE]
+    assert loaded.sources["connection.database"] == files[config_files.ENV_MACHINE_FILE]
+    assert loaded.sources["connection.port"] == "AVISO_CONNECTION_PORT"
+    assert loaded.sources["connection.channel"] == "--channel"
+    assert [str(p) for p in loaded.files] == [files[config_files.ENV_MACHINE_FILE], files[config_files.ENV_USER_FILE]]
+    # without the environment (what `configure` saves from)
+    assert config_files.load(env, use_env=False).settings.connection.port == 5434
+
+
+def test_every_problem_is_reported_at_once_with_its_source(files: dict[str, str]) -> None:
+    write(
+        files[config_files.ENV_USER_FILE],
+        '[connection]\nport = 70000\nsslmode = "sometimes"\nhots = "x"\nhost = ""\n'
+        '[notifications]\nlanguage = "fr"\nflood_max_count = true\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        config_files.load({**files, "AVISO_PAUSE_LONG_PAUSE_MIN": "soon"})
+    keys = sorted(i.key for i in err.value.issues)
+    assert keys == [
+        "connection.host",
+        "connection.hots",
+        "connection.port",
+        "connection.sslmode",
+        "notifications.flood_max_count",
+        "notifications.language",
+        "pause.long_pause_min",
+    ]
+    es = err.value.describe("es")
+    en = err.value.describe("en")
+    user = files[config_files.ENV_USER_FILE]
+    assert f"connection.port = 70000: debe estar entre 1 y 65535 (en {user})" in es
+    assert f"connection.port = 70000: must be between 1 and 65535 (in {user})" in en
+    assert "connection.sslmode = 'sometimes': possible values: disable, allow, prefer, require, verify-ca" in en
+    assert "unknown setting 'connection.hots'" in en
+    assert "connection.host cannot be empty" in en
+    assert "notifications.flood_max_count = True: expected number" in en
+    assert "pause.long_pause_min = soon: not a number (in AVISO_PAUSE_LONG_PAUSE_MIN)" in en
+
+
+def test_bad_toml_names_the_file_and_the_line(files: dict[str, str]) -> None:
+    write(files[config_files.ENV_MACHINE_FILE], '[connection]\nhost = "a"\nport = \n')
+    with pytest.raises(ConfigError) as err:
+        config_files.load(files)
+    text = err.value.describe("en")
+    assert "not valid TOML" in text
+    assert "line 3" in text
+    assert files[config_files.ENV_MACHINE_FILE] in text
+
+
+def test_channel_longer_than_an_identifier_is_refused() -> None:
+    with pytest.raises(ConfigError, match="at most 63 bytes"):
+        config.from_mapping({"connection.channel": "ñ" * 32})  # 64 bytes in UTF-8
+    assert config.from_mapping({"connection.channel": "c" * 63}).connection.channel == "c" * 63
+
+
+def test_whole_floats_are_accepted_for_integers_but_fractions_are_not() -> None:
+    assert config.from_mapping({"connection.port": 5433.0}).connection.port == 5433
+    with pytest.raises(ConfigError, match="whole number"):
+        config.from_mapping({"connection.port": 5433.5})
+
+
+def test_save_user_round_trips_and_holds_no_password(files: dict[str, str]) -> None:
+    s = config.from_mapping(
+        {"connection.host": "192.168.1.50", "connection.sslmode": "verify-full", "connection.sslrootcert": r"C:\ca.crt"}
+    )
+    path = config_files.save_user(s, files)
+    assert str(path) == files[config_files.ENV_USER_FILE]
+    text = path.read_text(encoding="utf-8")
+    assert "password" not in text.replace("The database password is not here", "")
+    assert tomllib.loads(text)["connection"]["sslrootcert"] == r"C:\ca.crt"
+    assert config_files.load(files).settings == s
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not path.with_name(path.name + ".tmp").exists()
+
+
+def test_env_var_names() -> None:
+    assert config_files.env_var("connection.host") == "AVISO_CONNECTION_HOST"
+    assert config_files.env_var("log_level") == "AVISO_LOG_LEVEL"
+
+
+def test_default_paths_follow_platformdirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))
+    assert config_files.user_file({}) == tmp_path / "cfg" / "AvisoEntradas" / "config.toml"
+    assert config_files.machine_file({}) == tmp_path / "etc-xdg" / "AvisoEntradas" / "config.toml"
+
+
+def test_credential_account_names_the_server() -> None:
+    a = config.credential_account(ConnectionSettings(host="10.0.0.5", port=5432, database="torniquete_db"))
+    b = config.credential_account(ConnectionSettings(host="10.0.0.6", port=5432, database="torniquete_db"))
+    assert a == "pos_user@10.0.0.5:5432/torniquete_db"
+    assert a != b
+
+
+def test_connection_dsn_has_no_password_and_keeps_tls_settings() -> None:
+    from psycopg2.extensions import parse_dsn
+
+    conn = ConnectionSettings(host="h", port=6543, sslmode="verify-full", sslrootcert="/ca.pem", connect_timeout_s=3)
+    params = parse_dsn(config_files.connection_dsn(conn))
+    assert params["host"] == "h" and params["port"] == "6543" and params["dbname"] == "torniquete_db"
+    assert params["sslmode"] == "verify-full" and params["sslrootcert"] == "/ca.pem"
+    assert params["connect_timeout"] == "3"
+    assert "password" not in params
+
+
+_texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    host=_texts.filter(lambda t: t.strip() == t),
+    port=st.integers(1, 65535),
+    window=st.floats(0.1, 3600, allow_nan=False),
+    click=st.text(max_size=30).filter(lambda t: t.strip() == t),
+)
+def test_any_valid_settings_survive_a_toml_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, host: str, port: int, window: float, click: str
+) -> None:
+    base = tmp_path_factory.mktemp("rt")
+    env = {config_files.ENV_USER_FILE: str(base / "c.toml"), config_files.ENV_MACHINE_FILE: str(base / "m.toml")}
+    s = config.from_mapping(
+        {
+            "connection.host": host,
+            "connection.port": port,
+            "notifications.flood_window_s": window,
+            "notifications.click_action": click,
+        }
+    )
+    config_files.save_user(s, env)
+    assert config_files.load(env).settings == s
