@@ -2,9 +2,13 @@
 
 ``python -m agent doctor [--dsn DSN] [--channel C] [--sslmode M] [--sslrootcert PATH] [--password-stdin] [--json]``
 prints a table (check | result | what to do) or, with ``--json``, one JSON object (:meth:`DoctorReport.to_json`);
-exit code 0 when no check failed (warnings allowed), 1 when any check failed. The password comes from the first
-line of standard input with ``--password-stdin``, else from libpq's own sources (``PGPASSWORD``, ``~/.pgpass``);
-never from argv.
+exit code 0 when no check failed (warnings allowed), 1 when any check failed, 2 when the configuration is invalid.
+
+Without ``--dsn`` it checks the configured server, as the agent would connect to it: the settings
+(:func:`agent.config_files.load`: files, ``AVISO_*`` variables) and the password stored in the OS keyring; a
+``--channel``/``--sslmode``/``--sslrootcert`` given on the command line wins. With ``--dsn`` the settings are
+not read. The password comes from the first line of standard input with ``--password-stdin``, else the keyring
+(configured server only), else libpq's own sources (``PGPASSWORD``, ``~/.pgpass``); never from argv.
 
 For the tray: :func:`diagnose_for_tray` runs the checks on the configured connection and returns the verdict and
 the texts to show.
@@ -16,9 +20,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from agent.core import names
 from agent.core.config import ConnectionSettings
+from agent.core.i18n import tr
+
+if TYPE_CHECKING:
+    from agent.doctor import Target
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 
@@ -26,32 +36,71 @@ AddArg = Callable[[argparse.ArgumentParser], None]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
     """Add ``doctor`` to ``sub``."""
     p = sub.add_parser("doctor", help="check the connection to the turnstile database and say what to do")
-    add_dsn(p)
+    p.add_argument(
+        "--dsn",
+        default="",
+        help="libpq conninfo string or postgresql:// URL; default: the agent's configured server and keyring password",
+    )
     add_channel(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--sslmode", default=None, help="libpq sslmode (overrides the DSN), e.g. verify-full")
     p.add_argument("--sslrootcert", default=None, help="CA certificate file for verify-ca / verify-full")
-    p.add_argument("--connect-timeout", type=int, default=5, help="seconds per connection attempt (default 5)")
+    p.add_argument(
+        "--connect-timeout", type=int, default=0, help="seconds per connection attempt (default: configured, 5)"
+    )
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of standard input"
     )
     p.set_defaults(handler=_cmd_doctor)
 
 
+def _configured_target(args: argparse.Namespace, password: str | None) -> Target:
+    """The configured server (settings + keyring password) with the command line's overrides.
+
+    Raises :class:`agent.core.config.ConfigError` for invalid settings."""
+    from agent import config_files
+    from agent.adapters.credentials_api import CredentialsError, open_store
+    from agent.core.config import credential_account
+    from agent.doctor import Target
+
+    conn = config_files.load().settings.connection
+    if password is None:
+        try:
+            password = open_store().get(credential_account(conn))
+        except CredentialsError as exc:
+            print(tr("doctor.keyring_unavailable", args.lang, detail=exc.detail), file=sys.stderr)
+    target = Target.from_settings(conn, password)
+    return replace(
+        target,
+        channel=args.channel if args.channel != names.DEFAULT_CHANNEL else conn.channel,
+        sslmode=args.sslmode or target.sslmode,
+        sslrootcert=args.sslrootcert or target.sslrootcert,
+        connect_timeout_s=args.connect_timeout or target.connect_timeout_s,
+    )
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from agent import doctor
+    from agent.core.config import ConfigError
 
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n") or None
-    target = doctor.Target(
-        dsn=args.dsn,
-        password=password,
-        channel=args.channel,
-        sslmode=args.sslmode,
-        sslrootcert=args.sslrootcert,
-        connect_timeout_s=args.connect_timeout,
-    )
+    if args.dsn:
+        target = doctor.Target(
+            dsn=args.dsn,
+            password=password,
+            channel=args.channel,
+            sslmode=args.sslmode,
+            sslrootcert=args.sslrootcert,
+            connect_timeout_s=args.connect_timeout or 5,
+        )
+    else:
+        try:
+            target = _configured_target(args, password)
+        except ConfigError as exc:
+            print(tr("doctor.config_invalid", args.lang, detail=exc.describe(args.lang)), file=sys.stderr)
+            return 2
     report = doctor.run(target, lang=args.lang)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))

@@ -548,3 +548,34 @@ def test_read_replica_fails_on_listen(pos_password: str) -> None:
     assert "cannot execute LISTEN during recovery" in r.detail
     assert "primary server" in r.advice
     assert not report.ok
+
+
+def test_cli_without_dsn_checks_the_configured_server(db: Database, tmp_path: Path) -> None:
+    """No --dsn: the settings (here from AVISO_* variables, no files) and the keyring (memory twin, empty, so the
+    password comes from stdin); the configured channel is used, and a wrong one is caught."""
+    env = {
+        "AVISO_CONFIG_FILE": str(tmp_path / "none-user.toml"),
+        "AVISO_MACHINE_CONFIG_FILE": str(tmp_path / "none-machine.toml"),
+        "AVISO_CREDENTIALS": "memory",
+        "AVISO_CONNECTION_HOST": "127.0.0.1",
+        "AVISO_CONNECTION_PORT": str(db.server.port),
+        "AVISO_CONNECTION_DATABASE": db.name,
+        "AVISO_CONNECTION_USER": names.ROLE,
+    }
+    proc = run_cli("doctor", "--json", "--password-stdin", stdin=db.pos_password + "\n", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = {c["check"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["auth"]["detail"] == "conectado como pos_user"
+    assert checks["database"]["detail"] == f"{db.name} existe"
+
+    proc = run_cli(
+        "doctor", "--json", "--password-stdin", stdin=db.pos_password + "\n",
+        env={**env, "AVISO_CONNECTION_CHANNEL": "Otro_Canal"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    checks = {c["check"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["channel"]["status"] == "fail" and "'Otro_Canal'" in checks["channel"]["detail"]
+
+    proc = run_cli("doctor", env={**env, "AVISO_CONNECTION_PORT": "not-a-port"})
+    assert proc.returncode == 2
+    assert "AVISO_CONNECTION_PORT" in proc.stderr

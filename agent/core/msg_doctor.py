@@ -90,6 +90,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "«pip install psycopg2-binary».",
         "en": "The PostgreSQL driver (psycopg2) is missing. Reinstall the agent or run 'pip install psycopg2-binary'.",
     },
+    # --- doctor: command line ---
+    "doctor.config_invalid": {
+        "es": "La configuración no es válida; corríjala con «python -m agent configure»:\n{detail}",
+        "en": "The configuration is invalid; fix it with 'python -m agent configure':\n{detail}",
+    },
+    "doctor.keyring_unavailable": {
+        "es": "No se pudo leer la contraseña del llavero del sistema ({detail}); se sigue sin ella.",
+        "en": "Could not read the password from the OS keyring ({detail}); going on without it.",
+    },
     # --- doctor: table ---
     "doctor.col.check": {"es": "Comprobación", "en": "Check"},
     "doctor.col.result": {"es": "Resultado", "en": "Result"},
