@@ -15,8 +15,9 @@ Where the texts come from:
   while connecting. Before the client encoding is agreed the server sends them in the encoding of its locale
   (e.g. ``es_ES`` = ISO-8859-1), so accented letters may arrive as mojibake or U+FFFD. The patterns below therefore
   match every non-ASCII letter loosely (one to three arbitrary characters), and the translations are those of the
-  PostgreSQL message catalogs (``postgres-15.mo`` for es, de, fr, it; pt_BR from the PostgreSQL translation
-  project); ``tests/test_advice.py`` checks them against the catalogs installed on the machine.
+  PostgreSQL message catalogs (``postgres-15.mo`` for es, de, fr, it; the few pt_BR ones are not verified against
+  a catalog) and glibc's (``libc.mo``, es/pt/fr/it/de); ``tests/test_advice.py`` checks them against the catalogs
+  installed on the machine.
 """
 
 from __future__ import annotations
