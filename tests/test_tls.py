@@ -78,8 +78,21 @@ def tls_server() -> Iterator[TlsServer]:
     make_ca(workdir, "ca")
     make_ca(workdir, "other")
     make_server_cert(workdir)
-    server = throwaway.ThrowawayPostgres(os.environ.get("AVISO_PG_BACKEND", "auto")).start()
+    # pgserver's PostgreSQL is built without OpenSSL: prefer the machine's binaries, whatever AVISO_PG_BACKEND says.
     try:
+        throwaway.find_bindir("system")
+        backend = "system"
+    except throwaway.ServerError:
+        backend = os.environ.get("AVISO_PG_BACKEND", "auto")
+    server = throwaway.ThrowawayPostgres(backend).start()
+    try:
+        admin = psycopg2.connect(server.dsn())
+        with admin.cursor() as cur:
+            cur.execute("SELECT current_setting('ssl_library')")
+            ssl_library = cur.fetchone()[0]
+        admin.close()
+        if not ssl_library:
+            pytest.skip(f"this PostgreSQL ({server.bindir}) is built without TLS support")
         # The key must belong to the server's user, mode 0600 (PostgreSQL docs, "Secure TCP/IP Connections with
         # SSL"); the data directory is that user's, so put the files there and turn TLS on with a reload.
         owner = server.datadir.stat()
