@@ -190,9 +190,8 @@ class Target:
     @classmethod
     def from_settings(cls, settings: ConnectionSettings, password: str | None) -> Target:
         """The target the agent itself would connect to (``settings`` from the configuration)."""
-        from psycopg2.extensions import make_dsn
-
-        dsn = make_dsn(host=settings.host, port=str(settings.port), dbname=settings.database, user=settings.user)
+        params = {"host": settings.host, "port": str(settings.port), "dbname": settings.database, "user": settings.user}
+        dsn = " ".join(f"{k}={conninfo_quote(v)}" for k, v in params.items() if v)
         return cls(
             dsn=dsn,
             password=password,
@@ -205,6 +204,12 @@ class Target:
 
 # --------------------------------------------------------------------------------------------------------------
 # helpers
+
+
+def conninfo_quote(value: str) -> str:
+    """``value`` as a libpq conninfo value: single-quoted, ``\\`` and ``'`` escaped (PostgreSQL docs, libpq
+    "Keyword/Value Connection Strings"). Pure; no psycopg2 needed (the tray may call doctor without the driver)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)

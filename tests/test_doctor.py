@@ -372,7 +372,7 @@ def test_tray_function(db: Database) -> None:
     assert "LISTEN works" in ok.table
     bad = diagnose_for_tray(settings, "wrong", lang="es")
     assert not bad.ok
-    assert bad.summary.startswith("Diagnóstico: 1 fallas. Primero «Autenticación»: El servidor rechazó")
+    assert bad.summary.startswith("Diagnóstico: falla «Autenticación» (1 en total). El servidor rechazó")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -579,3 +579,33 @@ def test_cli_without_dsn_checks_the_configured_server(db: Database, tmp_path: Pa
     proc = run_cli("doctor", env={**env, "AVISO_CONNECTION_PORT": "not-a-port"})
     assert proc.returncode == 2
     assert "AVISO_CONNECTION_PORT" in proc.stderr
+
+
+def test_unix_socket_connection(db: Database) -> None:
+    """host = a directory: the port check opens the socket file itself; TLS is not needed there."""
+    server = _need_throwaway(db)
+    if sys.platform == "win32":
+        pytest.skip("no Unix-domain sockets")
+    socket_dir = server.datadir.parent  # the throwaway cluster's unix_socket_directories
+    dsn = f"host={socket_dir} port={server.port} dbname={db.name} user={names.ROLE}"
+    report = doctor.run(Target(dsn=dsn, password=db.pos_password, **FAST), lang="en")
+    assert report.ok, report.table()
+    assert report.result("port").detail == f"connects to {socket_dir}/.s.PGSQL.{server.port}"
+    assert report.result("tls").detail == f"no TLS, local connection ({socket_dir}): not needed"
+    missing = doctor.run(Target(dsn=f"host={socket_dir} port=1 dbname=x", **FAST), lang="en").result("port")
+    assert missing.status is Status.FAIL and missing.problem is Problem.REFUSED
+
+
+def test_tray_function_without_the_driver() -> None:
+    code = (
+        "import sys; sys.modules['psycopg2'] = None\n"
+        "from agent.cli_doctor import diagnose_for_tray\n"
+        "from agent.core.config import ConnectionSettings\n"
+        "d = diagnose_for_tray(ConnectionSettings(host='127.0.0.1'), None, lang='en')\n"
+        "print(d.ok); print(d.summary)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    ok, summary = proc.stdout.splitlines()[:2]
+    assert ok == "False"
+    assert summary.startswith("Diagnosis: 'psycopg2 driver' failed (1 in total). The PostgreSQL driver (psycopg2)")

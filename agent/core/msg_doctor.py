@@ -120,8 +120,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Diagnosis: everything works ({warnings} warnings).",
     },
     "doctor.summary.fail": {
-        "es": "Diagnóstico: {count} fallas. Primero «{check}»: {advice}",
-        "en": "Diagnosis: {count} failures. First '{check}': {advice}",
+        "es": "Diagnóstico: falla «{check}» ({count} en total). {advice}",
+        "en": "Diagnosis: '{check}' failed ({count} in total). {advice}",
     },
     "doctor.skipped": {"es": "no se comprobó (falló un paso anterior)", "en": "not checked (an earlier step failed)"},
     # --- doctor: check names ---
