@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
 import select
 import shutil
@@ -154,11 +155,18 @@ def empty_database(server: throwaway.ThrowawayPostgres | throwaway.ExternalPostg
     try:
         yield name
     finally:
-        admin = psycopg2.connect(server.dsn())
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+        drop_database(server, name)
+
+
+def drop_database(server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, name: str) -> None:
+    """DROP DATABASE after ending its sessions (portable to PostgreSQL 12: no ``WITH (FORCE)``, which is 13+)."""
+    admin = psycopg2.connect(server.dsn())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.close()
 
 
 @pytest.fixture
@@ -682,3 +690,64 @@ def test_setup_without_schema_on_empty_database_changes_nothing(
         cur.execute("SELECT to_regprocedure(%s)", (names.TRIGGER_FUNCTION + "()",))
         assert cur.fetchone() == (None,)
     conn.close()
+
+
+def _server_major(bindir: Path) -> int:
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[-1].split(".")[0])
+
+
+def test_queue_guard_against_a_really_full_queue_on_postgresql_17() -> None:
+    """PostgreSQL 17+ can shrink the NOTIFY queue (max_notify_queue_pages), so the real thing fits in a test.
+
+    Without the guard a turnstile INSERT fails at COMMIT ("too many notifications in the NOTIFY queue") and the
+    entry is lost; with it the INSERT commits and only the notification is skipped. Skipped on 12-16 (CI's 15 and
+    16); run it with AVISO_PG_BINDIR pointing at PostgreSQL 17 binaries.
+    """
+    try:
+        bindir = throwaway.find_bindir(os.environ.get("AVISO_PG_BACKEND", "auto"))
+    except throwaway.ServerError as exc:
+        pytest.skip(str(exc))
+    if _server_major(bindir) < 17:
+        pytest.skip("max_notify_queue_pages needs PostgreSQL 17")
+    with throwaway.ThrowawayPostgres(
+        os.environ.get("AVISO_PG_BACKEND", "auto"), settings={"max_notify_queue_pages": "64"}
+    ) as server:
+        dsn = server.dsn()
+        conn = psycopg2.connect(dsn)
+        setup.apply(conn, schema=True, demo_data=True)
+        conn.autocommit = True
+        stuck = listen(dsn, "relleno")
+        stuck.autocommit = False
+        with stuck.cursor() as cur:
+            cur.execute("SELECT 1")  # holds the queue tail
+        filler = conn.cursor()
+
+        def usage() -> float:
+            filler.execute("SELECT pg_notification_queue_usage()")
+            row = filler.fetchone()
+            assert row is not None
+            return float(row[0])
+
+        n = 0
+        while usage() < 0.5:
+            n += 1
+            filler.execute("SELECT pg_notify('relleno', %s || repeat('x', 7000))", (str(n),))
+        # Guard on (default 0.5): the entry commits, nothing is sent, a WARNING says why.
+        entry = insert_entry(dsn, 1)
+        with psycopg2.connect(dsn) as check, check.cursor() as cur:
+            cur.execute("SELECT count(*) FROM registro_entradas WHERE id_entrada = %s", (entry,))
+            assert cur.fetchone() == (1,)
+        # Fill the rest of the queue, then switch the guard off: the turnstile's COMMIT itself fails.
+        with pytest.raises(psycopg2.errors.ProgramLimitExceeded, match="too many notifications"):
+            while True:
+                n += 1
+                filler.execute("SELECT pg_notify('relleno', %s || repeat('x', 7000))", (str(n),))
+        unguarded = psycopg2.connect(dsn, options="-c aviso_entradas.max_queue_usage=2")
+        with pytest.raises(psycopg2.errors.ProgramLimitExceeded, match="too many notifications"):
+            insert_entry(unguarded, 1)
+        unguarded.close()
+        assert insert_entry(dsn, 1) > entry  # with the guard the turnstile keeps working on a full queue
+        stuck.rollback()
+        stuck.close()
+        conn.close()

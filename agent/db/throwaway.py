@@ -145,6 +145,9 @@ class ThrowawayPostgres:
             "max_connections": "200",
             "log_min_messages": "warning",
             "log_line_prefix": "%m [%p] ",
+            # SCRAM verifiers for ALTER ROLE ... PASSWORD: the default before PostgreSQL 14 was md5, which the
+            # scram-sha-256 lines of pg_hba.conf below would refuse.
+            "password_encryption": "scram-sha-256",
         }
         if sys.platform != "win32":
             self.settings["unix_socket_directories"] = str(self._root)
