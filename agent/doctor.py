@@ -658,54 +658,59 @@ class _Run:
         return " ".join(clues)
 
     def queries(self) -> None:
-        from psycopg2 import sql
+        """Runs the listener's own queries (:mod:`agent.db.queries`), read-only, with harmless parameters."""
+        import datetime as dt
+
+        from agent.db import queries as q
 
         lang = self.lang
-        missing_required: list[str] = []
-        missing_optional: list[str] = []
         with _read_only(self.conn) as cur:
-            for table, columns, required in (
-                (names.ENTRIES_TABLE, names.ENTRY_COLUMNS, names.ENTRY_REQUIRED),
-                (names.MEMBERS_TABLE, names.MEMBER_COLUMNS, names.MEMBER_REQUIRED),
-            ):
-                cur.execute(
-                    "SELECT a.attname, has_column_privilege(a.attrelid, a.attnum, 'SELECT') FROM pg_attribute a "
-                    "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-                    (table,),
-                )
-                present = dict(cur.fetchall())
-                for col in columns:
-                    if present.get(col):
-                        continue
-                    (missing_required if col in required else missing_optional).append(f"{table}.{col}")
-        if missing_required:
+            cur.execute(q.READABLE_COLUMNS_SQL, {"entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE})
+            readable = [(str(t), str(c)) for t, c in cur.fetchall()]
+        have = set(readable)
+        missing_optional = [
+            f"{table}.{col}"
+            for table, columns in (
+                (names.ENTRIES_TABLE, names.ENTRY_COLUMNS),
+                (names.MEMBERS_TABLE, names.MEMBER_COLUMNS),
+            )
+            for col in columns
+            if (table, col) not in have
+        ]
+        try:
+            select = q.EntrySelect.from_readable(readable)
+        except q.SchemaError:
+            required = [f"{names.ENTRIES_TABLE}.{c}" for c in names.ENTRY_REQUIRED]
+            required += [f"{names.MEMBERS_TABLE}.{c}" for c in names.MEMBER_REQUIRED]
+            missing = [c for c in required if c in missing_optional]
             self.put(
                 CheckResult(
                     "queries",
                     Status.FAIL,
-                    tr("doctor.queries.missing", lang, columns=", ".join(missing_required)),
+                    tr("doctor.queries.missing", lang, columns=", ".join(missing)),
                     explain(Problem.SCHEMA, lang),
                     Problem.SCHEMA,
                 )
             )
             return
-        # Run the shape of the agent's own reads (newest entry, one member), read-only.
+        now = dt.datetime.now(dt.UTC)
         try:
             with _read_only(self.conn) as cur:
+                cur.execute(q.START_SQL, {"elapsed_s": 0.0})
+                cur.execute(q.BACKLOG_SQL, {"member": names.MEMBER_ACCESS, "after_id": 0, "max_age_s": 600.0})
                 cur.execute(
-                    sql.SQL("SELECT {} FROM {} ORDER BY {} DESC LIMIT 1").format(
-                        sql.SQL(", ").join(map(sql.Identifier, names.ENTRY_REQUIRED)),
-                        sql.Identifier(names.ENTRIES_TABLE),
-                        sql.Identifier("id_entrada"),
-                    )
+                    select.catch_up_sql(),
+                    {
+                        "member": names.MEMBER_ACCESS,
+                        "after_id": 0,
+                        "since": now,
+                        "max_age_s": 60.0,
+                        "page_after": 0,
+                        "limit": 1,
+                    },
                 )
                 cur.fetchall()
-                cur.execute(
-                    sql.SQL("SELECT {} FROM {} LIMIT 1").format(
-                        sql.SQL(", ").join(map(sql.Identifier, names.MEMBER_REQUIRED)),
-                        sql.Identifier(names.MEMBERS_TABLE),
-                    )
-                )
+                cur.execute(select.by_ids_sql(), {"member": names.MEMBER_ACCESS, "ids": [0]})
                 cur.fetchall()
         except Exception as exc:
             self.query_error("queries", exc)
