@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -105,7 +106,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
-        print(report.table())
+        print(report.table(width=max(80, min(160, shutil.get_terminal_size((110, 24)).columns))))
     return 0 if report.ok else 1
 
 

@@ -123,7 +123,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Diagnóstico: falla «{check}» ({count} en total). {advice}",
         "en": "Diagnosis: '{check}' failed ({count} in total). {advice}",
     },
-    "doctor.skipped": {"es": "no se comprobó (falló un paso anterior)", "en": "not checked (an earlier step failed)"},
+    "doctor.skipped": {"es": "no comprobado", "en": "not checked"},
     # --- doctor: check names ---
     "doctor.check.driver": {"es": "Controlador psycopg2", "en": "psycopg2 driver"},
     "doctor.check.resolve": {"es": "Nombre del servidor", "en": "Server name"},
