@@ -192,3 +192,13 @@ def test_psycopg2_connection_error_text_has_no_password_even_with_inline_dsn(db:
     with pytest.raises(psycopg2.OperationalError) as info:
         psycopg2.connect(pos_dsn(db) + f" password={secret[::-1]}")
     assert secret[::-1] not in str(info.value)
+
+
+def test_password_in_a_url_dsn_is_moved_out_and_hidden() -> None:
+    kwargs = connection_kwargs("postgresql://pos_user:Url-Secret-123@turnstile:5433/torniquete_db?sslmode=require")
+    assert kwargs["password"] == "Url-Secret-123"
+    assert "Url-Secret-123" not in kwargs["dsn"] and "Url-Secret-123" not in repr(kwargs)
+    assert "port=5433" in kwargs["dsn"] and "sslmode=require" in kwargs["dsn"]
+    explicit = connection_kwargs("postgresql://pos_user:inline@turnstile/db", password="explicit")
+    assert explicit["password"] == "explicit"  # the separate password wins
+    assert "inline" not in explicit["dsn"]
