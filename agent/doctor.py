@@ -414,8 +414,18 @@ class _Run:
                 connect_timeout_s=t.connect_timeout_s,
                 application_name="aviso-entradas doctor",
             )
-        except ValueError as exc:
-            self.put(CheckResult("tls_handshake", Status.FAIL, str(exc), tr("doctor.dsn.fix", lang)))
+        except ValueError:
+            from agent.db.connect import SSLMODES
+
+            if t.sslmode and t.sslmode not in SSLMODES:
+                detail = tr("doctor.sslmode.invalid", lang, sslmode=t.sslmode)
+                self.put(CheckResult("tls_handshake", Status.FAIL, detail, tr("doctor.sslmode.fix", lang)))
+            else:
+                self.put(
+                    CheckResult(
+                        "tls_handshake", Status.FAIL, tr("doctor.dsn.malformed", lang), tr("doctor.dsn.fix", lang)
+                    )
+                )
             return False
         try:
             self.conn = open_connection(self.kwargs)

@@ -158,9 +158,13 @@ def test_require_against_a_server_without_tls_is_refused(pg_server: throwaway.Po
     assert "server does not support SSL" in str(info.value)
 
 
-def test_unknown_sslmode_is_rejected_before_connecting() -> None:
+def test_unknown_sslmode_is_rejected_before_connecting(pg_server: throwaway.Postgres) -> None:
     with pytest.raises(ValueError, match="unknown sslmode"):
         connection_kwargs("host=x", sslmode="verify_full")
+    report = doctor.run(Target(dsn=pg_server.dsn(), sslmode="verify_full"), lang="en")
+    r = report.result("tls_handshake")
+    assert r.status is Status.FAIL and r.detail == "sslmode 'verify_full' does not exist"
+    assert "verify-full" in r.advice
 
 
 def test_doctor_reports_tls(tls_server: TlsServer) -> None:

@@ -151,6 +151,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Revise los pares clave=valor (host=... port=... dbname=... user=...) o la URL postgresql://.",
         "en": "Check the key=value pairs (host=... port=... dbname=... user=...) or the postgresql:// URL.",
     },
+    "doctor.sslmode.invalid": {"es": "sslmode «{sslmode}» no existe", "en": "sslmode '{sslmode}' does not exist"},
+    "doctor.sslmode.fix": {
+        "es": "Use uno de: disable, allow, prefer, require, verify-ca, verify-full (recomendado: verify-full).",
+        "en": "Use one of: disable, allow, prefer, require, verify-ca, verify-full (recommended: verify-full).",
+    },
     "doctor.port.ok": {"es": "conecta con {where}", "en": "connects to {where}"},
     "doctor.port.refused": {"es": "{where}: conexión rechazada", "en": "{where}: connection refused"},
     "doctor.port.timed_out": {
