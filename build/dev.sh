@@ -49,9 +49,9 @@ case "$cmd" in
     # tray area: the desktop end-to-end test (tests/test_e2e_desktop.py) needs a real X server, D-Bus session,
     # notification daemon (dunst) and tray host (trayer); see build/desktop-session.sh.
     apt_install xvfb xauth dbus-x11 dbus dunst x11-utils xdotool libnotify-bin imagemagick trayer fonts-dejavu-core
-    # doctor area: a real PgBouncer (transaction-pooling test) and Spanish server messages (lc_messages tests:
-    # locales es_ES.UTF-8 and es_ES ISO-8859-1, generated with localedef when missing).
-    apt_install pgbouncer locales
+    # doctor area: a real PgBouncer (transaction-pooling test), openssl (the TLS test's CA), and Spanish server
+    # messages (lc_messages tests: locales es_ES.UTF-8 and es_ES ISO-8859-1, generated with localedef when missing).
+    apt_install pgbouncer locales openssl
     if [ "$(id -u)" -eq 0 ] && command -v localedef >/dev/null && ! locale -a 2>/dev/null | grep -qx 'es_ES.utf8'; then
       localedef -i es_ES -f UTF-8 es_ES.UTF-8 && localedef -i es_ES -f ISO-8859-1 es_ES || log "localedef es_ES failed"
     fi
