@@ -424,9 +424,28 @@ def test_mixed_case_channel(db: Database) -> None:
 
 def test_channel_name_validated(db: Database) -> None:
     with db.connect_admin(autocommit=False) as conn:
-        for bad in ("", "x" * 64, "a\x00b"):
-            with pytest.raises(setup.SetupError):
-                setup.apply(conn, channel=bad)
+        for bad in ("", "x" * 64, "ñ" * 32, "a\x00b"):
+            with pytest.raises(setup.SetupError, match="1 to 63 bytes"):
+                setup.apply(conn, channel=bad, lang="en")
+
+
+@pytest.mark.parametrize("channel", ["canal con 'comilla' y \"dobles\"", "ñandú" * 9])
+def test_unusual_channel_names_work_end_to_end(db: Database, channel: str) -> None:
+    """Quotes, spaces and non-ASCII (63 bytes exactly) survive setup-db, the trigger and a quoted LISTEN."""
+    assert len(channel.encode()) <= 63  # the second one: exactly 63
+    conn = db.connect_admin(autocommit=False)
+    setup.apply(conn, channel=channel)
+    first = trigger_oids(conn)
+    assert first[2] == channel.encode() + b"\x00"
+    assert setup.apply(conn, channel=channel, lang="en").lines[0].endswith("unchanged")  # idempotence check
+    assert trigger_oids(conn) == first
+    conn.close()
+    listener = psycopg2.connect(db.admin_dsn())
+    listener.autocommit = True
+    with listener.cursor() as cur:
+        cur.execute("LISTEN " + psycopg2.extensions.quote_ident(channel, cur))
+    entry = insert_entry(db.admin_dsn(), member_id(db, "current"))
+    assert [(c, json.loads(p)["id_entrada"]) for c, p in drain(listener, expect=1)] == [(channel, entry)]
 
 
 # -- idempotence, psql path ------------------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "no existe la tabla {table}: use --schema para crear el esquema de referencia",
         "en": "table {table} does not exist: use --schema to create the reference schema",
     },
+    "setup.bad_channel": {
+        "es": "canal no válido {channel!r}: de 1 a 63 bytes, sin el carácter NUL (identificador de PostgreSQL)",
+        "en": "invalid channel {channel!r}: 1 to 63 bytes, no NUL character (PostgreSQL identifier length)",
+    },
     "setup.password_prompt": {
         "es": "Contraseña para pos_user (no se muestra): ",
         "en": "Password for pos_user (not echoed): ",

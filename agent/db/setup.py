@@ -85,7 +85,7 @@ def apply(
     Raises :class:`SetupError` (nothing changed) or ``psycopg2.Error``; rolls back on any error.
     """
     if not channel or "\x00" in channel or len(channel.encode()) > 63:
-        raise SetupError("channel must be 1-63 bytes without NUL (PostgreSQL identifier length)")
+        raise SetupError(tr("setup.bad_channel", lang, channel=channel.replace("\x00", "\\0")))
     report = SetupReport()
     try:
         with conn.cursor() as cur:
