@@ -1,7 +1,8 @@
 """``setup-db``: install the turnstile kit (schema, trigger, ``pos_user``) idempotently and say what changed.
 
 Runs the same files a person would run with psql (``sql/*.sql``), in one transaction, so a failure leaves the
-database as it was. Which thread: any; it opens and closes its own connection.
+database as it was. Which thread: any; :func:`apply` works on the caller's connection (not shared with another
+thread meanwhile) and commits or rolls back on it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def apply(
     lang: str = "es",
     today: dt.date | None = None,
 ) -> SetupReport:
-    """Install the kit over ``conn`` (a superuser or table owner) and commit.
+    """Install the kit over ``conn`` and commit. ``conn``: a superuser, or the tables' owner with CREATEROLE.
+
+    ``channel``: the NOTIFY channel, case-sensitive, 1-63 bytes (an identifier: ``pg_notify`` refuses longer names,
+    PostgreSQL docs "NOTIFY"). Returns the report lines (created / updated / unchanged for each part).
 
     ``schema`` also creates the reference tables (``sql/schema.sql``); ``pos_password`` sets ``pos_user``'s password
     as a SCRAM-SHA-256 verifier computed here (libpq ``PQencryptPasswordConn``), so the clear text never reaches the
