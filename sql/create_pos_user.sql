@@ -28,7 +28,13 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pos_user') THEN
         CREATE ROLE pos_user LOGIN;
     END IF;
-    ALTER ROLE pos_user LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    -- Only when something differs: changing SUPERUSER/REPLICATION/BYPASSRLS needs a superuser, so a table owner
+    -- with CREATEROLE can still run this file on a role it created itself.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'pos_user'
+                  AND (NOT rolcanlogin OR rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls))
+    THEN
+        ALTER ROLE pos_user LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO pos_user', current_database());
 
     SELECT n.nspname INTO esquema

@@ -634,6 +634,7 @@ def test_create_pos_user_takes_back_hand_made_grants(db: Database) -> None:
     for path in ("psql file", "setup-db"):
         with db.connect_admin() as conn, conn.cursor() as cur:
             cur.execute("GRANT SELECT, INSERT ON miembros, registro_entradas TO pos_user")
+            cur.execute("ALTER ROLE pos_user CREATEDB")
             if path == "psql file":
                 cur.execute(SQL.joinpath("create_pos_user.sql").read_text(encoding="utf-8"))
         if path == "setup-db":
@@ -647,6 +648,35 @@ def test_create_pos_user_takes_back_hand_made_grants(db: Database) -> None:
             pytest.raises(psycopg2.errors.InsufficientPrivilege),
         ):
             cur.execute("SELECT email FROM miembros")
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = 'pos_user'")
+            assert cur.fetchone() == (False,)
+
+
+def test_table_owner_with_createrole_can_install_the_kit() -> None:
+    """Not only a superuser: the database owner with CREATEROLE (own server: roles are cluster-wide)."""
+    if os.environ.get("AVISO_PG_DSN"):
+        pytest.skip("needs a throwaway server of its own")
+    with throwaway.ThrowawayPostgres(os.environ.get("AVISO_PG_BACKEND", "auto")) as server:
+        admin = psycopg2.connect(server.dsn())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("CREATE ROLE dueno LOGIN CREATEROLE PASSWORD 'clave-dueno'")
+            cur.execute("CREATE DATABASE torniquete_db OWNER dueno")
+        admin.close()
+        owner_dsn = server.dsn(dbname="torniquete_db", user="dueno", password="clave-dueno")
+        for _ in range(2):
+            conn = psycopg2.connect(owner_dsn)
+            report = setup.apply(conn, schema=True, pos_password="clave-pos", demo_data=True, lang="en")
+            conn.close()
+        assert report.lines[1:3] == [
+            f"trigger: already installed, channel {CHANNEL}, unchanged",
+            "role pos_user: already set up (column-level read-only), unchanged",
+        ]
+        listener = listen(server.dsn(dbname="torniquete_db", user="pos_user", password="clave-pos"))
+        entry = insert_entry(owner_dsn, 1)
+        assert [p["id_entrada"] for p in payloads(listener, expect=1)] == [entry]
+        listener.close()
 
 
 # -- minimal columns ---------------------------------------------------------------------------------------------------
