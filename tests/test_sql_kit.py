@@ -196,7 +196,8 @@ def test_only_member_entries_notify(db: Database) -> None:
         employee = insert_entry(conn, None, "empleado")
         member = insert_entry(conn, member_id(db, "current"), "miembro")
         denied = insert_entry(conn, member_id(db, "expired"), "miembro", resultado="denegado")
-    got = payloads(listener, timeout=1.0)
+    got = payloads(listener, expect=2)
+    assert drain(listener, timeout=0.3) == []
     assert [p["id_entrada"] for p in got] == [member, denied]
     assert visitor not in {p["id_entrada"] for p in got} and employee not in {p["id_entrada"] for p in got}
     assert got[1]["resultado"] == "denegado"
@@ -379,7 +380,8 @@ def test_rolled_back_insert_notifies_nothing(db: Database) -> None:
         row = cur.fetchone()
     conn.commit()
     assert row is not None
-    assert [p["id_entrada"] for p in payloads(listener, timeout=0.5)] == [row[0]]
+    assert [p["id_entrada"] for p in payloads(listener, expect=1)] == [row[0]]
+    assert drain(listener, timeout=0.3) == []
     conn.close()
 
 
