@@ -5,8 +5,9 @@
 #   build/desktop-session.sh .venv/bin/python -m agent demo --duration 30
 #   build/desktop-session.sh bash -c 'sleep 5; import -window root shot.png'
 # Needs the Debian packages xvfb xauth dbus dbus-x11 dunst trayer (build/dev.sh installs them as root).
-# Environment: AVISO_DESKTOP_SIZE (default 1280x800x24), AVISO_DESKTOP_DISPLAY (default: a free one).
+# Environment: AVISO_DESKTOP_SIZE (default 1280x800x24). The display number is a free one (Xvfb -displayfd).
 set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${AVISO_IN_DBUS_SESSION:-}" ]; then
   export AVISO_IN_DBUS_SESSION=1
   exec dbus-run-session -- "$0" "$@"
@@ -29,38 +30,7 @@ exec 3>&-
 for _ in $(seq 100); do [ -s "$WORK/display" ] && break; sleep 0.05; done
 export DISPLAY=":$(head -n1 "$WORK/display")"
 dbus-update-activation-environment DISPLAY="$DISPLAY" 2>/dev/null || true
-cat >"$WORK/dunstrc" <<'CONF'
-[global]
-    font = DejaVu Sans 11
-    width = 420
-    height = 200
-    origin = top-right
-    offset = 12x12
-    frame_width = 2
-    padding = 10
-    horizontal_padding = 12
-    icon_position = left
-    max_icon_size = 48
-    markup = no
-    format = "<b>%s</b>\n%b"
-    show_indicators = no
-[urgency_low]
-    background = "#37474f"
-    foreground = "#ffffff"
-    frame_color = "#90a4ae"
-    timeout = 0
-[urgency_normal]
-    background = "#1b5e20"
-    foreground = "#ffffff"
-    frame_color = "#a5d6a7"
-    timeout = 0
-[urgency_critical]
-    background = "#b71c1c"
-    foreground = "#ffffff"
-    frame_color = "#ffcdd2"
-    timeout = 0
-CONF
-dunst -config "$WORK/dunstrc" >"$WORK/dunst.log" 2>&1 &
+dunst -config "$ROOT/build/dunstrc" >"$WORK/dunst.log" 2>&1 &
 DUNST_PID=$!
 for _ in $(seq 100); do
   dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \

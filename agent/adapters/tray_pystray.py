@@ -11,6 +11,12 @@ Menus are built from :class:`agent.core.tray_model.MenuItemSpec` lists each time
 on win32, when shown elsewhere). The xorg backend has no menu and no balloon (``has_menu`` is False): a left
 click runs the item marked ``default``.
 
+xorg and threads: pystray 0.19.5's xorg backend runs ``icon.icon = ...`` from another thread by sending a
+ClientMessage over the icon's own X connection, while its loop may be inside a round trip on that same
+connection; python-xlib then loses the reply and both threads hang (seen here within a few updates).
+:func:`_xorg_private_dispatch` sends those messages over a second, private X connection instead, so the icon's
+connection is only ever used by its loop thread.
+
 Selecting a backend: pystray reads ``PYSTRAY_BACKEND`` (``win32``, ``appindicator``, ``gtk``, ``xorg``,
 ``dummy``); importing pystray with no ``DISPLAY`` on Linux raises unless it is set, which the constructor turns
 into ``RuntimeError``.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +68,8 @@ class PystrayTray:
         )
         self.backend = type(self.icon).__module__.rsplit(".", 1)[-1].lstrip("_")
         self.has_menu = bool(self.icon.HAS_MENU)
+        if self.backend == "xorg":
+            _xorg_private_dispatch(self.icon)
         self._state: TrayState | None = None
         log.info("tray icon backend: %s (menu: %s)", self.backend, "yes" if self.has_menu else "no")
 
@@ -113,7 +122,13 @@ class PystrayTray:
         if old is None or old.icon != state.icon:
             self.icon.icon = self._images[state.icon]
         if old is None or old.tooltip != state.tooltip:
-            self.icon.title = state.tooltip[:TOOLTIP_MAX]
+            self.icon.title = self._title(state.tooltip)
+
+    def _title(self, text: str) -> str:
+        text = text[:TOOLTIP_MAX]
+        if self.backend == "xorg":  # python-xlib writes WM_NAME as Latin-1: "…" and the like would raise
+            text = text.replace("…", "...").encode("latin-1", "replace").decode("latin-1")
+        return text
 
     def refresh_menu(self) -> None:
         """Rebuild the menu from the specs (needed on win32, where the menu is not built when shown)."""
@@ -133,3 +148,43 @@ class PystrayTray:
         """End :meth:`run` and remove the icon. Any thread; idempotent."""
         with contextlib.suppress(NotImplementedError):  # the dummy backend never ran
             self.icon.stop()
+
+
+_XORG_DISPATCHED = ("_show", "_hide", "_update_icon", "_update_title", "_stop")
+
+
+def _xorg_private_dispatch(icon: Any) -> None:
+    """Replace pystray's xorg cross-thread dispatchers by ones that wake the icon's loop through a private X
+    connection (see the module docstring). The loop still runs the original method and reports through the
+    icon's result queue, as before; calls from the loop thread itself run directly."""
+    import Xlib.display  # type: ignore[import-untyped]
+    import Xlib.protocol.event  # type: ignore[import-untyped]
+    import Xlib.X  # type: ignore[import-untyped]
+
+    private = Xlib.display.Display()
+    lock = threading.Lock()
+    window = private.create_resource_object("window", icon._window.id)
+
+    def make(name: str) -> Callable[[], None]:
+        original = getattr(icon, name).__wrapped__  # functools.wraps in pystray's dispatcher
+        atom = private.intern_atom("_PYSTRAY_" + name.upper())
+
+        def inner() -> None:
+            loop = getattr(icon, "_thread", None)
+            if loop is not None and loop.ident == threading.get_ident():
+                original()
+                return
+            with lock:
+                event = Xlib.protocol.event.ClientMessage(
+                    window=window, client_type=atom, data=(32, (Xlib.X.CurrentTime, 0, 0, 0, 0))
+                )
+                private.send_event(window, event, event_mask=Xlib.X.NoEventMask)
+                private.flush()
+                result = icon._queue.get()
+            if result is not True:
+                raise result[1]
+
+        return inner
+
+    for name in _XORG_DISPATCHED:
+        setattr(icon, name, make(name))
