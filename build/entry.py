@@ -27,6 +27,12 @@ def _attach_parent_console() -> bool:
 
 def _fix_stdio() -> None:
     missing = [name for name in ("stdin", "stdout", "stderr") if getattr(sys, name) is None]
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        # Redirected output on Windows uses the ANSI code page (cp1252), which cannot encode e.g. "✅" and would
+        # raise UnicodeEncodeError in the middle of `listen > file`: write UTF-8 there instead.
+        if stream is not None and sys.platform == "win32" and not stream.isatty():
+            stream.reconfigure(encoding="utf-8", errors="replace")
     if not missing:
         return
     attached = _attach_parent_console()

@@ -100,7 +100,7 @@ build() {
   [ -f "$PYDIR/python.exe" ] || { log "run build/wine.sh prepare first"; exit 1; }
   rm -f "$EXE"
   timed "PyInstaller under Wine" winepipe "$PYDIR/python.exe" -m PyInstaller --noconfirm --log-level WARN \
-    --distpath dist/windows --workpath build/work/pyi-windows agent.spec 2> >(grep -v 'api-ms-win-crt' >&2)
+    --distpath dist/windows --workpath build/work/pyi-windows agent.spec 2> >(grep -v 'could not resolve .api-ms-win-' >&2)
   [ -f "$EXE" ] || { log "no $EXE"; exit 1; }
   log "built $EXE ($(du -h "$EXE" | cut -f1))"
 }

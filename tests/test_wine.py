@@ -1,0 +1,259 @@
+"""Smoke tests of the Windows build (``dist/windows/AvisoEntradas.exe`` from ``build/wine.sh``) under Wine.
+
+What runs here is the real one-file Windows executable: Windows CPython 3.12, the win_amd64 wheels, keyring's
+WinVault backend on Wine's Credential Manager, Wine's registry, and the Windows psycopg2/libpq talking to the
+Linux test PostgreSQL on 127.0.0.1. Without the executable these tests skip, unless ``AVISO_REQUIRE_WINE=1``
+(``build/dev.sh test`` sets it after building) makes that a failure.
+
+Wine detail: every call goes through pipes (stdin/stdout/stderr); a regular file as stdout makes Wine 8's
+Windows CPython fail at start-up (see build/wine.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Database
+
+from agent import __version__
+from agent.core import config
+from agent.db.simulate import insert_entries
+
+pytestmark = pytest.mark.wine
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = Path(os.environ.get("AVISO_WINE_EXE", ROOT / "dist" / "windows" / "AvisoEntradas.exe"))
+PREFIX = ROOT / "build" / "work" / "wine" / "prefix"
+WIN_PYTHON = ROOT / "build" / "work" / "wine" / "python" / "python.exe"
+RUN_KEY = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run"
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """A private Xvfb display for the whole Wine session: Wine's desktop process (explorer.exe, the tray host)
+    starts with the first Wine call of the session; started without a display, window creation fails later."""
+    if shutil.which("Xvfb") is None:
+        if os.environ.get("AVISO_REQUIRE_WINE"):
+            pytest.fail("Xvfb missing (build/dev.sh installs xvfb)")
+        pytest.skip("Xvfb missing")
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "1024x768x24"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    try:
+        yield ":" + number
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def wine_env(display: str) -> Iterator[dict[str, str]]:
+    if shutil.which("wine") is None or not EXE.is_file():
+        reason = f"no wine or no {EXE} (build/wine.sh all builds it)"
+        if os.environ.get("AVISO_REQUIRE_WINE"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVISO_", "PG", "PYTHON", "DBUS", "DISPLAY"))}
+    env.update(
+        WINEPREFIX=str(PREFIX),
+        WINEARCH="win64",
+        WINEDEBUG="-all",
+        WINEDLLOVERRIDES="mscoree,mshtml=",
+        AVISO_LANG="en",
+        DISPLAY=display,
+    )
+    # A Wine session left by the build (no display) would be reused: end it so this one starts on `display`.
+    subprocess.run(["wineserver", "-k"], env=env, capture_output=True, timeout=60)
+    yield env
+    # End this prefix's Wine session (wineserver, explorer.exe, services.exe started by these tests).
+    subprocess.run(["wineserver", "-k"], env=env, capture_output=True, timeout=60)
+
+
+def win_path(path: Path) -> str:
+    """Wine maps the Linux root to drive Z:."""
+    return "Z:" + str(path).replace("/", "\\")
+
+
+@pytest.fixture
+def user(wine_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A Windows user environment with its own settings files and log folder (the prefix is shared)."""
+    env = dict(wine_env)
+    env["AVISO_CONFIG_FILE"] = win_path(tmp_path / "config.toml")
+    env["AVISO_MACHINE_CONFIG_FILE"] = win_path(tmp_path / "machine.toml")
+    env["AVISO_LOG_DIR"] = win_path(tmp_path / "logs")
+    yield env
+
+
+def wine(env: dict[str, str], *args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["wine", str(EXE), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def vault_password(env: dict[str, str], account: str) -> str:
+    """Read Wine's Credential Manager with the Windows CPython directly (not through the exe)."""
+    code = (
+        "import sys; from keyring.backends.Windows import WinVaultKeyring; "
+        "print(WinVaultKeyring().get_password(sys.argv[1], sys.argv[2]))"
+    )
+    out = subprocess.run(
+        ["wine", str(WIN_PYTHON), "-c", code, config.CREDENTIAL_SERVICE, account],
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_version(wine_env: dict[str, str]) -> None:
+    out = wine(wine_env, "--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"Aviso de Entradas {__version__}"
+
+
+def test_configure_stores_the_password_in_the_windows_credential_store(user: dict[str, str], db: Database) -> None:
+    args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name]
+    out = wine(user, "configure", *args, "--password-stdin", stdin=db.pos_password + "\r\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "connection: OK" in out.stdout
+    assert "trigger: installed" in out.stdout
+    assert "Windows Credential Manager (keyring keyring.backends.Windows.WinVaultKeyring)" in out.stdout
+    account = config.credential_account(
+        config.ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name)
+    )
+    assert vault_password(user, account) == db.pos_password
+    show = wine(user, "configure", "--show")
+    assert show.returncode == 0, show.stderr
+    assert f"password of {account}: stored" in show.stdout
+
+
+@pytest.mark.timeout(300)
+def test_listen_json_count_1_receives_an_entry(user: dict[str, str], db: Database) -> None:
+    env = {**user, "PGPASSWORD": db.pos_password}
+    dsn = f"host={db.server.host} port={db.server.port} dbname={db.name} user=pos_user"
+    proc = subprocess.Popen(
+        ["wine", str(EXE), "listen", "--json", "--count", "1", "--timeout", "90", "--dsn", dsn],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        cwd=ROOT,
+    )
+    seen: list[str] = []
+    listening = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if "Listening on channel" in line:
+                listening.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert listening.wait(90), "".join(seen)
+        inserted = insert_entries(db.admin_dsn(), count=1)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert proc.wait(timeout=60) == 0, "".join(seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    entry = json.loads(line)
+    assert entry["id_entrada"] == inserted[0].entry_id
+    assert entry["id_miembro"] == inserted[0].member_id
+
+
+def test_autostart_writes_the_run_key(wine_env: dict[str, str]) -> None:
+    def reg_query() -> str:
+        out = subprocess.run(
+            ["wine", "reg", "query", RUN_KEY], input="", capture_output=True, text=True, env=wine_env, timeout=60
+        )
+        return out.stdout
+
+    on = wine(wine_env, "autostart", "on")
+    assert on.returncode == 0, on.stderr
+    assert RUN_KEY + "\\AvisoEntradas" in on.stdout
+    line = next(row for row in reg_query().splitlines() if "AvisoEntradas" in row)
+    assert "REG_SZ" in line and line.rstrip().endswith("AvisoEntradas.exe")
+    status = wine(wine_env, "autostart", "status")
+    assert status.stdout.startswith("autostart: on")
+    off = wine(wine_env, "autostart", "off")
+    assert off.returncode == 0 and off.stdout.startswith("autostart: off")
+    assert "AvisoEntradas" not in reg_query()
+
+
+@pytest.mark.timeout(300)
+def test_tray_starts_without_winrt_and_falls_back(user: dict[str, str], db: Database, tmp_path: Path) -> None:
+    """The tray agent under Wine (no WinRT toasts there): it must fall back, connect with the keyring password,
+    process an entry and quit cleanly at --duration."""
+    args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name]
+    configured = wine(user, "configure", *args, "--password-stdin", stdin=db.pos_password + "\r\n")
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["wine", str(EXE), "tray", "--duration", "12"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=user,
+        cwd=ROOT,
+    )
+    log_file = tmp_path / "logs" / "aviso-entradas.log"
+    inserted = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            text = log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
+            if "Escuchando canal" in text or "Listening on channel" in text:
+                inserted = insert_entries(db.admin_dsn(), count=1)
+                break
+            time.sleep(0.5)
+        try:
+            stdout, stderr = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            stdout, stderr = "", "did not exit 90 s after --duration"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{stdout}\n{stderr}\n{log}"
+    assert inserted is not None, f"never listening after {time.monotonic() - started:.0f} s:\n{log}"
+    assert "notifier winrt unavailable" in log, log
+    assert "notifier: " in log
+    assert str(inserted[0].entry_id) in log, log
