@@ -106,3 +106,14 @@ def test_external_server_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(throwaway.ServerError):
         server.restart()
     server.stop()  # not ours: nothing happens
+
+
+@pytest.mark.skipif(os.environ.get("AVISO_PG_DSN") is not None, reason="tests use an external server")
+def test_failed_start_leaves_nothing_behind() -> None:
+    server = throwaway.ThrowawayPostgres(BACKEND, settings={"shared_buffers": "not-a-size"})
+    root = server.datadir.parent
+    with pytest.raises(throwaway.ServerError, match="pg_ctl failed") as excinfo, server:
+        pass
+    assert "shared_buffers" in str(excinfo.value)  # the message quotes the server log
+    assert not root.exists()
+    assert not _port_open(server.port)

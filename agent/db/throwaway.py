@@ -198,7 +198,28 @@ class ThrowawayPostgres:
 
     # -- life cycle ------------------------------------------------------------------------------------------
     def start(self) -> ThrowawayPostgres:
-        """initdb (first time) and start; returns self. Raises :class:`ServerError` with the log on failure."""
+        """initdb (first time) and start; returns self. Raises :class:`ServerError` with the log on failure.
+
+        A failed first start leaves nothing behind (no process, no directory): the error is raised after cleanup.
+        """
+        first = not self.datadir.exists()
+        try:
+            self._create_and_start() if first else self._start_process()
+        except BaseException:
+            if first:
+                self._discard()
+            raise
+        return self
+
+    def _discard(self) -> None:
+        """After a failed first start: stop whatever may run (``pg_ctl -t`` can time out on a live server), delete."""
+        if self.datadir.exists():
+            with contextlib.suppress(Exception):
+                self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.datadir), check=False)
+        self._started = False
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def _create_and_start(self) -> None:
         if not self.datadir.exists():
             self._make_accessible()
             self._run(
@@ -222,7 +243,6 @@ class ThrowawayPostgres:
                 conf.writelines(f"{k} = '{v}'\n" for k, v in self.settings.items())
             atexit.register(self.stop)
         self._start_process()
-        return self
 
     def _start_process(self) -> None:
         self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir), "-l", str(self.logfile))
