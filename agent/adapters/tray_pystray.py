@@ -15,7 +15,9 @@ xorg and threads: pystray 0.19.5's xorg backend runs ``icon.icon = ...`` from an
 ClientMessage over the icon's own X connection, while its loop may be inside a round trip on that same
 connection; python-xlib then loses the reply and both threads hang (seen here within a few updates).
 :func:`_xorg_private_dispatch` sends those messages over a second, private X connection instead, so the icon's
-connection is only ever used by its loop thread.
+connection is only ever used by its loop thread. Also, its icon window selects no ``ButtonPress`` events
+(``_create_window`` asks for Exposure and StructureNotify only), so its click handler never runs; the same
+function adds ``ButtonPressMask`` on pystray's own connection, before the loop starts.
 
 Selecting a backend: pystray reads ``PYSTRAY_BACKEND`` (``win32``, ``appindicator``, ``gtk``, ``xorg``,
 ``dummy``); importing pystray with no ``DISPLAY`` on Linux raises unless it is set, which the constructor turns
@@ -154,13 +156,16 @@ _XORG_DISPATCHED = ("_show", "_hide", "_update_icon", "_update_title", "_stop")
 
 
 def _xorg_private_dispatch(icon: Any) -> None:
-    """Replace pystray's xorg cross-thread dispatchers by ones that wake the icon's loop through a private X
-    connection (see the module docstring). The loop still runs the original method and reports through the
-    icon's result queue, as before; calls from the loop thread itself run directly."""
+    """Make clicks reach the icon, and replace pystray's xorg cross-thread dispatchers by ones that wake the
+    icon's loop through a private X connection (see the module docstring). The loop still runs the original
+    method and reports through the icon's result queue, as before; calls from the loop thread run directly.
+    Call on the thread that created the icon, before ``run``."""
     import Xlib.display  # type: ignore[import-untyped]
     import Xlib.protocol.event  # type: ignore[import-untyped]
     import Xlib.X  # type: ignore[import-untyped]
 
+    icon._window.change_attributes(event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask)
+    icon._display.flush()
     private = Xlib.display.Display()
     lock = threading.Lock()
     window = private.create_resource_object("window", icon._window.id)

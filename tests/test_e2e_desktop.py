@@ -1,0 +1,411 @@
+"""End to end on a real desktop: the agent process against the test PostgreSQL, under Xvfb with a private D-Bus
+session, a real notification daemon (dunst) and a real tray host (trayer). Everything is read back from the
+daemon (``dunstctl history``, after ``dunstctl close-all``) and the X server, never from the agent's insides.
+
+The tray uses pystray's xorg backend (the one that docks in trayer without PyGObject): it has no menu, so a left
+click on the icon — made here with ``xdotool`` through the X server, as a person would — toggles the pause. The
+menu itself is tested headless in ``test_tray_menu.py``.
+
+Skipped (with the reason) only when the desktop packages are missing; in CI (``CI=true``) that is a failure,
+since ``build/dev.sh test`` installs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.db import demo_data, simulate
+
+pytestmark = pytest.mark.desktop
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+TOOLS = ("Xvfb", "dbus-daemon", "dbus-monitor", "dunst", "dunstctl", "trayer", "xdotool", "import", "xwininfo")
+URGENCY = {"0": "LOW", "1": "NORMAL", "2": "CRITICAL"}
+ICON_CLASS = "AvisoEntradasSystemTrayIcon"
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+@dataclass
+class Desktop:
+    env: dict[str, str]
+    work: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def run(self, *cmd: str, check: bool = True) -> str:
+        out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=20)
+        if check and out.returncode != 0:
+            raise AssertionError(f"{cmd} failed: {out.stderr}")
+        return out.stdout
+
+    def bus_notifications(self) -> dict[tuple[str, str], dict[str, str]]:
+        """What went over D-Bus (``dbus-monitor``): (summary, body) -> urgency and sound hints of the last Notify."""
+        text = (self.work / "bus.log").read_text(encoding="utf-8", errors="replace")
+        out = {}
+        for block in text.split("method call ")[1:]:
+            if "member=Notify" not in block.split("\n", 1)[0]:
+                continue
+            strings = re.findall(r'^ {3}string "(.*?)"$', block, re.MULTILINE | re.DOTALL)
+            urgency = re.search(r'string "urgency"\s+variant\s+byte (\d)', block)
+            sound = re.search(r'string "sound-name"\s+variant\s+string "([^"]*)"', block)
+            out[(strings[2], strings[3])] = {
+                "urgency": URGENCY[urgency.group(1)] if urgency else "",
+                "sound": sound.group(1) if sound else "",
+            }
+        return out
+
+    def displayed(self) -> int:
+        return int(self.run("dunstctl", "count", "displayed").strip())
+
+    def close_all(self) -> None:
+        self.run("dunstctl", "close-all")
+        wait_until(lambda: self.displayed() == 0, 5, "dunst to close its popups")
+
+    def history(self, after_id: int = 0) -> list[dict[str, str]]:
+        """Closed notifications with an id above ``after_id``, oldest first: summary, body, urgency, appname."""
+        data = json.loads(self.run("dunstctl", "history"))["data"][0]
+        rows = [{k: str(v["data"]) for k, v in item.items()} for item in data]
+        sent = self.bus_notifications()
+        for row in rows:  # dunst's history has no urgency: take it from the D-Bus message
+            row.update(sent.get((row["summary"], row["body"]), {"urgency": "?", "sound": "?"}))
+        return sorted((r for r in rows if int(r["id"]) > after_id), key=lambda r: int(r["id"]))
+
+    def last_id(self) -> int:
+        return max((int(r["id"]) for r in self.history()), default=0)
+
+    def icon_windows(self) -> list[str]:
+        return self.run("xdotool", "search", "--classname", ICON_CLASS, check=False).split()
+
+    def click_icon(self) -> None:
+        (wid,) = wait_until(self.icon_windows, 10, "the tray icon to dock in trayer")
+        self.run("xdotool", "mousemove", "--window", wid, "10", "12", "click", "1")
+
+
+def _desktop_missing() -> list[str]:
+    return [t for t in TOOLS if shutil.which(t) is None]
+
+
+@pytest.fixture(scope="module")
+def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+    missing = _desktop_missing()
+    if missing:
+        reason = f"desktop packages missing ({', '.join(missing)}): build/dev.sh test installs them as root"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp("desktop")
+    runtime = work / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ)
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "AVISO_LANG", "PGPASSWORD"):
+        env.pop(var, None)
+    env.update(
+        XDG_RUNTIME_DIR=str(runtime),
+        XDG_STATE_HOME=str(work / "state"),
+        XDG_DATA_HOME=str(work / "data"),
+        AVISO_RUNTIME_DIR=str(runtime),
+        AVISO_LOG_DIR=str(work / "log"),
+        AVISO_CONFIG_FILE=str(work / "config.toml"),
+        AVISO_MACHINE_CONFIG_FILE=str(work / "machine.toml"),
+        AVISO_CREDENTIALS="memory",
+        PYSTRAY_BACKEND="xorg",
+    )
+    d = Desktop(env, work)
+    try:
+        bus = subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:path={work}/bus"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        d.procs.append(bus)
+        assert bus.stdout is not None
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().decode().strip()
+        monitor_log = open(work / "bus.log", "wb")  # noqa: SIM115 (closed with the process)
+        d.procs.append(
+            subprocess.Popen(
+                ["dbus-monitor", "--session", "interface='org.freedesktop.Notifications',member='Notify'"],
+                env=env,
+                stdout=monitor_log,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        read_fd, write_fd = os.pipe()
+        xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+            pass_fds=(write_fd,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        d.procs.append(xvfb)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            env["DISPLAY"] = ":" + pipe.readline().strip()
+        dunst_log = open(work / "dunst.log", "wb")  # noqa: SIM115 (closed with the process)
+        d.procs.append(
+            subprocess.Popen(
+                ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=env, stdout=dunst_log, stderr=dunst_log
+            )
+        )
+        wait_until(lambda: d.run("dunstctl", "count", check=False), 10, "dunst on the session bus")
+        d.procs.append(
+            subprocess.Popen(
+                [
+                    "trayer",
+                    "--edge",
+                    "bottom",
+                    "--align",
+                    "right",
+                    "--widthtype",
+                    "request",
+                    "--height",
+                    "32",
+                    "--SetDockType",
+                    "true",
+                    "--transparent",
+                    "false",
+                    "--tint",
+                    "0x303030",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_until(lambda: d.run("xdotool", "search", "--class", "trayer", check=False), 10, "trayer")
+        yield d
+    finally:
+        for proc in reversed(d.procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@dataclass
+class Agent:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    out: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def wait_log(self, needle: str, timeout_s: float = 15, start: int = 0) -> None:
+        wait_until(lambda: needle in self.log_text()[start:], timeout_s, f"{needle!r} in the agent log")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=10)
+
+
+def start_agent(d: Desktop, db: Any, *args: str) -> Agent:
+    out = d.work / f"agent-{time.monotonic_ns()}.out"
+    env = dict(d.env, PGPASSWORD=db.pos_password, AVISO_NOTIFIER="dbus", AVISO_TRAY="pystray")
+    dsn = db.server.dsn(dbname=db.name, user="pos_user")  # no password inside: it comes from PGPASSWORD
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "--lang", "es", "tray", "--dsn", dsn, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    agent = Agent(proc, d.work / "log" / "aviso-entradas.log", out)
+    start = len(agent.log_text())
+    agent.wait_log("connection state: listening", start=start)
+    wait_until(d.icon_windows, 10, "the tray icon to dock in trayer")
+    return agent
+
+
+def members(db: Any) -> dict[str, dict[str, Any]]:
+    conn = db.connect_admin()
+    with conn.cursor() as cur:
+        cur.execute("SELECT id_miembro, nombre, apellido, fecha_vencimiento FROM miembros")
+        rows = cur.fetchall()
+    conn.close()
+    by_name = {(r[1], r[2]): r for r in rows}
+    out = {}
+    for m in demo_data.MEMBERS:
+        r = by_name[(m.first_name, m.last_name)]
+        out[m.key] = {"id": int(r[0]), "name": f"{r[1]} {r[2]}", "plan": m.plan, "expires": r[3]}
+    return out
+
+
+def insert(db: Any, member_id: int | None, access: str = "miembro", result: str = "permitido") -> simulate.Inserted:
+    (row,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=member_id, access_type=access, result=result)
+    return row
+
+
+def hhmm(row: simulate.Inserted) -> str:
+    return row.occurred_at.astimezone().strftime("%H:%M")
+
+
+def ddmmyyyy(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None:
+    m = members(db)
+    agent = start_agent(desktop, db, "--flood-max", "10", "--flood-window", "60")
+    desktop.close_all()
+    base = desktop.last_id()
+
+    rows = {}
+    rows["current"] = insert(db, m["current"]["id"])
+    rows["expired"] = insert(db, m["expired"]["id"])
+    insert(db, None, access="visitante")
+    rows["expiring"] = insert(db, m["expiring"]["id"])
+    rows["balance"] = insert(db, m["balance"]["id"])
+    insert(db, None, access="empleado")
+    rows["birthday"] = insert(db, m["birthday"]["id"])
+    rows["denied"] = insert(db, m["current3"]["id"], result="denegado")
+    wait_until(lambda: desktop.displayed() >= 6, 10, "six notifications on screen")
+    time.sleep(1.0)  # nothing more may come (visitor and employee raise nothing)
+    assert desktop.displayed() == 6
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "notification.png"
+    desktop.run("import", "-window", "root", "-crop", "480x700+800+0", str(shot))
+    assert shot.stat().st_size > 10_000
+
+    desktop.close_all()
+    got = desktop.history(base)
+    expected = [
+        (m["current"], rows["current"], f"Al día (vence el {ddmmyyyy(m['current']['expires'])})", "NORMAL"),
+        (m["expired"], rows["expired"], "VENCIDA hace 12 días", "CRITICAL"),
+        (m["expiring"], rows["expiring"], "Vence en 3 días", "NORMAL"),
+        (
+            m["balance"],
+            rows["balance"],
+            f"Al día (vence el {ddmmyyyy(m['balance']['expires'])}) · SALDO PENDIENTE: 350,00",
+            "CRITICAL",
+        ),
+        (
+            m["birthday"],
+            rows["birthday"],
+            f"Al día (vence el {ddmmyyyy(m['birthday']['expires'])}) · ¡Hoy es su cumpleaños!",
+            "NORMAL",
+        ),
+        (
+            m["current3"],
+            rows["denied"],
+            f"ACCESO DENEGADO por el torniquete · Al día (vence el {ddmmyyyy(m['current3']['expires'])})",
+            "CRITICAL",
+        ),
+    ]
+    assert [(n["summary"], n["body"], n["urgency"]) for n in got] == [
+        (mem["name"], f"Plan {mem['plan']} · Entrada {hhmm(row)}\n{status}", urgency)
+        for mem, row, status, urgency in expected
+    ]
+    assert {n["appname"] for n in got} == {"Aviso de Entradas"}
+    assert [n["sound"] for n in got] == [
+        "dialog-warning" if urgency == "CRITICAL" else "message-new-instant" for *_, urgency in expected
+    ]
+
+    # pause by clicking the tray icon: nothing pops up, and resuming gives one summary
+    mark = len(agent.log_text())
+    desktop.click_icon()
+    agent.wait_log("paused until resumed", start=mark)
+    base = desktop.last_id()
+    for key in ("current", "expired", "current2"):
+        insert(db, m[key]["id"])
+    agent.wait_log("(live): paused", start=mark)
+    time.sleep(1.5)
+    assert desktop.displayed() == 0
+    desktop.click_icon()
+    wait_until(lambda: desktop.displayed() >= 1, 10, "the resume summary")
+    time.sleep(1.0)
+    assert desktop.displayed() == 1
+    desktop.close_all()
+    (summary,) = desktop.history(base)
+    assert summary["summary"] == "Avisos reanudados: 3 entradas durante la pausa"
+    assert summary["body"] == (
+        f"{m['current']['name']}, {m['expired']['name']}, {m['current2']['name']}\n1 con aviso: {m['expired']['name']}"
+    )
+    assert summary["urgency"] == "CRITICAL"
+
+    # quit: exit code 0 and no ghost icon left in the tray
+    assert agent.stop() == 0
+    assert desktop.icon_windows() == []
+    assert db.pos_password not in agent.log_text()
+
+
+def test_burst_single_instance_and_catch_up(desktop: Desktop, db: Any) -> None:
+    m = members(db)
+    ids = [m[k]["id"] for k in ("current", "expired", "expiring", "balance", "birthday", "current2", "current3")]
+    agent = start_agent(desktop, db, "--flood-max", "3", "--flood-window", "30")
+
+    # a second start for the same user says so and exits
+    env = dict(desktop.env, PGPASSWORD=db.pos_password)
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "--lang",
+            "es",
+            "tray",
+            "--dsn",
+            db.server.dsn(dbname=db.name, user="pos_user"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 3
+    assert "ya se está ejecutando" in second.stdout
+
+    desktop.close_all()
+    base = desktop.last_id()
+    burst = simulate.insert_entries(db.admin_dsn(), count=10, burst=True, members=ids)
+    wait_until(lambda: desktop.displayed() >= 4, 15, "three notifications and the summary")
+    time.sleep(1.0)
+    assert desktop.displayed() == 4
+    desktop.close_all()
+    got = desktop.history(base)
+    names = {v["id"]: v["name"] for v in m.values()}
+    assert [n["summary"] for n in got[:3]] == [names[r.member_id] for r in burst[:3] if r.member_id is not None]
+    assert got[3]["summary"] == "7 entradas más"
+    assert got[3]["body"].split("\n")[0].startswith(", ".join(names[r.member_id] for r in burst[3:5] if r.member_id))
+
+    # entries made while the agent is not running come as one catch-up summary when it starts again
+    assert agent.stop() == 0
+    for key in ("current", "balance", "birthday", "current3", "expiring"):
+        insert(db, m[key]["id"])
+    base = desktop.last_id()
+    agent = start_agent(desktop, db, "--flood-max", "3", "--flood-window", "30")
+    wait_until(lambda: desktop.displayed() >= 1, 15, "the catch-up summary")
+    time.sleep(1.5)
+    assert desktop.displayed() == 1
+    desktop.close_all()
+    (summary,) = desktop.history(base)
+    assert summary["summary"] == "5 entradas mientras no había conexión"
+    assert agent.stop() == 0
