@@ -48,6 +48,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument("action", choices=("on", "off", "status"))
     p.set_defaults(handler=_cmd_autostart)
 
+    p = sub.add_parser("settings", help="the settings window (Tkinter); exit 0 saved, 3 closed without saving, 1 no Tk")
+    p.set_defaults(handler=_cmd_settings)
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    from agent import settings_window
+
+    return settings_window.run(args.lang)
+
 
 # --------------------------------------------------------------------------------------------------- checks
 

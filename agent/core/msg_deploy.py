@@ -153,7 +153,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "No se pudo cambiar el inicio automático: {detail}",
         "en": "Could not change autostart: {detail}",
     },
-    # settings window
+    # settings window and its tray menu items
+    "settings.menu": {"es": "Configuración…", "en": "Settings…"},
     "settings.title": {"es": "Aviso de Entradas: configuración", "en": "Aviso de Entradas: settings"},
     "settings.password": {"es": "Contraseña", "en": "Password"},
     "settings.password_hint": {
