@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -195,3 +196,44 @@ def test_connection_failure_is_one_clear_line(pg_server: Server) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("Database error:") and "no_existe_esta_base" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_password_prompt_on_a_terminal_is_not_echoed(db: Database) -> None:
+    """On a terminal, --pos-password-stdin prompts through getpass (echo off) instead of reading a visible line."""
+    import pty
+
+    password = "Eco-" + os.urandom(5).hex()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AVISO_LANG": "es"}
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the pty is its controlling terminal
+        os.chdir(ROOT)
+        os.execve(  # noqa: S606
+            sys.executable,
+            [sys.executable, "-m", "agent", "setup-db", "--dsn", db.admin_dsn(), "--pos-password-stdin"],
+            env,
+        )
+    output = b""
+
+    def read_until(needle: bytes, timeout_s: float = 30) -> None:
+        nonlocal output
+        deadline = time.monotonic() + timeout_s
+        while needle not in output:
+            assert time.monotonic() < deadline, output
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+
+    read_until("Contraseña para pos_user".encode())
+    os.write(fd, password.encode() + b"\n")
+    read_until("contraseña establecida".encode())
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert password.encode() not in output  # not echoed
+    psycopg2.connect(db.server.dsn(dbname=db.name, user=names.ROLE, password=password)).close()
