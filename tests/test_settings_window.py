@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -85,10 +86,10 @@ class Harness:
 def harness(display: str, tmp_path: Path) -> Iterator[Harness]:
     h = Harness(display, tmp_path)
     yield h
-    try:
+    import tkinter as tk
+
+    with contextlib.suppress(tk.TclError):  # already destroyed by a successful save
         h.root.destroy()
-    except Exception:  # already destroyed by a successful save
-        pass
 
 
 def server_fields(db: Database) -> dict[str, str]:
