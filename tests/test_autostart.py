@@ -103,6 +103,7 @@ def test_desktop_file_validates(tmp_path: Path) -> None:
     assert _desktop(port.path)["Path"] == str(ROOT)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="pythonw.exe on Windows")
 def test_launch_command_from_source_runs_the_agent() -> None:
     argv = launch_command()
     assert argv == [sys.executable, "-m", "agent"]
@@ -115,12 +116,14 @@ def test_open_autostart_choices(tmp_path: Path) -> None:
     mem = open_autostart({"AVISO_AUTOSTART": "memory"})
     assert mem.enable(["a b", "c"]).command == '"a b" c'
     assert mem.disable().enabled is False
-    with pytest.raises(ValueError, match="needs Windows"):
-        open_autostart({"AVISO_AUTOSTART": "windows"})
+    if sys.platform != "win32":
+        with pytest.raises(ValueError, match="needs Windows"):
+            open_autostart({"AVISO_AUTOSTART": "windows"})
     with pytest.raises(ValueError, match="not one of"):
         open_autostart({"AVISO_AUTOSTART": "launchd"})
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="XDG autostart (Linux)")
 def test_cli_on_status_off(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "AVISO_LANG": "en"}
     env.pop("AVISO_AUTOSTART", None)
@@ -139,3 +142,21 @@ def test_cli_on_status_off(tmp_path: Path) -> None:
     assert run("status").startswith("autostart: on")
     assert run("off").startswith("autostart: off")
     assert not (tmp_path / "autostart" / FILE_NAME).exists()
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="HKCU Run key (release workflow; under Wine: test_wine.py)")
+def test_windows_run_key_round_trip() -> None:
+    import winreg
+
+    from agent.adapters.autostart_windows import RUN_KEY, VALUE_NAME
+
+    port = open_autostart({})
+    if port.status().enabled:
+        pytest.skip("autostart is already on for this Windows user; not touching it")
+    try:
+        status = port.enable([r"C:\Program Files\Aviso\AvisoEntradas.exe"])
+        assert status.enabled and status.command == r'"C:\Program Files\Aviso\AvisoEntradas.exe"'
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
+            assert winreg.QueryValueEx(key, VALUE_NAME)[0] == status.command
+    finally:
+        assert port.disable().enabled is False

@@ -6,8 +6,6 @@ Each run is a separate process, as IT would run it; the password goes through st
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ from agent.cli_deploy import trigger_channel
 from agent.core import config
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses a Secret Service and a POSIX pty")
 
 
 class Env:
@@ -187,6 +186,8 @@ def test_no_keyring_is_explained_and_nothing_saved(db: Database, user: Env) -> N
 
 
 def _expect(fd: int, needle: str, transcript: list[str], timeout_s: float = 20.0) -> None:
+    import select
+
     deadline = time.monotonic() + timeout_s
     while needle not in "".join(transcript):
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
@@ -203,6 +204,8 @@ def _expect(fd: int, needle: str, transcript: list[str], timeout_s: float = 20.0
 
 def test_interactive_configure_in_a_terminal(db: Database, user: Env) -> None:
     """A real pseudo-terminal: prompts show the current values, the password prompt does not echo."""
+    import pty
+
     pid, fd = pty.fork()
     if pid == 0:  # child
         os.chdir(ROOT)

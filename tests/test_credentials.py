@@ -15,6 +15,7 @@ from agent.adapters.credentials_api import CredentialsUnavailable, open_store
 from agent.adapters.credentials_keyring import KeyringStore, choose_backend
 from agent.core import config
 
+linux_only = pytest.mark.skipif(sys.platform == "win32", reason="Secret Service (Linux)")
 ACCOUNT_A = config.credential_account(config.ConnectionSettings(host="10.0.0.5"))
 ACCOUNT_B = config.credential_account(config.ConnectionSettings(host="10.0.0.6", database="otra_db"))
 
@@ -43,6 +44,7 @@ def _items_in_secret_service(account: str) -> list[tuple[dict[str, str], bytes]]
         conn.close()
 
 
+@linux_only
 def test_round_trip_in_the_secret_service(session: dict[str, str]) -> None:
     store = open_store()
     assert isinstance(store, KeyringStore)
@@ -74,6 +76,7 @@ def test_round_trip_in_the_secret_service(session: dict[str, str]) -> None:
     assert _items_in_secret_service(ACCOUNT_A) == []
 
 
+@linux_only
 def test_two_servers_keep_separate_passwords(session: dict[str, str]) -> None:
     store = open_store()
     store.set(ACCOUNT_A, "uno")
@@ -82,6 +85,7 @@ def test_two_servers_keep_separate_passwords(session: dict[str, str]) -> None:
     assert (store.get(ACCOUNT_A), store.get(ACCOUNT_B)) == ("uno-nuevo", "dos")
 
 
+@linux_only
 def test_password_never_in_repr(session: dict[str, str]) -> None:
     store = open_store()
     store.set(ACCOUNT_A, "s3cr3t-value")
@@ -89,6 +93,7 @@ def test_password_never_in_repr(session: dict[str, str]) -> None:
     assert "s3cr3t" not in store.backend_name
 
 
+@linux_only
 def test_no_session_bus_is_a_clear_unavailable_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
@@ -107,6 +112,7 @@ def test_unsafe_or_unknown_backends_are_refused(backend: str) -> None:
     assert backend.rsplit(".", 1)[0] in err.value.detail or backend in err.value.detail
 
 
+@linux_only
 def test_explicit_backend_variable_is_honoured(session: dict[str, str]) -> None:
     backend = choose_backend({"PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"})
     assert type(backend).__module__ == "keyring.backends.SecretService"
@@ -118,3 +124,19 @@ def test_memory_twin_and_unknown_choice() -> None:
     assert store.get("a") == "x" and store.delete("a") and store.get("a") is None
     with pytest.raises(CredentialsUnavailable, match="not one of"):
         open_store({credentials_api.ENV_CHOICE: "vault"})
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="the Windows Credential Manager (release workflow, Wine CI)")
+def test_windows_credential_manager_round_trip() -> None:
+    store = open_store({})
+    assert "Windows Credential Manager" in store.backend_name
+    account = ACCOUNT_A + "-test"
+    try:
+        store.set(account, "uno")
+        store.set(ACCOUNT_B + "-test", "dos")
+        assert store.get(account) == "uno"
+        assert store.get(ACCOUNT_B + "-test") == "dos"
+    finally:
+        store.delete(account)
+        store.delete(ACCOUNT_B + "-test")
+    assert store.get(account) is None
