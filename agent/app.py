@@ -151,6 +151,7 @@ class TrayController:
         tz: dt.tzinfo | None = None,
         extensions: Sequence[MenuExtension] = (),
         open_file: Callable[[Path], None] | None = None,
+        on_state: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         notif: NotificationSettings = self.settings.notifications
@@ -184,6 +185,9 @@ class TrayController:
         self._last_tray_at = -math.inf
         self._menu_dirty = False
         self._extensions = list(extensions)
+        self.on_state = on_state
+        """Headless mode: called with one line per connection change (not for every retry)."""
+        self._last_said: tuple[ConnState, str] | None = None
         self.menu_context = MenuContext(
             lang=lang,
             settings=self.settings,
@@ -300,7 +304,19 @@ class TrayController:
             self.conn = event
             self._conn_at = now
             log.info("connection state: %s %s", event.state.value, event.reason)
+            self._say_state(event)
         self._refresh(force=isinstance(event, StateChanged))
+
+    def _say_state(self, event: StateChanged) -> None:
+        if self.on_state is None or event.state is ConnState.CONNECTING:
+            return
+        key = (event.state, event.reason)
+        if key == self._last_said:
+            return
+        self._last_said = key
+        text = self._state_text().split(",")[0] if event.state is ConnState.BACKING_OFF else self._state_text()
+        detail = event.server if event.state is ConnState.LISTENING else event.reason
+        _safe(self.on_state, f"· {text}" + (f" — {detail}" if detail else ""))
 
     def tick(self) -> None:
         """Summaries that fell due, the end of a timed pause, the tooltip's countdowns (controller thread)."""
@@ -742,6 +758,7 @@ def _run_locked(opts: AgentOptions, out: Callable[[str], None]) -> int:
     try:
         if tray is None:
             out(tr("app.headless_start", opts.lang))
+            controller.on_state = out
             try:
                 controller.run(events, opts.duration_s)
             except KeyboardInterrupt:

@@ -233,6 +233,30 @@ def run_demo(args: argparse.Namespace) -> int:
             server.stop()
 
 
+def _wait_for_listener(dsn: str, stop: threading.Event, timeout_s: float = 30.0) -> None:
+    """Block until the agent's connection (role ``pos_user``) is open, so the first simulated entries are not
+    made before it listens (a first start delivers only entries made after it)."""
+    import time
+
+    import psycopg2
+
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            conn = psycopg2.connect(dsn)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pos_user'")
+                    row = cur.fetchone()
+            finally:
+                conn.close()
+            if row and row[0]:
+                return
+        except psycopg2.Error as exc:
+            log.warning("simulated turnstile: %s", exc)
+        stop.wait(0.2)
+
+
 def _turnstile(
     dsn: str,
     plan: list[dict[str, Any]],
@@ -246,6 +270,7 @@ def _turnstile(
     from agent.core.i18n import tr
     from agent.db import simulate
 
+    _wait_for_listener(dsn, stop)
     step = 0
     while not stop.wait(interval_s if step else 1.0):
         item = plan[step % len(plan)]

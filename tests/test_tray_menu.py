@@ -445,3 +445,42 @@ def test_logging_works_without_std_streams_and_redacts(tmp_path: Path, monkeypat
             if getattr(h, "_aviso", False):
                 logging.getLogger().removeHandler(h)
                 h.close()
+
+
+def test_headless_prints_connection_changes_once_not_every_retry() -> None:
+    lines: list[str] = []
+    c = app.TrayController(notifier=RecordingNotifier(), clock=Clock(), wall=lambda: NOW, on_state=lines.append)
+    for _ in range(3):
+        c.handle(StateChanged(ConnState.CONNECTING))
+        c.handle(StateChanged(ConnState.BACKING_OFF, reason="El torniquete rechazó la conexión", retry_in_s=2))
+    c.handle(StateChanged(ConnState.CONNECTING))
+    c.handle(StateChanged(ConnState.LISTENING, server="127.0.0.1:5432/torniquete_db"))
+    assert lines == ["· Sin conexión — El torniquete rechazó la conexión", "· Conectado — 127.0.0.1:5432/torniquete_db"]
+
+
+def test_demo_headless_end_to_end(tmp_path: Path) -> None:
+    """``python -m agent demo --headless``: embedded PostgreSQL, simulated turnstile, console notices."""
+    import subprocess
+
+    env = dict(os.environ, AVISO_LOG_DIR=str(tmp_path / "log"), AVISO_RUNTIME_DIR=str(tmp_path / "run"))
+    env.pop("AVISO_LANG", None)
+    args = ["demo", "--headless", "--duration", "12", "--interval", "0.8", "--flood-max", "50"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("· Conectado — 127.0.0.1:") for line in lines)
+    inserted = [line.split(": ", 1)[1] for line in lines if line.startswith("    · Entrada ")]
+    members_in = [text.split(" (")[0].removeprefix("miembro ") for text in inserted if text.startswith("miembro ")]
+    notices = [line for line in lines if line.startswith(("[i] ", "[!] "))]
+    titles = [line[4:].split(" — ")[0] for line in notices]
+    assert len(members_in) >= 6 and any(t.startswith(("visitante", "empleado")) for t in inserted)
+    assert titles == members_in[: len(titles)] and len(titles) >= len(members_in) - 1
+    assert "[!] José Ángel Muñoz Ibáñez — Plan Trimestral · Entrada " in proc.stdout
+    assert "VENCIDA hace 12 días" in proc.stdout and "ACCESO DENEGADO" in proc.stdout
