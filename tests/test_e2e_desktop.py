@@ -70,11 +70,13 @@ class Desktop:
             if "member=Notify" not in block.split("\n", 1)[0]:
                 continue
             strings = re.findall(r'^ {3}string "(.*?)"$', block, re.MULTILINE | re.DOTALL)
+            stamp = re.search(r"time=(\d+\.\d+)", block.split("\n", 1)[0])
             urgency = re.search(r'string "urgency"\s+variant\s+byte (\d)', block)
             sound = re.search(r'string "sound-name"\s+variant\s+string "([^"]*)"', block)
             out[(strings[2], strings[3])] = {
                 "urgency": URGENCY[urgency.group(1)] if urgency else "",
                 "sound": sound.group(1) if sound else "",
+                "sent_at": stamp.group(1) if stamp else "0",
             }
         return out
 
@@ -324,6 +326,13 @@ def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None
         for mem, row, status, urgency in expected
     ]
     assert {n["appname"] for n in got} == {"Aviso de Entradas"}
+    # latency: the row's fecha_hora (server clock, same machine) to the Notify call on the bus
+    latencies_ms = [
+        (float(n["sent_at"]) - row.occurred_at.timestamp()) * 1e3
+        for n, (_, row, _, _) in zip(got, expected, strict=True)
+    ]
+    print(f"insert -> D-Bus Notify latency, ms: {', '.join(f'{x:.1f}' for x in latencies_ms)}")
+    assert max(latencies_ms) < 1000
     assert [n["sound"] for n in got] == [
         "dialog-warning" if urgency == "CRITICAL" else "message-new-instant" for *_, urgency in expected
     ]
