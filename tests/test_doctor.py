@@ -222,15 +222,18 @@ def test_over_privileged_role_warns_and_missing_grant_fails(db: Database) -> Non
     with admin.cursor() as cur:
         cur.execute(f"GRANT INSERT ON {names.ENTRIES_TABLE} TO {names.ROLE}")
         cur.execute(f"GRANT SELECT ON {names.MEMBERS_TABLE} TO {names.ROLE}")  # all columns: documento, telefono...
-        cur.execute(f"ALTER ROLE {names.ROLE} CREATEDB")
-    report = doctor.run(pos_target(db), lang="en")
+        cur.execute(f"ALTER ROLE {names.ROLE} CREATEDB")  # cluster-wide: taken back below whatever happens
+    try:
+        report = doctor.run(pos_target(db), lang="en")
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"ALTER ROLE {names.ROLE} NOCREATEDB")
     r = report.result("role")
     assert r.status is Status.WARN
     assert "can modify registro_entradas" in r.detail
     assert "documento" in r.detail and "CREATEDB" in r.detail
     assert report.ok  # warnings do not fail
     with admin.cursor() as cur:
-        cur.execute(f"ALTER ROLE {names.ROLE} NOCREATEDB")
         cur.execute(f"REVOKE ALL ON {names.MEMBERS_TABLE} FROM {names.ROLE}")
         cur.execute(f"GRANT SELECT (id_miembro, nombre) ON {names.MEMBERS_TABLE} TO {names.ROLE}")
     admin.close()

@@ -31,17 +31,24 @@ from tests.conftest import Database
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def secret(db: Database) -> str:
-    """A fresh password for pos_user on this test's database server (distinctive, easy to grep for)."""
-    value = "Sec-" + secrets.token_hex(10)
+def _set_password(db: Database, value: str) -> None:
     conn = db.connect_admin()
+    verifier = encrypt_password(value, names.ROLE, conn, "scram-sha-256")
     with conn.cursor() as cur:
-        cur.execute(
-            f"ALTER ROLE {names.ROLE} PASSWORD %s", (encrypt_password(value, names.ROLE, conn, "scram-sha-256"),)
-        )
+        cur.execute(f"ALTER ROLE {names.ROLE} PASSWORD %s", (verifier,))
     conn.close()
-    return value
+
+
+@pytest.fixture
+def secret(db: Database) -> Iterator[str]:
+    """A fresh password for pos_user (distinctive, easy to grep for). Roles are cluster-wide, shared by every
+    test database: the session's password is put back afterwards."""
+    value = "Sec-" + secrets.token_hex(10)
+    _set_password(db, value)
+    try:
+        yield value
+    finally:
+        _set_password(db, db.pos_password)
 
 
 @pytest.fixture
