@@ -20,7 +20,6 @@ Which thread: any; every function reads or writes files synchronously and keeps 
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -160,18 +159,42 @@ def load(
 
 
 def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
-    """Write ``settings`` to the per-user file (every key, so the file documents itself); returns its path.
+    """Write ``settings`` to the per-user file; returns its path.
 
-    The write is atomic (temporary file + ``os.replace``), so a reader never sees half a file. On Linux the file
-    is created ``0600``. Raises ``OSError`` when the folder cannot be created or written.
+    Only what the user layer must contribute is written: keys whose value differs from defaults + the machine
+    file, plus keys the user file already had. So a machine-wide value IT changes later still applies to every
+    user who did not choose otherwise. The write is atomic (temporary file + ``os.replace``), so a reader never
+    sees half a file; on Linux the file is created ``0600``. Raises ``OSError`` when it cannot be written.
     """
     path = user_file(env)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        baseline = config.from_mapping(read_file(machine_file(env)))
+    except ConfigError:
+        baseline = Settings()
+    try:
+        existing = read_file(path)
+    except ConfigError:
+        existing = {}
+    base_flat = config.flatten(config.to_mapping(baseline))
+    keep = {
+        key: value
+        for key, value in config.flatten(config.to_mapping(settings)).items()
+        if key in existing or value != base_flat.get(key)
+    }
+    nested: dict[str, Any] = {}
+    for key, value in keep.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            nested.setdefault(section, {})[name] = value
+        else:
+            nested[key] = value
     header = (
-        "# Aviso de Entradas settings (written by `configure` / the settings window).\n"
-        "# The database password is not here: it is in the OS keyring.\n"
+        "# Aviso de Entradas settings for this user (written by `configure` / the settings window).\n"
+        "# Only values that differ from the defaults and the machine-wide file are listed; see README\n"
+        "# 'For IT: deployment' for every key. The database password is not here: it is in the OS keyring.\n"
     )
-    text = header + tomli_w.dumps(config.to_mapping(settings))
+    text = header + tomli_w.dumps(nested)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
@@ -202,8 +225,3 @@ def describe_sources(loaded: Loaded) -> list[str]:
     """``key = value  (source)`` lines of the effective settings, for ``configure --show`` and ``doctor``."""
     flat = config.flatten(config.to_mapping(loaded.settings))
     return [f"{key} = {flat[key]!r}  ({loaded.sources.get(key, 'default')})" for key in config.known_keys()]
-
-
-def frozen() -> bool:
-    """True inside a PyInstaller build."""
-    return bool(getattr(sys, "frozen", False))

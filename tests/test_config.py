@@ -134,11 +134,29 @@ def test_save_user_round_trips_and_holds_no_password(files: dict[str, str]) -> N
     assert str(path) == files[config_files.ENV_USER_FILE]
     text = path.read_text(encoding="utf-8")
     assert "password" not in text.replace("The database password is not here", "")
+    assert "[pause]" not in text  # only what differs from defaults + machine file
     assert tomllib.loads(text)["connection"]["sslrootcert"] == r"C:\ca.crt"
     assert config_files.load(files).settings == s
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not path.with_name(path.name + ".tmp").exists()
+
+
+def test_user_file_does_not_freeze_machine_wide_values(files: dict[str, str]) -> None:
+    machine = files[config_files.ENV_MACHINE_FILE]
+    write(machine, '[connection]\nhost = "10.0.0.1"\n')
+    current = config_files.load(files, use_env=False).settings
+    config_files.save_user(config.from_mapping({"connection.port": 6000}, base=current), files)
+    user_text = Path(files[config_files.ENV_USER_FILE]).read_text(encoding="utf-8")
+    assert "port = 6000" in user_text and "10.0.0.1" not in user_text
+    # IT moves the server later: users who did not choose a host follow the machine file
+    write(machine, '[connection]\nhost = "10.0.0.2"\n')
+    c = config_files.load(files).settings.connection
+    assert (c.host, c.port) == ("10.0.0.2", 6000)
+    # a key the user file already has stays there, even when equal to the machine value
+    write(files[config_files.ENV_USER_FILE], '[connection]\nhost = "10.0.0.2"\n')
+    config_files.save_user(config_files.load(files, use_env=False).settings, files)
+    assert 'host = "10.0.0.2"' in Path(files[config_files.ENV_USER_FILE]).read_text(encoding="utf-8")
 
 
 def test_env_var_names() -> None:

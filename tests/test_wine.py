@@ -257,3 +257,34 @@ def test_tray_starts_without_winrt_and_falls_back(user: dict[str, str], db: Data
     assert "notifier winrt unavailable" in log, log
     assert "notifier: " in log
     assert str(inserted[0].entry_id) in log, log
+
+
+def test_exe_is_windowed_with_icon_and_version_resource_from_the_single_source() -> None:
+    """Read the PE file itself (pefile): GUI subsystem, an icon, and FileVersion == agent.__version__."""
+    if not EXE.is_file():
+        if os.environ.get("AVISO_REQUIRE_WINE"):
+            pytest.fail(f"no {EXE}")
+        pytest.skip(f"no {EXE}")
+    import pefile
+
+    pe = pefile.PE(str(EXE))
+    try:
+        assert pe.OPTIONAL_HEADER.Subsystem == pefile.SUBSYSTEM_TYPE["IMAGE_SUBSYSTEM_WINDOWS_GUI"]
+        kinds = {pefile.RESOURCE_TYPE.get(e.id, e.id) for e in pe.DIRECTORY_ENTRY_RESOURCE.entries}
+        assert {"RT_ICON", "RT_GROUP_ICON", "RT_VERSION"} <= kinds
+        strings: dict[str, str] = {}
+        for info in pe.FileInfo[0]:
+            for table in getattr(info, "StringTable", []):
+                strings.update({k.decode(): v.decode() for k, v in table.entries.items()})
+    finally:
+        pe.close()
+    assert strings["FileVersion"] == __version__
+    assert strings["ProductVersion"] == __version__
+    assert strings["OriginalFilename"] == "AvisoEntradas.exe"
+
+
+def test_settings_window_without_tk_says_so(wine_env: dict[str, str]) -> None:
+    """The embeddable Windows CPython used for the Wine build ships no Tk: the exe must say so, not crash."""
+    out = wine(wine_env, "settings")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "The settings window needs Tkinter, which is not available" in out.stderr
