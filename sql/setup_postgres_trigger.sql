@@ -30,7 +30,8 @@
 --     entries up from the table. The threshold is the setting aviso_entradas.max_queue_usage (default 0.5;
 --     e.g. ALTER DATABASE torniquete_db SET aviso_entradas.max_queue_usage = '0.3').
 -- A rolled-back INSERT notifies nothing (notifications are delivered at commit). The trigger runs with the
--- inserting role's privileges: that role must be able to SELECT miembros (else: minimal payloads + WARNINGs).
+-- inserting role's privileges: that role must be able to SELECT the member's display columns (column-level
+-- SELECT is enough; never documento/telefono/email), else: minimal payloads + WARNINGs.
 
 -- psql preamble: `-v channel=...` chooses the channel. `agent setup-db` skips these lines and sets the
 -- same setting itself. \gset only keeps psql from printing the result.
@@ -48,6 +49,7 @@ DECLARE
     canal   text := coalesce(TG_ARGV[0], 'nueva_entrada_canal');
     limite  float8 := 0.5;
     fila    jsonb;
+    columnas text;
     miembro jsonb;
     payload text;
 BEGIN
@@ -55,9 +57,18 @@ BEGIN
     --    to the minimal payload. Each BEGIN ... EXCEPTION block is a subtransaction without an XID: cheap.
     BEGIN
         limite := coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5);
-        -- to_jsonb() of the whole row, so that optional columns a real schema lacks simply come out null.
+        -- to_jsonb() of the new row, so that optional columns a real schema lacks simply come out null.
         fila := to_jsonb(NEW);
-        SELECT to_jsonb(m) INTO miembro FROM miembros AS m WHERE m.id_miembro = NEW.id_miembro;
+        -- The member: only the display columns this schema has. Reading just those (not the whole row) keeps
+        -- sensitive and large columns (a photo in bytea...) out of the work, and lets the inserting role make do
+        -- with column-level SELECT on them.
+        SELECT string_agg(format('%L, m.%I', a.attname, a.attname), ', ') INTO columnas
+          FROM pg_attribute AS a
+         WHERE a.attrelid = 'miembros'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname IN ('nombre', 'apellido', 'plan', 'fecha_vencimiento', 'saldo_pendiente',
+                             'fecha_nacimiento', 'foto_url', 'notas');
+        EXECUTE format('SELECT jsonb_build_object(%s) FROM miembros AS m WHERE m.id_miembro = $1', columnas)
+           INTO miembro USING NEW.id_miembro;
         payload := jsonb_build_object(
             'v', 1,
             'id_entrada', fila -> 'id_entrada',

@@ -360,6 +360,38 @@ def test_broken_member_lookup_still_inserts(db: Database, breakage: str) -> None
         conn.close()
 
 
+def test_inserting_role_needs_only_column_select_on_display_columns(db: Database) -> None:
+    """The trigger reads the member's display columns, not the whole row: no SELECT on documento/telefono/email."""
+    listener = listen(db.admin_dsn())
+    mid = member_id(db, "current")
+    role = f"torniquete_app_{secrets.token_hex(3)}"
+    conn = db.connect_admin(autocommit=False)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role}")
+        cur.execute(f"GRANT INSERT, SELECT (id_entrada) ON registro_entradas TO {role}")
+        cur.execute(f"GRANT USAGE ON SEQUENCE registro_entradas_id_entrada_seq TO {role}")
+        cur.execute(
+            f"GRANT SELECT (id_miembro, nombre, apellido, plan, fecha_vencimiento, saldo_pendiente,"
+            f" fecha_nacimiento, foto_url, notas) ON miembros TO {role}"
+        )
+        cur.execute(f"SET ROLE {role}")
+    conn.commit()
+    try:
+        entry = insert_entry(conn, mid)
+        [body] = payloads(listener, expect=1)
+        assert body["id_entrada"] == entry and "truncated" not in body
+        assert body["miembro"]["nombre"] == "María José"  # type: ignore[index]
+        assert not [n for n in conn.notices if "aviso_entradas" in n]
+    finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("RESET ROLE")
+            cur.execute(f"DROP OWNED BY {role}")
+            cur.execute(f"DROP ROLE {role}")
+        conn.commit()
+        conn.close()
+
+
 def test_rolled_back_insert_notifies_nothing(db: Database) -> None:
     listener = listen(db.admin_dsn())
     mid = member_id(db, "current")
