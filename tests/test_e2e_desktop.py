@@ -226,9 +226,9 @@ class Agent:
         return self.proc.wait(timeout=10)
 
 
-def start_agent(d: Desktop, db: Any, *args: str) -> Agent:
+def start_agent(d: Desktop, db: Any, *args: str, **env_extra: str) -> Agent:
     out = d.work / f"agent-{time.monotonic_ns()}.out"
-    env = dict(d.env, PGPASSWORD=db.pos_password, AVISO_NOTIFIER="dbus", AVISO_TRAY="pystray")
+    env = dict(d.env, PGPASSWORD=db.pos_password, AVISO_NOTIFIER="dbus", AVISO_TRAY="pystray", **env_extra)
     dsn = db.server.dsn(dbname=db.name, user="pos_user")  # no password inside: it comes from PGPASSWORD
     with open(out, "wb") as fh:
         proc = subprocess.Popen(
@@ -274,7 +274,18 @@ def ddmmyyyy(day: dt.date) -> str:
 
 def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None:
     m = members(db)
-    agent = start_agent(desktop, db, "--flood-max", "10", "--flood-window", "60")
+    clicked = desktop.work / "clicked.txt"
+    script = desktop.work / "click.py"
+    script.write_text(f"import sys\nopen({str(clicked)!r}, 'a').write(sys.argv[1] + '\\n')\n")
+    agent = start_agent(
+        desktop,
+        db,
+        "--flood-max",
+        "10",
+        "--flood-window",
+        "60",
+        AVISO_NOTIFICATIONS_CLICK_ACTION=f"{sys.executable} {script} {{id_miembro}}",  # settings from the env
+    )
     desktop.close_all()
     base = desktop.last_id()
 
@@ -295,6 +306,11 @@ def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None
     shot = ARTIFACTS / "notification.png"
     desktop.run("import", "-window", "root", "-crop", "480x700+800+0", str(shot))
     assert shot.stat().st_size > 10_000
+
+    # clicking a notification (its default action, as dunst does on a click) runs the click action
+    desktop.run("dunstctl", "action", "0")
+    wait_until(lambda: clicked.exists() and clicked.read_text().strip(), 10, "the click action to run")
+    assert int(clicked.read_text().split()[0]) in {v["id"] for v in m.values()}
 
     desktop.close_all()
     got = desktop.history(base)
