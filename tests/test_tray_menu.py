@@ -15,8 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-os.environ["PYSTRAY_BACKEND"] = "dummy"  # before pystray is imported anywhere in this process
-
 import pytest
 
 from agent import app, logging_setup
@@ -30,6 +28,17 @@ from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, S
 from agent.core.model import Entry, Member, Source
 from agent.core.notify_text import Notice, NoticeKind, Urgency
 from agent.core.tray_model import IconState, MenuItemSpec, NotifierUnavailable
+
+# pystray binds its backend when first imported: import it once with the dummy backend, then restore the
+# environment so that processes other tests start are not affected.
+_saved_backend = os.environ.get("PYSTRAY_BACKEND")
+os.environ["PYSTRAY_BACKEND"] = "dummy"
+import pystray  # noqa: E402 (the backend is chosen at import)
+
+if _saved_backend is None:
+    del os.environ["PYSTRAY_BACKEND"]
+else:
+    os.environ["PYSTRAY_BACKEND"] = _saved_backend
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
 
@@ -118,6 +127,10 @@ def find(menu: Any, text: str) -> Any:
 def click(rig: Any, text: str) -> None:
     find(rig.tray.pystray_menu(), text)(rig.tray.icon)
     rig.controller.run_commands()
+
+
+def test_the_dummy_backend_is_in_use() -> None:
+    assert pystray.Icon.__module__ == "pystray._dummy" or pystray.Icon.__module__ == "pystray._base"
 
 
 def test_menu_in_spanish_with_its_items_in_order(rig: Any) -> None:
@@ -464,7 +477,7 @@ def test_demo_headless_end_to_end(tmp_path: Path) -> None:
 
     env = dict(os.environ, AVISO_LOG_DIR=str(tmp_path / "log"), AVISO_RUNTIME_DIR=str(tmp_path / "run"))
     env.pop("AVISO_LANG", None)
-    args = ["demo", "--headless", "--duration", "12", "--interval", "0.8", "--flood-max", "50"]
+    args = ["demo", "--headless", "--duration", "20", "--interval", "0.5", "--flood-max", "100"]
     proc = subprocess.run(
         [sys.executable, "-m", "agent", *args],
         cwd=Path(__file__).resolve().parent.parent,
@@ -475,6 +488,7 @@ def test_demo_headless_end_to_end(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
+    print(proc.stdout)  # shown when an assertion below fails
     assert any(line.startswith("· Conectado — 127.0.0.1:") for line in lines)
     inserted = [line.split(": ", 1)[1] for line in lines if line.startswith("    · Entrada ")]
     members_in = [text.split(" (")[0].removeprefix("miembro ") for text in inserted if text.startswith("miembro ")]
