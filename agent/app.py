@@ -699,6 +699,10 @@ def run_agent(opts: AgentOptions, *, out: Callable[[str], None] = print) -> int:
         acquired = True
     if not acquired:
         out(tr("app.already_running", opts.lang))
+        if sys.platform == "win32":
+            from agent.adapters.single_instance_windows import tell_user
+
+            _safe(tell_user, tr("app.already_running", opts.lang), APP_NAME)
         log.info("another instance is running: exiting")
         return EXIT_ALREADY_RUNNING
     try:

@@ -65,7 +65,8 @@ def _local_photo(photo: str | None) -> Path | None:
         return None
     parsed = urlparse(photo)
     if parsed.scheme == "file":
-        path = Path(unquote(parsed.path).lstrip("/") if len(parsed.path) > 2 and parsed.path[2] == ":" else parsed.path)
+        raw = unquote(parsed.path)
+        path = Path(raw.lstrip("/") if len(raw) > 2 and raw[2] == ":" else raw)  # file:///C:/x.jpg
     elif len(parsed.scheme) <= 1:  # a plain path; a one-letter "scheme" is a drive letter
         path = Path(photo)
     else:

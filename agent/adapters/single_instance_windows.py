@@ -51,3 +51,16 @@ class NamedMutexInstance:
 
         ctypes.WinDLL("kernel32").CloseHandle(self._handle)
         self._handle = None
+
+
+def tell_user(text: str, title: str) -> None:
+    """Say ``text`` in a message box when the process has no console (the windowed exe), so a second start
+    double-clicked by staff is not silent. Does nothing off Windows or with a console."""
+    if sys.platform != "win32":
+        return
+    import ctypes
+
+    if ctypes.windll.kernel32.GetConsoleWindow():
+        return
+    mb_iconinformation, mb_setforeground = 0x40, 0x10000
+    ctypes.windll.user32.MessageBoxW(None, text, title, mb_iconinformation | mb_setforeground)
