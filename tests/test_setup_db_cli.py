@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg2
 import psycopg2.errors
 import pytest
+from psycopg2.extensions import encrypt_password
 
 from agent.core import names
 from agent.db import demo_data, throwaway
@@ -25,6 +26,7 @@ from tests.test_sql_kit import (
     insert_entry,
     listen,
     member_id,
+    pos_user_left_as_found,  # noqa: F401  (autouse fixture)
     psql_binary,
 )
 
@@ -155,7 +157,23 @@ def test_without_schema_on_empty_database_fails_and_changes_nothing(empty_db: st
         assert cur.fetchone() == (0,)
 
 
+def restore_pos_password(db: Database) -> None:
+    """pos_user is cluster-wide, shared by every test database: put the session's password back."""
+    conn = db.connect_admin()
+    verifier = encrypt_password(db.pos_password, names.ROLE, conn, "scram-sha-256")
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER ROLE {names.ROLE} PASSWORD %s", (verifier,))
+    conn.close()
+
+
 def test_pos_password_from_stdin_works_and_never_reaches_the_server_log(db: Database) -> None:
+    try:
+        _password_from_stdin(db)
+    finally:
+        restore_pos_password(db)
+
+
+def _password_from_stdin(db: Database) -> None:
     log = ServerLog(db.server)
     password = "Clave-ñ-" + os.urandom(6).hex()
     # Log every statement of the setup-db session: even then the clear text must not appear.
@@ -200,6 +218,13 @@ def test_connection_failure_is_one_clear_line(pg_server: Server) -> None:
 
 def test_password_prompt_on_a_terminal_is_not_echoed(db: Database) -> None:
     """On a terminal, --pos-password-stdin prompts through getpass (echo off) instead of reading a visible line."""
+    try:
+        _password_prompt(db)
+    finally:
+        restore_pos_password(db)
+
+
+def _password_prompt(db: Database) -> None:
     import pty
 
     password = "Eco-" + os.urandom(5).hex()

@@ -175,6 +175,27 @@ def empty_db(pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres
         yield name
 
 
+@pytest.fixture(autouse=True)
+def pos_user_left_as_found(
+    pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, pos_password: str
+) -> Iterator[None]:
+    """``pos_user`` is cluster-wide, shared by every test database: a kit test must leave its password and
+    attributes as the session set them, or later tests (engine, doctor) fail for no reason of their own."""
+    yield
+    admin = psycopg2.connect(pg_server.dsn())
+    with admin.cursor() as cur:
+        cur.execute(
+            "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls"
+            " FROM pg_roles WHERE rolname = 'pos_user'"
+        )
+        row = cur.fetchone()
+    admin.close()
+    if row is None:  # not created yet in this session
+        return
+    assert row == (True, False, False, False, False, False)
+    psycopg2.connect(pg_server.dsn(user="pos_user", password=pos_password)).close()
+
+
 def trigger_oids(conn: psycopg2.extensions.connection) -> tuple[int, int, bytes]:
     """(trigger OID, function OID, tgargs) of the installed trigger."""
     with conn.cursor() as cur:
@@ -665,6 +686,14 @@ def test_pos_user_receives_the_notification(db: Database) -> None:
 
 
 def test_create_pos_user_takes_back_hand_made_grants(db: Database) -> None:
+    try:
+        _take_back_hand_made_grants(db)
+    finally:  # pos_user is cluster-wide: never leave CREATEDB to later tests
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute("ALTER ROLE pos_user NOCREATEDB")
+
+
+def _take_back_hand_made_grants(db: Database) -> None:
     for path in ("psql file", "setup-db"):
         with db.connect_admin() as conn, conn.cursor() as cur:
             cur.execute("GRANT SELECT, INSERT ON miembros, registro_entradas TO pos_user")
@@ -715,7 +744,7 @@ def test_table_owner_with_createrole_can_install_the_kit() -> None:
 
 # -- minimal columns ---------------------------------------------------------------------------------------------------
 def test_reduced_schema_with_only_the_required_columns(
-    empty_db: str, pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres
+    empty_db: str, pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, pos_password: str
 ) -> None:
     dsn = pg_server.dsn(dbname=empty_db)
     conn = psycopg2.connect(dsn)
@@ -728,7 +757,7 @@ def test_reduced_schema_with_only_the_required_columns(
             "INSERT INTO miembros VALUES (7, 'Ñandú', 'Quiñones');"
         )
     conn.commit()
-    setup.apply(conn, pos_password="pw-reducido")
+    setup.apply(conn, pos_password=pos_password)  # roles are cluster-wide: keep the session's password
     conn.close()
     listener = listen(dsn)
     entry = insert_entry(dsn, 7, fecha_hora=dt.datetime.now(dt.UTC))
@@ -743,7 +772,7 @@ def test_reduced_schema_with_only_the_required_columns(
         "resultado": None,
         "miembro": {k: None for k in MEMBER_KEYS} | {"nombre": "Ñandú", "apellido": "Quiñones"},
     }
-    pos = psycopg2.connect(pg_server.dsn(dbname=empty_db, user="pos_user", password="pw-reducido"))
+    pos = psycopg2.connect(pg_server.dsn(dbname=empty_db, user="pos_user", password=pos_password))
     with pos.cursor() as cur:
         cur.execute(f"SELECT {', '.join(names.ENTRY_REQUIRED)} FROM registro_entradas")
         assert len(cur.fetchall()) == 2
