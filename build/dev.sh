@@ -37,6 +37,18 @@ ensure_venv() {
   fi
 }
 
+# --- deploy area -------------------------------------------------------------------------------------------------
+deploy_checks() {
+  # Packages for the deploy tests (a real Secret Service, desktop-file-validate) and the Windows build under Wine;
+  # then builds dist/windows/AvisoEntradas.exe (build/wine.sh) so that pytest runs tests/test_wine.py on it.
+  # AVISO_REQUIRE_*: those tests fail, instead of skipping, when a tool or the exe is missing.
+  apt_install gnome-keyring dbus desktop-file-utils wine wine64 unzip bc xvfb xauth
+  log "Windows build under Wine (build/wine.sh all)"
+  bash build/wine.sh all
+  export AVISO_REQUIRE_WINE=1 AVISO_REQUIRE_DEPLOY_TOOLS=1
+}
+# --- end deploy area ---------------------------------------------------------------------------------------------
+
 cmd=${1:-test}
 shift || true
 case "$cmd" in
@@ -56,6 +68,7 @@ case "$cmd" in
       localedef -i es_ES -f UTF-8 es_ES.UTF-8 && localedef -i es_ES -f ISO-8859-1 es_ES || log "localedef es_ES failed"
     fi
     ensure_venv
+    deploy_checks  # deploy area: Wine + the Windows exe, Secret Service (see the function)
     log "ruff"; "$VENV/bin/ruff" check agent tests bench
     log "mypy (linux)"; "$VENV/bin/mypy" --platform linux
     log "mypy (win32)"; "$VENV/bin/mypy" --platform win32
