@@ -99,3 +99,25 @@ def _wait_for_secrets(env: dict[str, str], timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"gnome-keyring did not register on the session bus: {out.stderr.strip()}")
         time.sleep(0.05)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_INPUTS = ("agent", "sql", "assets", "agent.spec", "build/entry.py", "requirements.txt")
+
+
+def newest_source_mtime() -> float:
+    """Latest modification time of anything a one-file build is made from."""
+    newest = 0.0
+    for name in BUILD_INPUTS:
+        path = ROOT / name
+        files = (
+            [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        )
+        for f in files:
+            newest = max(newest, f.stat().st_mtime)
+    return newest
+
+
+def is_fresh(binary: Path) -> bool:
+    """True when ``binary`` exists and is newer than every build input (so a local run can reuse it)."""
+    return binary.is_file() and binary.stat().st_mtime >= newest_source_mtime()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Database
+from deploy_support import is_fresh
 
 from agent import __version__
 from agent.core import config
@@ -63,8 +64,8 @@ def display() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def wine_env(display: str) -> Iterator[dict[str, str]]:
-    if shutil.which("wine") is None or not EXE.is_file():
-        reason = f"no wine or no {EXE} (build/wine.sh all builds it)"
+    if shutil.which("wine") is None or not is_fresh(EXE):
+        reason = f"no wine, or no {EXE} built from the current sources (build/wine.sh all builds it)"
         if os.environ.get("AVISO_REQUIRE_WINE"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -261,10 +262,10 @@ def test_tray_starts_without_winrt_and_falls_back(user: dict[str, str], db: Data
 
 def test_exe_is_windowed_with_icon_and_version_resource_from_the_single_source() -> None:
     """Read the PE file itself (pefile): GUI subsystem, an icon, and FileVersion == agent.__version__."""
-    if not EXE.is_file():
+    if not is_fresh(EXE):
         if os.environ.get("AVISO_REQUIRE_WINE"):
-            pytest.fail(f"no {EXE}")
-        pytest.skip(f"no {EXE}")
+            pytest.fail(f"no {EXE} built from the current sources")
+        pytest.skip(f"no {EXE} built from the current sources (build/wine.sh all)")
     import pefile
 
     pe = pefile.PE(str(EXE))
