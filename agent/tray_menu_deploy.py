@@ -24,6 +24,7 @@ from agent.core.tray_model import MenuItemSpec
 log = logging.getLogger(__name__)
 
 SETTINGS_SAVED = 0
+SETTINGS_NO_TK = 1
 
 
 def settings_command() -> list[str]:
@@ -56,10 +57,14 @@ def menu_items(ctx: MenuContext) -> Sequence[MenuItemSpec]:
         running[:] = [proc]
 
         def wait() -> None:
-            if proc.wait() == SETTINGS_SAVED:
+            code = proc.wait()
+            if code == SETTINGS_SAVED:
                 log.info("settings saved from the settings window: reconnecting")
                 ctx.reconnect_now()
                 ctx.show(tr("settings.title", ctx.lang), tr("settings.saved", ctx.lang))
+            elif code == SETTINGS_NO_TK:
+                log.warning("the settings window cannot open here (no Tk)")
+                ctx.show(tr("settings.title", ctx.lang), tr("settings.no_tk", ctx.lang, detail="Tk"))
 
         threading.Thread(target=wait, name="aviso-settings-wait", daemon=True).start()
 
