@@ -59,9 +59,17 @@ def menu_items(ctx: MenuContext) -> Sequence[MenuItemSpec]:
         def wait() -> None:
             code = proc.wait()
             if code == SETTINGS_SAVED:
-                log.info("settings saved from the settings window: reconnecting")
-                ctx.reconnect_now()
-                ctx.show(tr("settings.title", ctx.lang), tr("settings.saved", ctx.lang))
+                # A tray that can rebuild the engine from the saved settings + keyring exposes `reload_settings`;
+                # plain `reconnect_now` keeps the engine's start-up connection settings (applied at next start).
+                reload = getattr(ctx, "reload_settings", None)
+                if callable(reload):
+                    log.info("settings saved from the settings window: reloading them")
+                    reload()
+                    ctx.show(tr("settings.title", ctx.lang), tr("settings.saved", ctx.lang))
+                else:
+                    log.info("settings saved from the settings window: reconnecting; new server applies at restart")
+                    ctx.reconnect_now()
+                    ctx.show(tr("settings.title", ctx.lang), tr("settings.saved_restart", ctx.lang))
             elif code == SETTINGS_NO_TK:
                 log.warning("the settings window cannot open here (no Tk)")
                 ctx.show(tr("settings.title", ctx.lang), tr("settings.no_tk", ctx.lang, detail="Tk"))
