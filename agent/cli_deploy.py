@@ -141,8 +141,13 @@ def check_server(conn: ConnectionSettings, password: str | None, lang: str) -> C
 # ------------------------------------------------------------------------------------------------ configure
 
 
-def _read_password_stdin() -> str:
-    """First line of standard input without its line ending (a pipe: ``printf %s "$PW" | ...``)."""
+def _read_password_stdin(lang: str, user: str) -> str:
+    """First line of standard input without its line ending (a pipe: ``printf %s "$PW" | ...``); on a terminal,
+    a prompt without echo instead of a visible line."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(tr("configure.password_prompt", lang, user=user))
     return sys.stdin.readline().rstrip("\r\n")
 
 
@@ -193,7 +198,8 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         if given or args.password_stdin:
             overrides: dict[str, object] = {k: config.coerce(k, str(v)) for k, v in given.items()}
             if args.password_stdin:
-                password = _read_password_stdin() or None
+                user = str(overrides.get("connection.user", base.connection.user))
+                password = _read_password_stdin(lang, user) or None
         elif sys.stdin.isatty():
             overrides, password = _interactive(base.connection, lang)
         else:
