@@ -62,7 +62,8 @@ class Listener:
 
     def __init__(self, cond: threading.Condition) -> None:
         self.cond = cond
-        self.records: list[list[Any]] = []
+        self.records: list[tuple[Any, ...]] = []
+        """Tuples (not lists): the garbage collector untracks tuples of atoms, so a long run adds no GC work."""
         self.notifications: list[list[Any]] = []
         self.states: list[list[Any]] = []
         self.ready = threading.Event()
@@ -128,7 +129,7 @@ class RawListener(Listener):
         self.conn.close()
 
     def finish(self) -> None:
-        self.records = [[_payload_id(p), t, t] for p, t in self._raw]
+        self.records = [(_payload_id(p), t, t) for p, t in self._raw]
 
 
 class PollListener(Listener):
@@ -168,7 +169,7 @@ class PollListener(Listener):
             t = time.monotonic()
             with self.cond:
                 for row in rows:
-                    self.records.append([int(row[0]), t, t])
+                    self.records.append((int(row[0]), t, t))
                     self._last = max(self._last, int(row[0]))
                 self.cond.notify_all()
 
@@ -218,7 +219,7 @@ class EngineListener(Listener):
                 outs = []
                 if isinstance(ev, EntryReceived):
                     outs = self.gate.submit(ev.entry.entry_id, now, catchup=ev.source is Source.CATCHUP)
-                    self.records.append([ev.entry.entry_id, ev.received_monotonic, time.monotonic(), ev.source.value])
+                    self.records.append((ev.entry.entry_id, ev.received_monotonic, time.monotonic(), ev.source.value))
                 elif isinstance(ev, BacklogSummary):
                     if not self.gate.submit_backlog(ev.count, now):
                         self.notifications.append(["backlog", ev.count, now])

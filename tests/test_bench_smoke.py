@@ -81,9 +81,11 @@ def test_bench_quick_runs_and_reports(tmp_path: Path) -> None:
     assert _finite(cu["from_reconnect_s"]) and cu["from_reconnect_s"] > 0
     assert cu["notifications"] >= 1
 
-    # 4. idle: one row per agent, real process figures; polling sends statements while idle.
+    # 4. idle: one row per agent (and the whole tray app, headless), real process figures; polling sends
+    # statements while idle.
     idle = {r["mode"]: r for r in res["idle"]}
-    assert set(idle) == {"raw", "engine", "poll"}
+    assert set(idle) == {"raw", "engine", "poll", "app"}
+    assert "error" not in idle["app"], idle["app"]
     for r in idle.values():
         assert r["rss_mb"] > 5 and r["threads"] >= 1
         assert r["cpu_ms"] >= 0 and r["wakeups"] >= 0 and r["statements"] >= 0
@@ -101,7 +103,7 @@ def test_bench_quick_runs_and_reports(tmp_path: Path) -> None:
     _check_latency(fo["latency_ms"], fo["deliveries"])
 
     # targets: each one evaluated (met, missed, or n/a when the reference is noise)
-    assert len(res["targets"]) == 9
+    assert len(res["targets"]) == 13
     for t in res["targets"]:
         assert t["met"] in (True, False, None)
         assert t["met"] is None or _finite(t["value"])
