@@ -688,7 +688,14 @@ class AgentOptions:
 EXIT_ALREADY_RUNNING = 3
 
 
-def run_agent(opts: AgentOptions, *, out: Callable[[str], None] = print) -> int:
+def _print_line(text: str) -> None:
+    """One ``write`` per line: notices and connection lines come from several threads."""
+    if sys.stdout is not None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def run_agent(opts: AgentOptions, *, out: Callable[[str], None] = _print_line) -> int:
     """Run the tray agent until quit (or ``opts.duration_s`` seconds). Main thread only. Returns the exit code:
     0 normal exit, 1 start-up failure, 3 another instance is running for this user (it says so)."""
     instance = make_single_instance(opts.instance_name)

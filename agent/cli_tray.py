@@ -288,16 +288,15 @@ def _turnstile(
             log.warning("simulated turnstile: insert failed: %s", exc)
             continue
         if echo:
-            print(
-                "    · "
-                + tr(
-                    "simulate.inserted",
-                    lang,
-                    entry_id=row.entry_id,
-                    access=row.access_type,
-                    who=who.get(row.member_id, "-") if row.member_id is not None else "-",
-                    result=row.result,
-                    at=row.occurred_at.astimezone().strftime("%H:%M:%S"),
-                ),
-                flush=True,
+            line = tr(
+                "simulate.inserted",
+                lang,
+                entry_id=row.entry_id,
+                access=row.access_type,
+                who=who.get(row.member_id, "-") if row.member_id is not None else "-",
+                result=row.result,
+                at=row.occurred_at.astimezone().strftime("%H:%M:%S"),
             )
+            # one write call: the console notifier prints from another thread at the same time
+            sys.stdout.write(f"    · {line}\n")
+            sys.stdout.flush()
