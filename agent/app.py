@@ -23,6 +23,7 @@ that exists and defines ``menu_items(ctx: MenuContext) -> Sequence[MenuItemSpec]
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import importlib
 import logging
@@ -101,6 +102,9 @@ class MenuContext:
     reconnect_now: Callable[[], None]
     show: Callable[[str, str], None]
     """``show(title, body)``: a plain notice (e.g. "settings saved")."""
+    reload_settings: Callable[[], None] = lambda: None
+    """Re-read the settings and the keyring password and reconnect with them (a new engine), keeping the pause.
+    Where the agent runs on a ``--dsn`` given on the command line, this only reconnects."""
 
 
 MenuExtension = Callable[[MenuContext], Sequence[MenuItemSpec]]
@@ -196,7 +200,11 @@ class TrayController:
             show=lambda title, body: self.post(
                 lambda: self._show(Notice(title=title, body=body, kind=NoticeKind.TEST))
             ),
+            reload_settings=self.request_reload,
         )
+        self.reload_handler: Callable[[], Settings | None] | None = None
+        """Set by :func:`run_agent`: swaps the engine for one built from freshly read settings and returns them
+        (None: nothing to reload). Runs on the controller thread."""
         self._publish()
 
     # -- any thread --------------------------------------------------------------------------------------------
@@ -227,6 +235,10 @@ class TrayController:
     def request_reconnect(self) -> None:
         """Ask the engine to reconnect at once (resets its backoff). The pause is kept."""
         self.post(self._reconnect)
+
+    def request_reload(self) -> None:
+        """Re-read settings and password and reconnect with them (see :attr:`MenuContext.reload_settings`)."""
+        self.post(self._reload)
 
     def request_open_log(self) -> None:
         """Open the log file in the desktop's viewer."""
@@ -391,6 +403,26 @@ class TrayController:
         log.info("reconnect requested from the tray")
         if self.engine is not None:
             self.engine.reconnect_now()
+
+    def _reload(self) -> None:
+        if self.reload_handler is None:
+            self._reconnect()
+            return
+        settings = self.reload_handler()
+        if settings is not None:
+            self.apply_settings(settings)
+        self._refresh(force=True)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new notification and pause settings from now on (controller thread). Held entries stay held."""
+        notif = settings.notifications
+        self.settings = settings
+        self.pause_settings = settings.pause
+        self.expiry_warning_days = notif.expiry_warning_days
+        self.click_action = notif.click_action
+        self.gate.flood.max_count = max(1, notif.flood_max_count)
+        self.gate.flood.window_s = max(0.001, notif.flood_window_s)
+        log.info("settings applied: flood %s per %s s", notif.flood_max_count, notif.flood_window_s)
 
     def _open_log(self) -> None:
         if self.log_file is None:
@@ -683,6 +715,8 @@ class AgentOptions:
     """Override of ``AVISO_TRAY``."""
     engine_overrides: dict[str, Any] = field(default_factory=dict)
     """More :class:`agent.db.engine.EngineConfig` fields (tests, demo)."""
+    reload: Callable[[], tuple[str, str | None, Settings]] | None = field(default=None, repr=False)
+    """Re-reads ``(dsn, password, settings)`` for the tray's "reload settings" (None: reconnect only)."""
 
 
 EXIT_ALREADY_RUNNING = 3
@@ -757,6 +791,28 @@ def _run_locked(opts: AgentOptions, out: Callable[[str], None]) -> int:
         notifier_choice = "console"
     controller.tray = tray
     controller.notifier = make_notifier(notifier_choice, tray, controller.on_click)
+    reload_source = opts.reload
+    if reload_source is not None:
+
+        def reload_engine() -> Settings:
+            dsn, password, settings = reload_source()
+            config = dataclasses.replace(
+                engine_config,
+                dsn=dsn,
+                password=password,
+                channel=settings.connection.channel,
+                connect_timeout_s=float(settings.connection.connect_timeout_s),
+            )
+            old = controller.engine
+            if old is not None:
+                old.stop(timeout_s=1.0)
+            fresh = ListenerEngine(config, events, lang=opts.lang)
+            controller.engine = fresh
+            fresh.start()
+            log.info("engine restarted with reloaded settings")
+            return settings
+
+        controller.reload_handler = reload_engine
     previous = _install_signal_handlers(controller)
     log.info(
         "agent starting: notifier %s, tray %s, flood %s per %s s",
@@ -782,7 +838,8 @@ def _run_locked(opts: AgentOptions, out: Callable[[str], None]) -> int:
             controller.request_quit()
             worker.join(timeout=2.0)
     finally:
-        engine.stop(timeout_s=1.0)
+        if controller.engine is not None:
+            controller.engine.stop(timeout_s=1.0)
         controller.notifier.close()
         _restore_signal_handlers(previous)
         log.info("agent stopped")

@@ -80,7 +80,7 @@ def run_tray(args: argparse.Namespace) -> int:
     """Run the tray agent until quit. Settings: config files + environment (``agent.config_files``) + options;
     password: the OS keyring (``agent.adapters.credentials_api``), or with ``--dsn`` the DSN/``PGPASSWORD``."""
     from agent import app, config_files, logging_setup
-    from agent.core.config import ConfigError, credential_account
+    from agent.core.config import ConfigError, Settings, credential_account
     from agent.core.i18n import tr
 
     try:
@@ -93,11 +93,22 @@ def run_tray(args: argparse.Namespace) -> int:
     log_file = logging_setup.setup_logging(settings.log_level, console=bool(getattr(args, "verbose", False)))
     dsn_arg = getattr(args, "dsn", None)
     password: str | None
+    reload = None
     if dsn_arg is not None:
         dsn, password = split_password(dsn_arg)
     else:
         dsn = config_files.connection_dsn(settings.connection)
         password = _keyring_password(credential_account(settings.connection))
+        overrides = _overrides(args)
+
+        def reload() -> tuple[str, str | None, Settings]:
+            fresh = config_files.load(overrides=overrides).settings  # ConfigError: logged by the controller
+            return (
+                config_files.connection_dsn(fresh.connection),
+                _keyring_password(credential_account(fresh.connection)),
+                fresh,
+            )
+
     opts = app.AgentOptions(
         dsn=dsn,
         password=password,
@@ -107,6 +118,7 @@ def run_tray(args: argparse.Namespace) -> int:
         duration_s=getattr(args, "duration", None),
         cursor_path=config_files.state_dir() / "delivery-cursor.json",
         log_file=log_file,
+        reload=reload,
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
     try:

@@ -498,3 +498,30 @@ def test_demo_headless_end_to_end(tmp_path: Path) -> None:
     assert titles == members_in[: len(titles)] and len(titles) >= len(members_in) - 1
     assert "[!] José Ángel Muñoz Ibáñez — Plan Trimestral · Entrada " in proc.stdout
     assert "VENCIDA hace 12 días" in proc.stdout and "ACCESO DENEGADO" in proc.stdout
+
+
+def test_reload_settings_from_a_menu_extension_swaps_settings_and_keeps_the_pause(rig: Any) -> None:
+    c = rig.controller
+    new = Settings(notifications=NotificationSettings(flood_max_count=1, flood_window_s=60, click_action="x"))
+    calls: list[str] = []
+
+    def handler() -> Settings:
+        calls.append("reloaded")
+        return new
+
+    c.reload_handler = handler
+    click(rig, "Pausar hasta reanudar")
+    c.menu_context.reload_settings()  # what the settings window's "saved" does, from its waiting thread
+    c.run_commands()
+    assert calls == ["reloaded"] and c.click_action == "x" and c.gate.flood.max_count == 1
+    assert c.gate.paused(rig.clock())
+    click(rig, "Reanudar avisos")
+    c.handle(make_entry(1))
+    c.handle(make_entry(2))
+    assert [n.title for n in rig.notifier.notices][-1] == "Socio1 Prueba"  # the second one is held (1 per 60 s)
+
+
+def test_reload_without_a_handler_reconnects(rig: Any) -> None:
+    rig.controller.menu_context.reload_settings()
+    rig.controller.run_commands()
+    assert rig.engine.reconnects == 1
