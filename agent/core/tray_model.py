@@ -11,7 +11,7 @@ Adapters satisfy these protocols structurally and never import each other; :mod:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -74,7 +74,7 @@ class TrayState:
     icon: IconState
     tooltip: str
     status_line: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    """The menu's first line: the state, and the pause when paused."""
 
 
 TOOLTIP_MAX = 127
