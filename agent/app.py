@@ -652,7 +652,7 @@ def _notifier(name: str, tray: TrayView | None, on_click: Callable[[Notice], Non
     if name == "winrt":
         from agent.adapters.notifier_windows import WinRtNotifier
 
-        return WinRtNotifier(APP_ID, APP_NAME, app_ico, on_click)
+        return WinRtNotifier(APP_ID, APP_NAME, stable_asset(app_ico), on_click)
     if name == "balloon":
         if tray is None:
             raise NotifierUnavailable("no tray icon to show balloons on")
@@ -666,6 +666,25 @@ def _notifier(name: str, tray: TrayView | None, on_click: Callable[[Notice], Non
     from agent.adapters.notifier_null import NullNotifier
 
     return NullNotifier()
+
+
+def stable_asset(path: Path) -> Path:
+    """``path``, or in a one-file PyInstaller build a copy in the user data folder: the bundle is unpacked to a
+    temporary folder deleted at exit, and Windows keeps the AUMID's ``IconUri`` for the Action Center."""
+    if not getattr(sys, "_MEIPASS", None):
+        return path
+    import platformdirs
+
+    target = Path(platformdirs.user_data_dir(APP_ID, appauthor=False)) / path.name
+    try:
+        data = path.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return target
+    except OSError as exc:
+        log.warning("could not copy %s to %s: %s", path.name, target, exc)
+        return path
 
 
 def make_single_instance(name: str) -> Any:

@@ -525,3 +525,14 @@ def test_reload_without_a_handler_reconnects(rig: Any) -> None:
     rig.controller.menu_context.reload_settings()
     rig.controller.run_commands()
     assert rig.engine.reconnects == 1
+
+
+def test_stable_asset_copies_out_of_a_one_file_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    icon = tmp_path / "bundle" / "app.ico"
+    icon.parent.mkdir()
+    icon.write_bytes(b"ico-bytes")
+    assert app.stable_asset(icon) == icon  # not frozen: used in place
+    monkeypatch.setattr(sys, "_MEIPASS", str(icon.parent), raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    copy = app.stable_asset(icon)
+    assert copy != icon and copy.read_bytes() == b"ico-bytes" and str(tmp_path / "data") in str(copy)
