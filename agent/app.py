@@ -54,6 +54,8 @@ from agent.core.model import Source
 from agent.core.notify_text import (
     Notice,
     NoticeKind,
+    Sound,
+    Urgency,
     backlog_notice,
     entry_notice,
     plural,
@@ -74,6 +76,9 @@ from agent.core.tray_model import (
 log = logging.getLogger("agent.app")
 
 RECENT_MAX = 10
+OUTAGE_NOTICE_S = 20.0
+"""Without a working connection for this many seconds (at start or after a loss), one notice says so; when the
+connection is back after that notice, one more says so. Not while paused."""
 REASON_MAX = 60
 """The connection problem's sentence is cut to this many characters in the tooltip (Windows keeps 127)."""
 TICK_S = 0.2
@@ -192,6 +197,8 @@ class TrayController:
         self.on_state = on_state
         """Headless mode: called with one line per connection change (not for every retry)."""
         self._last_said: tuple[ConnState, str] | None = None
+        self._down_since: float | None = self._conn_at
+        self._outage_noticed = False
         self.menu_context = MenuContext(
             lang=lang,
             settings=self.settings,
@@ -317,6 +324,7 @@ class TrayController:
             self._conn_at = now
             log.info("connection state: %s %s", event.state.value, event.reason)
             self._say_state(event)
+            self._track_outage(event, now)
         self._refresh(force=isinstance(event, StateChanged))
 
     def _say_state(self, event: StateChanged) -> None:
@@ -331,9 +339,43 @@ class TrayController:
         _safe(self.on_state, f"· {text}" + (f" — {detail}" if detail else ""))
 
     def tick(self) -> None:
-        """Summaries that fell due, the end of a timed pause, the tooltip's countdowns (controller thread)."""
-        self._render(self.gate.tick(self.clock()))
+        """Summaries that fell due, the end of a timed pause, the outage notice, the tooltip's countdowns
+        (controller thread)."""
+        now = self.clock()
+        self._render(self.gate.tick(now))
+        down = self._down_since
+        outage = down is not None and now - down >= OUTAGE_NOTICE_S
+        if outage and not self._outage_noticed and not self.gate.paused(now):
+            self._outage_noticed = True
+            warning = self.conn.state is ConnState.AUTH_FAILED
+            self._show(
+                Notice(
+                    title=tr("conn.lost_title", self.lang),
+                    body=tr("conn.lost_body", self.lang, reason=self.conn.reason).strip(),
+                    urgency=Urgency.CRITICAL if warning else Urgency.NORMAL,
+                    sound=Sound.WARNING if warning else Sound.DEFAULT,
+                    kind=NoticeKind.SUMMARY,
+                    tag="connection",
+                )
+            )
         self._refresh()
+
+    def _track_outage(self, event: StateChanged, now: float) -> None:
+        if event.state is ConnState.LISTENING:
+            if self._outage_noticed and not self.gate.paused(now):
+                self._show(
+                    Notice(
+                        title=tr("conn.restored_title", self.lang),
+                        body=tr("conn.restored_body", self.lang),
+                        urgency=Urgency.LOW,
+                        sound=Sound.NONE,
+                        kind=NoticeKind.SUMMARY,
+                        tag="connection",
+                    )
+                )
+            self._down_since, self._outage_noticed = None, False
+        elif self._down_since is None:
+            self._down_since = now
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _entry(self, event: EntryReceived, now: float) -> None:

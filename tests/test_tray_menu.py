@@ -217,6 +217,7 @@ def test_pause_from_the_menu_holds_entries_and_resume_gives_one_summary(rig: Any
 
 def test_timed_pause_ends_by_itself(rig: Any) -> None:
     c = rig.controller
+    c.handle(StateChanged(ConnState.LISTENING))
     click(rig, "Pausar 1 h")
     c.handle(make_entry(1))
     rig.clock.t += 3599
@@ -536,3 +537,46 @@ def test_stable_asset_copies_out_of_a_one_file_bundle(tmp_path: Path, monkeypatc
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     copy = app.stable_asset(icon)
     assert copy != icon and copy.read_bytes() == b"ico-bytes" and str(tmp_path / "data") in str(copy)
+
+
+def test_one_notice_per_outage_and_one_when_back(rig: Any) -> None:
+    c = rig.controller
+    c.handle(StateChanged(ConnState.LISTENING))
+    for _ in range(10):  # a long outage with many retries
+        c.handle(StateChanged(ConnState.CONNECTING))
+        c.handle(StateChanged(ConnState.BACKING_OFF, reason="El torniquete rechazó la conexión.", retry_in_s=5))
+        rig.clock.t += 5
+        c.tick()
+    c.handle(StateChanged(ConnState.LISTENING))
+    c.tick()
+    assert [(n.title, n.body) for n in rig.notifier.notices] == [
+        (
+            "Sin conexión con el torniquete",
+            "No llegarán avisos hasta que vuelva la conexión. El torniquete rechazó la conexión.",
+        ),
+        (
+            "Conexión restablecida",
+            "Los avisos vuelven a funcionar. Las entradas de la interrupción se muestran en un resumen.",
+        ),
+    ]
+    # a short blip says nothing
+    c.handle(StateChanged(ConnState.BACKING_OFF, reason="x", retry_in_s=1))
+    rig.clock.t += 5
+    c.tick()
+    c.handle(StateChanged(ConnState.LISTENING))
+    assert len(rig.notifier.notices) == 2
+
+
+def test_rejected_password_at_start_is_a_critical_notice_but_not_while_paused(rig: Any) -> None:
+    c = rig.controller
+    c.handle(StateChanged(ConnState.AUTH_FAILED, reason="Contraseña incorrecta para pos_user.", retry_in_s=60))
+    rig.clock.t += 21
+    c.tick()
+    (n,) = rig.notifier.notices
+    assert n.urgency is Urgency.CRITICAL and n.body.endswith("Contraseña incorrecta para pos_user.")
+    quiet = app.TrayController(notifier=RecordingNotifier(), clock=rig.clock, wall=lambda: NOW)
+    quiet.request_pause(None)
+    quiet.run_commands()
+    rig.clock.t += 30
+    quiet.tick()
+    assert quiet.notifier.notices == []  # type: ignore[attr-defined]

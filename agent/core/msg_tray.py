@@ -57,6 +57,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{count} older entries ({oldest} – {newest}) not shown one by one",
     },
     "summary.backlog_title": {"es": "Entradas anteriores", "en": "Earlier entries"},
+    # -- connection trouble (one notice per outage) ---------------------------------------------------------
+    "conn.lost_title": {
+        "es": "Sin conexión con el torniquete",
+        "en": "No connection to the turnstile",
+    },
+    "conn.lost_body": {
+        "es": "No llegarán avisos hasta que vuelva la conexión. {reason}",
+        "en": "No notifications until the connection is back. {reason}",
+    },
+    "conn.restored_title": {"es": "Conexión restablecida", "en": "Connection restored"},
+    "conn.restored_body": {
+        "es": "Los avisos vuelven a funcionar. Las entradas de la interrupción se muestran en un resumen.",
+        "en": "Notifications work again. Entries made meanwhile are shown in one summary.",
+    },
     # -- test notification -----------------------------------------------------------------------------------
     "test.title": {"es": "Notificación de prueba", "en": "Test notification"},
     "test.body": {
