@@ -153,6 +153,7 @@ def test_invalid_port_is_shown_not_checked(harness: Harness) -> None:
     assert "must be between 1 and 65535" in harness.window.status.get()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows always has a display for Tk")
 def test_settings_command_without_display_says_so() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run(
@@ -185,4 +186,5 @@ def test_tray_menu_items(monkeypatch: pytest.MonkeyPatch) -> None:
     assert toggle.checked() is True
     toggle.action()
     assert toggle.checked() is False
-    assert settings_command() == [sys.executable, "-m", "agent", "settings"]
+    if sys.platform != "win32":  # Windows runs pythonw.exe (no console window)
+        assert settings_command() == [sys.executable, "-m", "agent", "settings"]

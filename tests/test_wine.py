@@ -289,3 +289,19 @@ def test_settings_window_without_tk_says_so(wine_env: dict[str, str]) -> None:
     out = wine(wine_env, "settings")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "The settings window needs Tkinter, which is not available" in out.stderr
+
+
+def test_windows_dependency_set_was_resolved_for_windows() -> None:
+    """build/wine.sh resolves requirements.txt with uv for x86_64-pc-windows-msvc: win32 markers apply."""
+    lock = ROOT / "build" / "work" / "wine" / "requirements-win.txt"
+    if not lock.is_file():
+        if os.environ.get("AVISO_REQUIRE_WINE"):
+            pytest.fail(f"no {lock}")
+        pytest.skip(f"no {lock} (build/wine.sh prepare)")
+    pins = {
+        line.split("==")[0].lower()
+        for line in lock.read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    }
+    assert {"pywin32-ctypes", "windows-toasts", "winrt-runtime", "pystray", "psycopg2-binary", "keyring"} <= pins
+    assert not pins & {"secretstorage", "jeepney", "python-xlib", "desktop-notifier", "dbus-fast", "pgserver"}
