@@ -148,7 +148,8 @@ def _read_password_stdin(lang: str, user: str) -> str:
         import getpass
 
         return getpass.getpass(tr("configure.password_prompt", lang, user=user))
-    return sys.stdin.readline().rstrip("\r\n")
+    # A byte-order mark some Windows tools put before piped text is not part of the password.
+    return sys.stdin.readline().lstrip("\ufeff").rstrip("\r\n")
 
 
 def _base_settings(lang: str) -> Settings:

@@ -33,6 +33,9 @@ def _fix_stdio() -> None:
         # raise UnicodeEncodeError in the middle of `listen > file`: write UTF-8 there instead.
         if stream is not None and sys.platform == "win32" and not stream.isatty():
             stream.reconfigure(encoding="utf-8", errors="replace")
+    # Piped input (PowerShell 7 pipes UTF-8) is read as UTF-8 too, so a non-ASCII password survives.
+    if sys.stdin is not None and sys.platform == "win32" and not sys.stdin.isatty():
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     if not missing:
         return
     attached = _attach_parent_console()
