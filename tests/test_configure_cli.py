@@ -240,3 +240,18 @@ def test_trigger_channel_decoding() -> None:
     assert trigger_channel("") == "nueva_entrada_canal"
     assert trigger_channel(None) == "nueva_entrada_canal"
     assert trigger_channel("canal_ñ\x00".encode().hex()) == "canal_ñ"
+
+
+def test_non_ascii_password_with_a_byte_order_mark(db: Database, user: Env) -> None:
+    role, password = "aviso_cfg_user", "contraseña-Ü-€"
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (password,))
+    try:
+        out = user.run(
+            "configure", *server_args(db), "--user", role, "--password-stdin", stdin="\ufeff" + password + "\n"
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert user.stored_password(account(db, role)) == password
+    finally:
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')

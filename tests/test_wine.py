@@ -125,7 +125,8 @@ def vault_password(env: dict[str, str], account: str) -> str:
         input="",
         capture_output=True,
         text=True,
-        env=env,
+        encoding="utf-8",
+        env={**env, "PYTHONIOENCODING": "utf-8"},
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -305,3 +306,29 @@ def test_windows_dependency_set_was_resolved_for_windows() -> None:
     }
     assert {"pywin32-ctypes", "windows-toasts", "winrt-runtime", "pystray", "psycopg2-binary", "keyring"} <= pins
     assert not pins & {"secretstorage", "jeepney", "python-xlib", "desktop-notifier", "dbus-fast", "pgserver"}
+
+
+def test_configure_keeps_a_non_ascii_password_intact(user: dict[str, str], db: Database) -> None:
+    """Piped UTF-8 (as PowerShell 7 sends it) reaches the Credential Manager unchanged."""
+    role, password = "aviso_wine_user", "contraseña-Ü-€"
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (password,))
+    try:
+        args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name, "--user", role]
+        out = subprocess.run(
+            ["wine", str(EXE), "configure", *args, "--password-stdin"],
+            input=("\ufeff" + password + "\r\n").encode("utf-8"),
+            capture_output=True,
+            env=user,
+            cwd=ROOT,
+            timeout=120,
+        )
+        text = out.stdout.decode("utf-8", "replace") + out.stderr.decode("utf-8", "replace")
+        assert out.returncode == 0, text
+        account = config.credential_account(
+            config.ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name, user=role)
+        )
+        assert vault_password(user, account) == password
+    finally:
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')
