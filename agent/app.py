@@ -81,8 +81,8 @@ OUTAGE_NOTICE_S = 20.0
 connection is back after that notice, one more says so. Not while paused."""
 REASON_MAX = 60
 """The connection problem's sentence is cut to this many characters in the tooltip (Windows keeps 127)."""
-TICK_S = 0.2
-"""Longest wait for an event before the controller looks at its commands and timers, seconds."""
+TICK_S = 0.5
+"""Longest wait for an event before the controller looks at its timers, seconds (commands wake it at once)."""
 MENU_EXTENSION_MODULES: tuple[str, ...] = ("agent.tray_menu_deploy",)
 """Modules that may add menu items (see the module docstring). Missing modules are skipped."""
 
@@ -187,6 +187,8 @@ class TrayController:
         self._pause_until_text = ""
         self._seq = 0
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._inbox: queue.Queue[Any] | None = None
+        """The event queue once :meth:`run` drains it: commands go there too, so they wake the loop at once."""
         self._stop = threading.Event()
         self._open_file = open_file
         self._snapshot = _Snapshot()
@@ -216,8 +218,9 @@ class TrayController:
 
     # -- any thread --------------------------------------------------------------------------------------------
     def post(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the controller thread (within :data:`TICK_S` seconds)."""
-        self._commands.put(fn)
+        """Run ``fn`` on the controller thread, in order with the events. Not from signal handlers."""
+        inbox = self._inbox
+        (inbox if inbox is not None else self._commands).put(fn)
 
     def request_pause(self, minutes: float | None) -> None:
         """Pause for ``minutes`` (None: until resumed)."""
@@ -252,8 +255,13 @@ class TrayController:
         self.post(self._open_log)
 
     def request_quit(self) -> None:
-        """Stop the controller loop (and with it the tray). Safe from signal handlers."""
+        """Stop the controller loop (and with it the tray) within :data:`TICK_S` s. Safe from signal handlers."""
         self._stop.set()
+
+    def request_quit_now(self) -> None:
+        """Stop at once (the menu's "Quit"; not from signal handlers: it puts to a queue)."""
+        self._stop.set()
+        self.post(lambda: None)
 
     def on_click(self, notice: Notice) -> None:
         """A notification was clicked (notifier thread): run the click action on the controller thread."""
@@ -271,6 +279,9 @@ class TrayController:
         """Drain ``events`` and commands until :meth:`request_quit` (or ``duration_s`` seconds); then stop the
         tray. Runs on the controller thread (or the main thread when headless)."""
         end = self.clock() + duration_s if duration_s is not None else math.inf
+        inbox: queue.Queue[Any] = events
+        self._inbox = inbox
+        self.run_commands()  # posted before the loop existed
         try:
             while not self._stop.is_set():
                 now = self.clock()
@@ -281,22 +292,31 @@ class TrayController:
                 if deadline is not None:
                     wait = max(0.0, min(wait, deadline - now))
                 try:
-                    event = events.get(timeout=wait)
+                    item = inbox.get(timeout=wait)
                 except queue.Empty:
                     pass
                 else:
-                    self.handle(event)
+                    self._dispatch(item)
                     while True:  # everything already queued, before looking at timers
                         try:
-                            self.handle(events.get_nowait())
+                            self._dispatch(inbox.get_nowait())
                         except queue.Empty:
                             break
-                self.run_commands()
                 self.tick()
         finally:
+            self._inbox = None
             self._stop.set()
             if self.tray is not None:
                 self.tray.stop()
+
+    def _dispatch(self, item: Any) -> None:
+        if isinstance(item, EntryReceived | BacklogSummary | StateChanged):
+            self.handle(item)
+            return
+        try:
+            item()
+        except Exception:
+            log.exception("tray command failed")
 
     def run_commands(self) -> None:
         """Run every posted closure now (controller thread)."""
@@ -597,7 +617,7 @@ class TrayController:
                 items += list(extension(self.menu_context))
             except Exception:
                 log.exception("menu extension failed")
-        items += [SEPARATOR, MenuItemSpec(text=tr("menu.quit", lang), action=self.request_quit, key="quit")]
+        items += [SEPARATOR, MenuItemSpec(text=tr("menu.quit", lang), action=self.request_quit_now, key="quit")]
         return items
 
     def _recent_items(self) -> list[MenuItemSpec]:

@@ -11,6 +11,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -380,9 +381,14 @@ def test_run_loop_drains_the_queue_and_stops_the_tray() -> None:
     events.put(make_entry(1, access="visitante"))
     events.put(make_entry(2))
     assert [n.title for n in notifier.wait_for(1, 2.0)] == ["Socio2 Prueba"]
-    c.request_quit()
+    t0 = time.monotonic()
+    c.request_test()  # a menu command wakes the loop at once, not at its next tick
+    assert [n.kind for n in notifier.wait_for(2, 2.0)][1] is NoticeKind.TEST
+    assert time.monotonic() - t0 < app.TICK_S / 2
+    c.request_quit_now()
     worker.join(2.0)
     assert not worker.is_alive() and stopped == [True]
+    assert time.monotonic() - t0 < app.TICK_S
 
 
 def test_click_action_runs_a_command_with_the_member_id(tmp_path: Path) -> None:
