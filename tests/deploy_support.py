@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,3 +122,11 @@ def newest_source_mtime() -> float:
 def is_fresh(binary: Path) -> bool:
     """True when ``binary`` exists and is newer than every build input (so a local run can reuse it)."""
     return binary.is_file() and binary.stat().st_mtime >= newest_source_mtime()
+
+
+def bundled_modules(binary: Path) -> set[str]:
+    """Names of everything inside a PyInstaller one-file build (modules of its PYZ, data files), via
+    ``pyi-archive_viewer -r -b`` from the build tools."""
+    viewer = Path(sys.executable).with_name("pyi-archive_viewer")
+    out = subprocess.run([str(viewer), "-r", "-b", str(binary)], capture_output=True, text=True, check=True)
+    return {line.strip() for line in out.stdout.splitlines() if line.strip()}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Database
-from deploy_support import is_fresh, secret_service
+from deploy_support import bundled_modules, is_fresh, secret_service
 
 from agent import __version__
 from agent.db.simulate import insert_entries
@@ -137,3 +137,16 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"no {needle!r} from {proc.args!r}: {''.join(seen)!r}")
     proc.stderr = None  # the pump thread owns it now
+
+
+def test_bundle_contents(binary: Path) -> None:
+    """Backends loaded by name are inside; the demo's embedded PostgreSQL (pgserver) is not."""
+    names = bundled_modules(binary)
+    assert {"keyring.backends.SecretService", "secretstorage", "pystray._xorg", "tkinter", "tomli_w"} <= names
+    assert {
+        "agent.cli_deploy",
+        "agent.cli_engine",
+        "agent.tray_menu_deploy",
+        "agent.adapters.credentials_keyring",
+    } <= names
+    assert not {n for n in names if n.startswith("pgserver")}

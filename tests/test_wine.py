@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Database
-from deploy_support import is_fresh
+from deploy_support import bundled_modules, is_fresh
 
 from agent import __version__
 from agent.core import config
@@ -332,3 +332,21 @@ def test_configure_keeps_a_non_ascii_password_intact(user: dict[str, str], db: D
     finally:
         with db.connect_admin() as admin, admin.cursor() as cur:
             cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_exe_bundles_the_windows_backends_and_not_pgserver() -> None:
+    if not is_fresh(EXE):
+        if os.environ.get("AVISO_REQUIRE_WINE"):
+            pytest.fail(f"no {EXE} built from the current sources")
+        pytest.skip(f"no {EXE} built from the current sources (build/wine.sh all)")
+    names = bundled_modules(EXE)
+    assert {
+        "keyring.backends.Windows",
+        "win32ctypes.pywin32.win32cred",
+        "pystray._win32",
+        "windows_toasts",
+        "winrt.windows.ui.notifications",
+        "agent.cli_deploy",
+        "agent.adapters.autostart_windows",
+    } <= names
+    assert not {n for n in names if n.startswith("pgserver")}
