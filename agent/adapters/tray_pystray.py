@@ -62,16 +62,19 @@ class PystrayTray:
         self._pystray: Any = pystray
         self._images = {state: Image.open(path).convert("RGBA") for state, path in icons.items()}
         self._menu_source = menu
-        self.icon: Any = pystray.Icon(
-            app_id,
-            icon=self._images[IconState.CONNECTING],
-            title=title[:TOOLTIP_MAX],
-            menu=pystray.Menu(lambda: self._items(self._menu_source())),
-        )
-        self.backend = type(self.icon).__module__.rsplit(".", 1)[-1].lstrip("_")
-        self.has_menu = bool(self.icon.HAS_MENU)
-        if self.backend == "xorg":
-            _xorg_private_dispatch(self.icon)
+        try:
+            self.icon: Any = pystray.Icon(
+                app_id,
+                icon=self._images[IconState.CONNECTING],
+                title=title[:TOOLTIP_MAX],
+                menu=pystray.Menu(lambda: self._items(self._menu_source())),
+            )
+            self.backend = type(self.icon).__module__.rsplit(".", 1)[-1].lstrip("_")
+            self.has_menu = bool(self.icon.HAS_MENU)
+            if self.backend == "xorg":
+                _xorg_private_dispatch(self.icon)
+        except Exception as exc:  # X connection refused, no tray host protocol...
+            raise RuntimeError(f"the tray icon cannot be created: {exc!r}") from exc
         self._state: TrayState | None = None
         log.info("tray icon backend: %s (menu: %s)", self.backend, "yes" if self.has_menu else "no")
 
