@@ -300,6 +300,7 @@ def run_latency(
             for a in agents.values():
                 a.cmd(timeout_s=120, cmd="wait", count=len(before), timeout=90)
         count = int(rate * seconds) if rate else 0
+        cpu0 = {m: proc.sample(a.pid).cpu_ns for m, a in agents.items()}
         if rate is None:  # as fast as one connection can: insert for `seconds`
             commits: dict[int, float] = {}
             start = time.monotonic()
@@ -316,6 +317,7 @@ def run_latency(
         for mode, a in agents.items():
             waited = a.cmd(timeout_s=120, cmd="wait", count=len(before) + len(commits), timeout=90)
             report = a.cmd(cmd="report")["listeners"][0]
+            cpu_ns = proc.sample(a.pid).cpu_ns - cpu0[mode]
             report["records"] = [r for r in report["records"] if int(r[0]) not in before]
             lat, counts = _latencies(report["records"], commits)
             # Did the agent keep up? Compare the median latency of the last fifth of the run with the first.
@@ -336,6 +338,8 @@ def run_latency(
                 "seconds": round(elapsed, 2),
                 **counts,
                 "complete": bool(waited["ok"]),
+                "agent_cpu_us_per_entry": round(cpu_ns / 1000 / max(1, len(commits)), 1),
+                "agent_cpu_pct": round(cpu_ns / 1e9 / elapsed * 100, 1) if elapsed > 0 else math.nan,
                 "latency_ms": summarize_ms(lat),
                 "from_sent_ms": summarize_ms(
                     [float(r[1]) - sent[int(r[0])] for r in report["records"] if int(r[0]) in sent]
@@ -926,13 +930,17 @@ def table(res: dict[str, Any]) -> str:
 
 def _latency_table(res: dict[str, Any], out: list[str]) -> None:
     out.append("Latency, COMMIT -> hand-over to the notifier (ms)")
-    out.append(f"  {'load':<9} {'agent':<7} {'entries/s':>9} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  ok")
+    out.append(
+        f"  {'load':<9} {'agent':<7} {'entries/s':>9} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  ok"
+        "   agent CPU"
+    )
     for r in res["latency"]:
         lm = r["latency_ms"]
         ok = "yes" if r["delivered"] == r["inserted"] and not r["duplicates"] else "NO"
         out.append(
             f"  {r['case']:<9} {r['mode']:<7} {r['rate_achieved']:>9.1f} {lm['n']:>6} {_f(lm['p50']):>8}"
-            f" {_f(lm['p95']):>8} {_f(lm['p99']):>8} {_f(lm['max']):>8}  {ok}"
+            f" {_f(lm['p95']):>8} {_f(lm['p99']):>8} {_f(lm['max']):>8}  {ok:<3}"
+            f"  {r['agent_cpu_pct']:>5.1f} % ({r['agent_cpu_us_per_entry']:.0f} us/entry)"
         )
     cases = list(dict.fromkeys(r["case"] for r in res["latency"]))
     ratios = []
