@@ -940,7 +940,11 @@ def _latency_table(res: dict[str, Any], out: list[str]) -> None:
         out.append(
             f"  {r['case']:<9} {r['mode']:<7} {r['rate_achieved']:>9.1f} {lm['n']:>6} {_f(lm['p50']):>8}"
             f" {_f(lm['p95']):>8} {_f(lm['p99']):>8} {_f(lm['max']):>8}  {ok:<3}"
-            f"  {r['agent_cpu_pct']:>5.1f} % ({r['agent_cpu_us_per_entry']:.0f} us/entry)"
+            + (
+                f"  {r['agent_cpu_pct']:>5.1f} % ({r['agent_cpu_us_per_entry']:.0f} us/entry)"
+                if "agent_cpu_pct" in r  # older JSON files have no CPU figures
+                else ""
+            )
         )
     cases = list(dict.fromkeys(r["case"] for r in res["latency"]))
     ratios = []
@@ -978,20 +982,22 @@ def _burst_table(res: dict[str, Any], out: list[str]) -> None:
     bu = res["burst"]
     out.append(f"Burst of {bu['engine']['entries']} entries in one transaction")
     for mode, r in bu.items():
+        kinds = ", ".join(f"{k} {v}" for k, v in r["notification_kinds"].items())
         out.append(
             f"  {mode:<7} drained {_f(r['drained_s'], 3)} s after COMMIT (first {_f(r['first_s'], 4)} s),"
-            f" notifications {_f(r['notifications'])} {r['notification_kinds'] or ''},"
             f" peak RSS {r['peak_rss_mb']} MB"
+            + (f", notifications {r['notifications']} ({kinds})" if r["notifications"] is not None else "")
         )
 
 
 def _catchup_table(res: dict[str, Any], out: list[str]) -> None:
     cu = res["catchup"]
+    kinds = ", ".join(f"{k} {v}" for k, v in cu["notification_kinds"].items())
     out.append(
         f"Catch-up: {cu['entries']} entries inserted while disconnected, all delivered"
-        f" {_f(cu['from_reconnect_s'], 3)} s after the reconnect began"
-        f" ({cu['notifications']} notification(s) {cu['notification_kinds']})"
+        f" {_f(cu['from_reconnect_s'], 3)} s after the reconnect"
     )
+    out.append(f"  began; notifications {cu['notifications']} ({kinds})")
     out.append("")
 
 
@@ -1012,14 +1018,14 @@ def _idle_table(res: dict[str, Any], out: list[str]) -> None:
 def _turnstile_table(res: dict[str, Any], out: list[str]) -> None:
     tc = res["turnstile"]
     out.append("Turnstile: pgbench inserts/s (1 client, autocommit INSERT), cost = 1 - tps / tps(no trigger);")
-    out.append("  server CPU per INSERT from /proc/<backend>/schedstat (robust to other load on the machine)")
+    out.append("  CPU = server CPU per INSERT, /proc/<backend>/schedstat (robust to other load on the machine)")
     for k, v in tc["tps_median"].items():
         cost = tc["cost"].get(k)
         pct = _f(cost * 100 if cost is not None else None, 1)
         out.append(
             f"  {k:<12} {v:>9.1f}/s  {tc['us_per_insert'][k]:>6.1f} us/insert  cost {pct:>5} %"
-            f"   server CPU {tc['server_cpu_us'][k]:>6.1f} us/insert"
-            f" (inserting backend {tc['inserter_cpu_us'][k]:.1f} + listener {tc['listener_cpu_us'][k]:.1f})"
+            f"  CPU {tc['server_cpu_us'][k]:>6.1f} us/insert"
+            f" (inserter {tc['inserter_cpu_us'][k]:.0f} + listener {tc['listener_cpu_us'][k]:.0f})"
         )
     out.append("")
 
