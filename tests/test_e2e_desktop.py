@@ -240,8 +240,17 @@ def start_agent(d: Desktop, db: Any, *args: str, **env_extra: str) -> Agent:
         )
     agent = Agent(proc, d.work / "log" / "aviso-entradas.log", out)
     start = len(agent.log_text())
-    agent.wait_log("connection state: listening", start=start)
-    wait_until(d.icon_windows, 10, "the tray icon to dock in trayer")
+    try:
+        agent.wait_log("connection state: listening", timeout_s=30, start=start)
+        wait_until(d.icon_windows, 20, "the tray icon to dock in trayer")
+    except AssertionError as exc:
+        proc.kill()
+        proc.wait()
+        output = out.read_text(errors="replace")[-3000:]
+        tree = d.run("xwininfo", "-root", "-tree", check=False)[-2000:]
+        raise AssertionError(
+            f"{exc}\nagent output:\n{output}\nlog:\n{agent.log_text()[start:][-3000:]}\n{tree}"
+        ) from None
     return agent
 
 
