@@ -177,7 +177,7 @@ def empty_db(pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres
 
 @pytest.fixture(autouse=True)
 def pos_user_left_as_found(
-    pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, pos_password: str
+    pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, pos_password: str, template_db: str
 ) -> Iterator[None]:
     """``pos_user`` is cluster-wide, shared by every test database: a kit test must leave its password and
     attributes as the session set them, or later tests (engine, doctor) fail for no reason of their own."""
