@@ -1,13 +1,13 @@
 """Tray menu items of the deploy area (loaded by :func:`agent.app.load_menu_extensions`).
 
 * "Configuración…" opens the settings window in a **separate process** (``<agent> settings``): Tk then has its own
-  main thread and cannot interfere with the tray icon's loop. When that process exits with 0 (saved), the
-  controller is asked to reconnect (``ctx.reconnect_now``) and a notice says so.
+  main thread and cannot interfere with the tray icon's loop. When that process exits with 0 (saved), the tray
+  re-reads the settings and the keyring password and reconnects (``ctx.reload_settings``); a notice says so.
 * "Iniciar con Windows / la sesión": a checked item; clicking it turns autostart on or off
   (:mod:`agent.adapters.autostart_api`).
 
 Threads: ``menu_items`` and the actions run on the tray's thread and never block: the settings process is waited
-for on a daemon thread, which only calls ``ctx.post``/``ctx.reconnect_now``/``ctx.show`` (safe from any thread).
+for on a daemon thread, which only calls ``ctx.reload_settings``/``ctx.show`` (safe from any thread).
 """
 
 from __future__ import annotations
@@ -59,17 +59,9 @@ def menu_items(ctx: MenuContext) -> Sequence[MenuItemSpec]:
         def wait() -> None:
             code = proc.wait()
             if code == SETTINGS_SAVED:
-                # A tray that can rebuild the engine from the saved settings + keyring exposes `reload_settings`;
-                # plain `reconnect_now` keeps the engine's start-up connection settings (applied at next start).
-                reload = getattr(ctx, "reload_settings", None)
-                if callable(reload):
-                    log.info("settings saved from the settings window: reloading them")
-                    reload()
-                    ctx.show(tr("settings.title", ctx.lang), tr("settings.saved", ctx.lang))
-                else:
-                    log.info("settings saved from the settings window: reconnecting; new server applies at restart")
-                    ctx.reconnect_now()
-                    ctx.show(tr("settings.title", ctx.lang), tr("settings.saved_restart", ctx.lang))
+                log.info("settings saved from the settings window: reloading them")
+                ctx.reload_settings()  # re-reads settings + keyring password, reconnects with a new engine
+                ctx.show(tr("settings.title", ctx.lang), tr("settings.saved", ctx.lang))
             elif code == SETTINGS_NO_TK:
                 log.warning("the settings window cannot open here (no Tk)")
                 ctx.show(tr("settings.title", ctx.lang), tr("settings.no_tk", ctx.lang, detail="Tk"))

@@ -188,3 +188,41 @@ def test_tray_menu_items(monkeypatch: pytest.MonkeyPatch) -> None:
     assert toggle.checked() is False
     if sys.platform != "win32":  # Windows runs pythonw.exe (no console window)
         assert settings_command() == [sys.executable, "-m", "agent", "settings"]
+
+
+@pytest.mark.parametrize(("exit_code", "expected"), [(0, "Guardado"), (1, "necesita Tkinter")])
+def test_settings_item_runs_the_window_process_and_reacts_to_its_exit(
+    monkeypatch: pytest.MonkeyPatch, exit_code: int, expected: str
+) -> None:
+    """A real child process stands in for the window; exit 0 reloads the settings, exit 1 explains no Tk."""
+    import threading
+
+    from agent import tray_menu_deploy
+    from agent.app import MenuContext
+
+    monkeypatch.setenv("AVISO_AUTOSTART", "memory")
+    monkeypatch.setattr(
+        tray_menu_deploy, "settings_command", lambda: [sys.executable, "-c", f"raise SystemExit({exit_code})"]
+    )
+    done = threading.Event()
+    reloads: list[bool] = []
+    shown: list[str] = []
+
+    def show(title: str, body: str) -> None:
+        shown.append(body)
+        done.set()
+
+    ctx = MenuContext(
+        lang="es",
+        settings=Settings(),
+        post=lambda fn: fn(),
+        reconnect_now=lambda: None,
+        show=show,
+        reload_settings=lambda: reloads.append(True),
+    )
+    item = next(i for i in tray_menu_deploy.menu_items(ctx) if i.key == "settings")
+    assert item.action is not None
+    item.action()
+    assert done.wait(30), "no notice after the settings process ended"
+    assert expected in shown[0]
+    assert reloads == ([True] if exit_code == 0 else [])

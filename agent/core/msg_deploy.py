@@ -169,10 +169,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Guardado. El agente se vuelve a conectar con los nuevos datos.",
         "en": "Saved. The agent reconnects with the new settings.",
     },
-    "settings.saved_restart": {
-        "es": "Guardado. Un cambio de servidor o contraseña se aplica al reiniciar el agente.",
-        "en": "Saved. A new server or password applies when the agent restarts.",
-    },
     "settings.no_tk": {
         "es": "La ventana de configuración necesita Tkinter, que no está disponible ({detail}). "
         "Use «python -m agent configure» en una terminal.",
