@@ -895,6 +895,10 @@ def _run_locked(opts: AgentOptions, out: Callable[[str], None]) -> int:
 
         controller.reload_handler = reload_engine
     previous = _install_signal_handlers(controller)
+    if sys.platform != "win32" and os.environ.get("AVISO_DEBUG_STACKS") and sys.stderr is not None:
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack
     log.info(
         "agent starting: notifier %s, tray %s, flood %s per %s s",
         controller.notifier.name,

@@ -37,6 +37,8 @@ ARTIFACTS = ROOT / "artifacts"
 TOOLS = ("Xvfb", "dbus-daemon", "dbus-monitor", "dunst", "dunstctl", "trayer", "xdotool", "import", "xwininfo")
 URGENCY = {"0": "LOW", "1": "NORMAL", "2": "CRITICAL"}
 ICON_CLASS = "AvisoEntradasSystemTrayIcon"
+TRAYER_ARGS = ("--edge", "bottom", "--align", "right", "--widthtype", "request", "--height", "32")
+TRAYER_ARGS += ("--SetDockType", "true", "--transparent", "false", "--tint", "0x303030")
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
@@ -55,6 +57,7 @@ class Desktop:
     env: dict[str, str]
     work: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    agents: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def run(self, *cmd: str, check: bool = True) -> str:
         out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=20)
@@ -99,8 +102,52 @@ class Desktop:
     def last_id(self) -> int:
         return max((int(r["id"]) for r in self.history()), default=0)
 
-    def icon_windows(self) -> list[str]:
-        return self.run("xdotool", "search", "--classname", ICON_CLASS, check=False).split()
+    def _x(self) -> Any:
+        import Xlib.display
+
+        return Xlib.display.Display(self.env["DISPLAY"])
+
+    def icon_windows(self, docked_only: bool = True) -> list[str]:
+        """Our icon's windows: those docked in the tray host (not children of the root window), or all."""
+        import Xlib.error
+
+        display = self._x()
+        found: list[str] = []
+
+        def walk(window: Any, depth: int) -> None:
+            for child in window.query_tree().children:
+                try:
+                    wm_class = child.get_wm_class()
+                except Xlib.error.XError:
+                    continue
+                if wm_class and wm_class[0] == ICON_CLASS and (depth > 0 or not docked_only):
+                    found.append(str(child.id))
+                walk(child, depth + 1)
+
+        try:
+            walk(display.screen().root, 0)
+        finally:
+            display.close()
+        return found
+
+    def tray_host_present(self) -> bool:
+        display = self._x()
+        try:
+            owner = display.get_selection_owner(display.intern_atom("_NET_SYSTEM_TRAY_S0"))
+        finally:
+            display.close()
+        return bool(getattr(owner, "id", owner))
+
+    def start_trayer(self) -> None:
+        self.procs.append(
+            subprocess.Popen(
+                ["trayer", *TRAYER_ARGS],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_until(self.tray_host_present, 10, "trayer to own the system tray selection")
 
     def click_icon(self) -> None:
         (wid,) = wait_until(self.icon_windows, 10, "the tray icon to dock in trayer")
@@ -174,31 +221,7 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
             )
         )
         wait_until(lambda: d.run("dunstctl", "count", check=False), 10, "dunst on the session bus")
-        d.procs.append(
-            subprocess.Popen(
-                [
-                    "trayer",
-                    "--edge",
-                    "bottom",
-                    "--align",
-                    "right",
-                    "--widthtype",
-                    "request",
-                    "--height",
-                    "32",
-                    "--SetDockType",
-                    "true",
-                    "--transparent",
-                    "false",
-                    "--tint",
-                    "0x303030",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_until(lambda: d.run("xdotool", "search", "--class", "trayer", check=False), 10, "trayer")
+        d.start_trayer()
         yield d
     finally:
         for proc in reversed(d.procs):
@@ -207,6 +230,17 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_left(desktop: Desktop) -> Iterator[None]:
+    """A failed test must not leave its agent running (it would hold the single-instance lock)."""
+    yield
+    for proc in desktop.agents:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    desktop.agents.clear()
 
 
 @dataclass
@@ -226,9 +260,10 @@ class Agent:
         return self.proc.wait(timeout=10)
 
 
-def start_agent(d: Desktop, db: Any, *args: str, **env_extra: str) -> Agent:
+def start_agent(d: Desktop, db: Any, *args: str, docked: bool = True, **env_extra: str) -> Agent:
     out = d.work / f"agent-{time.monotonic_ns()}.out"
-    env = dict(d.env, PGPASSWORD=db.pos_password, AVISO_NOTIFIER="dbus", AVISO_TRAY="pystray", **env_extra)
+    env = dict(d.env, PGPASSWORD=db.pos_password, AVISO_NOTIFIER="dbus", AVISO_TRAY="pystray", AVISO_DEBUG_STACKS="1")
+    env.update(env_extra)
     dsn = db.server.dsn(dbname=db.name, user="pos_user")  # no password inside: it comes from PGPASSWORD
     with open(out, "wb") as fh:
         proc = subprocess.Popen(
@@ -238,11 +273,13 @@ def start_agent(d: Desktop, db: Any, *args: str, **env_extra: str) -> Agent:
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
+    d.agents.append(proc)
     agent = Agent(proc, d.work / "log" / "aviso-entradas.log", out)
     start = len(agent.log_text())
     try:
         agent.wait_log("connection state: listening", timeout_s=30, start=start)
-        wait_until(d.icon_windows, 20, "the tray icon to dock in trayer")
+        if docked:
+            wait_until(d.icon_windows, 20, "the tray icon to dock in trayer")
     except AssertionError as exc:
         proc.kill()
         proc.wait()
@@ -365,7 +402,16 @@ def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None
     # pause by clicking the tray icon: nothing pops up, and resuming gives one summary
     mark = len(agent.log_text())
     desktop.click_icon()
-    agent.wait_log("paused until resumed", start=mark)
+    try:
+        agent.wait_log("paused until resumed", timeout_s=5, start=mark)
+    except AssertionError:
+        agent.proc.send_signal(signal.SIGUSR1)  # the agent's threads, for the failure message
+        time.sleep(1)
+        raise AssertionError(
+            "the click on the tray icon did not pause\n"
+            + desktop.run("xwininfo", "-root", "-tree", check=False)[-1500:]
+            + agent.out.read_text(errors="replace")[-6000:]
+        ) from None
     base = desktop.last_id()
     for key in ("current", "expired", "current2"):
         insert(db, m[key]["id"])
@@ -386,7 +432,7 @@ def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None
 
     # quit: exit code 0 and no ghost icon left in the tray
     assert agent.stop() == 0
-    assert desktop.icon_windows() == []
+    assert desktop.icon_windows(docked_only=False) == []
     assert db.pos_password not in agent.log_text()
 
 
@@ -442,4 +488,19 @@ def test_burst_single_instance_and_catch_up(desktop: Desktop, db: Any) -> None:
     desktop.close_all()
     (summary,) = desktop.history(base)
     assert summary["summary"] == "5 entradas mientras no había conexión"
+    assert agent.stop() == 0
+
+
+def test_icon_docks_when_the_tray_host_starts_after_the_agent(desktop: Desktop, db: Any) -> None:
+    """Login autostart may start the agent before the panel: the icon must dock when a tray host appears."""
+    trayer = desktop.procs.pop()
+    trayer.terminate()
+    trayer.wait(timeout=10)
+    wait_until(lambda: not desktop.tray_host_present(), 10, "no tray host")
+    agent = start_agent(desktop, db, docked=False)
+    time.sleep(1.0)
+    assert desktop.icon_windows() == []  # nowhere to dock yet
+    desktop.start_trayer()
+    wait_until(desktop.icon_windows, 15, "the icon to dock in the tray host that started later")
+    assert "a system tray host appeared: docking the icon" in agent.log_text()
     assert agent.stop() == 0

@@ -14,10 +14,12 @@ click runs the item marked ``default``.
 xorg and threads: pystray 0.19.5's xorg backend runs ``icon.icon = ...`` from another thread by sending a
 ClientMessage over the icon's own X connection, while its loop may be inside a round trip on that same
 connection; python-xlib then loses the reply and both threads hang (seen here within a few updates).
-:func:`_xorg_private_dispatch` sends those messages over a second, private X connection instead, so the icon's
+:class:`_XorgFixes` sends those messages over a second, private X connection instead, so the icon's
 connection is only ever used by its loop thread. Also, its icon window selects no ``ButtonPress`` events
 (``_create_window`` asks for Exposure and StructureNotify only), so its click handler never runs; the same
-function adds ``ButtonPressMask`` on pystray's own connection, before the loop starts.
+class adds ``ButtonPressMask`` on pystray's own connection, before the loop starts. And pystray docks only at
+start: an agent started before the panel (login autostart) would never show its icon, so every 2 s an undocked
+icon checks for a tray selection owner and docks.
 
 Selecting a backend: pystray reads ``PYSTRAY_BACKEND`` (``win32``, ``appindicator``, ``gtk``, ``xorg``,
 ``dummy``); importing pystray with no ``DISPLAY`` on Linux raises unless it is set, which the constructor turns
@@ -62,6 +64,7 @@ class PystrayTray:
         self._pystray: Any = pystray
         self._images = {state: Image.open(path).convert("RGBA") for state, path in icons.items()}
         self._menu_source = menu
+        self._stopped = threading.Event()
         try:
             self.icon: Any = pystray.Icon(
                 app_id,
@@ -71,8 +74,7 @@ class PystrayTray:
             )
             self.backend = type(self.icon).__module__.rsplit(".", 1)[-1].lstrip("_")
             self.has_menu = bool(self.icon.HAS_MENU)
-            if self.backend == "xorg":
-                _xorg_private_dispatch(self.icon)
+            self._xorg = _XorgFixes(self.icon) if self.backend == "xorg" else None
         except Exception as exc:  # X connection refused, no tray host protocol...
             raise RuntimeError(f"the tray icon cannot be created: {exc!r}") from exc
         self._state: TrayState | None = None
@@ -117,6 +119,11 @@ class PystrayTray:
 
         def setup(icon: Any) -> None:
             icon.visible = True
+            if self._xorg is not None:
+                watcher = threading.Thread(
+                    target=self._xorg.watch_docking, args=(self._stopped,), name="aviso-tray-dock", daemon=True
+                )
+                watcher.start()
             ready()
 
         self.icon.run(setup=setup)
@@ -151,29 +158,43 @@ class PystrayTray:
 
     def stop(self) -> None:
         """End :meth:`run` and remove the icon. Any thread; idempotent."""
+        self._stopped.set()
         with contextlib.suppress(NotImplementedError):  # the dummy backend never ran
             self.icon.stop()
 
 
 _XORG_DISPATCHED = ("_show", "_hide", "_update_icon", "_update_title", "_stop")
+REDOCK_CHECK_S = 2.0
+"""How often an undocked xorg icon looks for a tray host that appeared later (panel started after the agent)."""
 
 
-def _xorg_private_dispatch(icon: Any) -> None:
-    """Make clicks reach the icon, and replace pystray's xorg cross-thread dispatchers by ones that wake the
-    icon's loop through a private X connection (see the module docstring). The loop still runs the original
-    method and reports through the icon's result queue, as before; calls from the loop thread run directly.
-    Call on the thread that created the icon, before ``run``."""
-    import Xlib.display  # type: ignore[import-untyped]
-    import Xlib.protocol.event  # type: ignore[import-untyped]
-    import Xlib.X  # type: ignore[import-untyped]
+class _XorgFixes:
+    """Make clicks reach the icon, replace pystray's xorg cross-thread dispatchers by ones that wake the icon's
+    loop through a private X connection, and dock again when a tray host appears (see the module docstring).
+    The loop still runs the original methods and reports through the icon's result queue, as before; calls
+    from the loop thread run directly. Construct on the thread that created the icon, before ``run``."""
 
-    icon._window.change_attributes(event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask)
-    icon._display.flush()
-    private = Xlib.display.Display()
-    lock = threading.Lock()
-    window = private.create_resource_object("window", icon._window.id)
+    def __init__(self, icon: Any) -> None:
+        import Xlib.display  # type: ignore[import-untyped]
+        import Xlib.X  # type: ignore[import-untyped]
 
-    def make(name: str) -> Callable[[], None]:
+        self.icon = icon
+        icon._window.change_attributes(
+            event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask
+        )
+        icon._display.flush()
+        self.private = Xlib.display.Display()
+        self.lock = threading.Lock()
+        self.window = self.private.create_resource_object("window", icon._window.id)
+        self.tray_selection = self.private.intern_atom(f"_NET_SYSTEM_TRAY_S{self.private.get_default_screen()}")
+        for name in _XORG_DISPATCHED:
+            setattr(icon, name, self._dispatcher(name))
+
+    def _dispatcher(self, name: str) -> Callable[[], None]:
+        import Xlib.protocol.event  # type: ignore[import-untyped]
+        import Xlib.X
+
+        icon, private, window = self.icon, self.private, self.window
         original = getattr(icon, name).__wrapped__  # functools.wraps in pystray's dispatcher
         atom = private.intern_atom("_PYSTRAY_" + name.upper())
 
@@ -182,7 +203,7 @@ def _xorg_private_dispatch(icon: Any) -> None:
             if loop is not None and loop.ident == threading.get_ident():
                 original()
                 return
-            with lock:
+            with self.lock:
                 event = Xlib.protocol.event.ClientMessage(
                     window=window, client_type=atom, data=(32, (Xlib.X.CurrentTime, 0, 0, 0, 0))
                 )
@@ -194,5 +215,19 @@ def _xorg_private_dispatch(icon: Any) -> None:
 
         return inner
 
-    for name in _XORG_DISPATCHED:
-        setattr(icon, name, make(name))
+    def tray_host_present(self) -> bool:
+        """True when some client owns the system tray selection (freedesktop System Tray spec)."""
+        with self.lock:
+            owner = self.private.get_selection_owner(self.tray_selection)
+        return bool(getattr(owner, "id", owner))
+
+    def watch_docking(self, stopped: threading.Event) -> None:
+        """Until ``stopped``: when the icon is not docked and a tray host exists, dock (pystray itself docks only
+        at start and when its host goes away). Runs on its own daemon thread."""
+        while not stopped.wait(REDOCK_CHECK_S):
+            try:
+                if self.icon._systray_manager is None and self.icon._running and self.tray_host_present():
+                    log.info("a system tray host appeared: docking the icon")
+                    self.icon._show()
+            except Exception:
+                log.exception("docking the tray icon failed")
