@@ -286,6 +286,18 @@ def _shipped_function_source() -> str | None:
     return m.group(2) if m else None
 
 
+def _adapt_to_columns(source: str, present: set[tuple[str, str]]) -> str:
+    """The shipped body as the install's DO block adapts it to a schema lacking optional display columns
+    (``sql/setup_postgres_trigger.sql``: ``NEW.<col>`` / ``m.<col>`` read as ``NULL::text``)."""
+    for col in ("torniquete", "resultado"):
+        if (names.ENTRIES_TABLE, col) not in present:
+            source = source.replace(f"NEW.{col}", "NULL::text")
+    for col in ("plan", "fecha_vencimiento", "saldo_pendiente", "fecha_nacimiento", "foto_url", "notas"):
+        if (names.MEMBERS_TABLE, col) not in present:
+            source = source.replace(f"m.{col}", "NULL::text")
+    return source
+
+
 def _short(detail: str) -> str:
     """libpq's connection error without the ``connection to server at "h", port p failed: FATAL:`` prefix."""
     text = " ".join(detail.split())
@@ -505,6 +517,12 @@ class _Run:
                 (names.ENTRIES_TABLE, names.TRIGGER_NAME),
             )
             others = (cur.fetchone() or [None])[0]
+            cur.execute(
+                "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE a.attrelid IN (to_regclass(%s), to_regclass(%s)) AND a.attnum > 0 AND NOT a.attisdropped",
+                (names.ENTRIES_TABLE, names.MEMBERS_TABLE),
+            )
+            present = {(str(t), str(c)) for t, c in cur.fetchall()}
         if row is None:
             detail = tr("doctor.trigger.missing", lang, trigger=names.TRIGGER_NAME, table=names.ENTRIES_TABLE)
             if others:
@@ -538,6 +556,8 @@ class _Run:
             )
             return args
         shipped = _shipped_function_source()
+        if shipped is not None:
+            shipped = _adapt_to_columns(shipped, present)
         if shipped is not None and _norm_src(shipped) != _norm_src(prosrc or ""):
             self.put(
                 CheckResult(

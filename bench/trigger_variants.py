@@ -6,10 +6,9 @@ function, in interleaved rounds, and prints the median of each and its cost abov
 
 * ``bare`` — ``PERFORM pg_notify(channel, id::text)``;
 * ``ours`` — ``sql/setup_postgres_trigger.sql`` as it is;
-* ``static_member_columns`` — ours with the member's display columns written out as static SQL instead of the
-  catalog query + dynamic ``EXECUTE`` (plpgsql caches the plan of static SQL, not of ``EXECUTE``);
-* ``cached_member_sql`` — ours with the generated member SQL kept per session in a custom setting;
-* ``minimal_payload`` — ours without step 1: the same queue guard and exception blocks, minimal payload only.
+* ``no_member_lookup`` — ours without the member lookup and JSON (minimal payload only);
+* ``no_queue_guard`` — ours without the ``pg_notification_queue_usage()`` check;
+* ``no_exception_block`` — ours without its exception block (unsafe: measurement only).
 
 The variants are measurement aids derived from the file by text substitution; a variant whose substitution no
 longer applies (the file changed) is reported as skipped. Rows cycle over the demo members (the 20 KB note trimmed
@@ -28,25 +27,18 @@ from agent.core import names
 from agent.db import setup, throwaway
 from bench import proc
 
-MEMBER_DYNAMIC = """        SELECT string_agg(format('%L, m.%I', a.attname, a.attname), ', ') INTO columnas
-          FROM pg_attribute AS a
-         WHERE a.attrelid = 'miembros'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-           AND a.attname IN ('nombre', 'apellido', 'plan', 'fecha_vencimiento', 'saldo_pendiente',
-                             'fecha_nacimiento', 'foto_url', 'notas');
-        EXECUTE format('SELECT jsonb_build_object(%s) FROM miembros AS m WHERE m.id_miembro = $1', columnas)
-           INTO miembro USING NEW.id_miembro;"""
-MEMBER_STATIC = """        SELECT jsonb_build_object('nombre', m.nombre, 'apellido', m.apellido, 'plan', m.plan,
-               'fecha_vencimiento', m.fecha_vencimiento, 'saldo_pendiente', m.saldo_pendiente,
-               'fecha_nacimiento', m.fecha_nacimiento, 'foto_url', m.foto_url, 'notas', m.notas)
-          INTO miembro FROM miembros AS m WHERE m.id_miembro = NEW.id_miembro;"""
-MEMBER_CACHED = (
-    "        columnas := nullif(current_setting('aviso_entradas.bench_member_cols', true), '');\n"
-    "        IF columnas IS NULL THEN\n"
-    + MEMBER_DYNAMIC.split("        EXECUTE")[0]
-    + "        PERFORM set_config('aviso_entradas.bench_member_cols', columnas, false);\n"
-    "        END IF;\n"
-    "        EXECUTE" + MEMBER_DYNAMIC.split("        EXECUTE")[1]
-)
+LOOKUP_START = "        SELECT jsonb_build_object("
+LOOKUP_END = "LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;"
+GUARD = """        IF pg_notification_queue_usage()
+               >= coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5) THEN
+            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
+                round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
+                '(agents read it from the table)';
+            RETURN NULL;
+        END IF;
+"""
+HANDLER_START = "    EXCEPTION WHEN OTHERS THEN\n        -- Member lookup denied"
+HANDLER_END = "    END;\n    RETURN NULL;"
 BARE = f"""CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     PERFORM pg_notify(coalesce(TG_ARGV[0], '{names.DEFAULT_CHANNEL}'), NEW.id_entrada::text);
@@ -64,24 +56,29 @@ def function_text() -> str:
 def variants(ours: str) -> dict[str, str | None]:
     """Variant name -> function text (None: no trigger; '' : the substitution does not apply any more)."""
 
-    def sub(old: str, new: str) -> str:
-        return ours.replace(old, new) if old in ours else ""
+    def cut(text: str, begin: str, end: str, new: str, keep_end: bool = False) -> str:
+        if not text or begin not in text or end not in text[text.index(begin) :]:
+            return ""
+        i = text.index(begin)
+        j = text.index(end, i) + (0 if keep_end else len(end))
+        return text[:i] + new + text[j:]
 
-    step1, step2 = "    -- 1. The full payload", "    -- 2. The queue guard"
-    minimal = ""
-    if step1 in ours and step2 in ours:
-        limit = (
-            "    limite := coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8,"
-            " 0.5);\n"
+    no_lookup = cut(ours, LOOKUP_START, LOOKUP_END, "        payload := NULL;")
+    no_guard = ours.replace(GUARD, "", 1) if GUARD in ours else ""
+    # Unsafe, measurement only: without the exception block an error would abort the turnstile's INSERT.
+    no_block = cut(ours, HANDLER_START, HANDLER_END, "", keep_end=True)
+    if no_block:
+        no_block = no_block.replace(
+            "    BEGIN\n        SELECT jsonb_build_object(", "        SELECT jsonb_build_object(", 1
         )
-        minimal = ours[: ours.index(step1)] + limit + ours[ours.index(step2) :]
+        no_block = no_block.replace("    END;\n    RETURN NULL;\nEND", "    RETURN NULL;\nEND", 1)
     return {
         "none": None,
         "bare": BARE,
         "ours": ours,
-        "static_member_columns": sub(MEMBER_DYNAMIC, MEMBER_STATIC),
-        "cached_member_sql": sub(MEMBER_DYNAMIC, MEMBER_CACHED),
-        "minimal_payload": minimal,
+        "no_member_lookup": no_lookup,
+        "no_queue_guard": no_guard,
+        "no_exception_block": no_block,
     }
 
 

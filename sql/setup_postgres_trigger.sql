@@ -47,75 +47,89 @@ LANGUAGE plpgsql
 AS $fn$
 DECLARE
     canal   text := coalesce(TG_ARGV[0], 'nueva_entrada_canal');
-    limite  float8 := 0.5;
-    fila    jsonb;
-    columnas text;
-    miembro jsonb;
     payload text;
 BEGIN
-    -- 1. The full payload; any error here (member lookup denied, a column of an unexpected type...) falls back
-    --    to the minimal payload. Each BEGIN ... EXCEPTION block is a subtransaction without an XID: cheap.
+    -- One exception block (one subtransaction without an XID) on the normal path; every statement is static, so
+    -- PL/pgSQL plans it once per session. Optional columns a schema lacks are replaced by NULL at install time
+    -- (the DO block below), never looked up per row.
     BEGIN
-        limite := coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5);
-        -- to_jsonb() of the new row, so that optional columns a real schema lacks simply come out null.
-        fila := to_jsonb(NEW);
-        -- The member: only the display columns this schema has. Reading just those (not the whole row) keeps
-        -- sensitive and large columns (a photo in bytea...) out of the work, and lets the inserting role make do
-        -- with column-level SELECT on them.
-        SELECT string_agg(format('%L, m.%I', a.attname, a.attname), ', ') INTO columnas
-          FROM pg_attribute AS a
-         WHERE a.attrelid = 'miembros'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-           AND a.attname IN ('nombre', 'apellido', 'plan', 'fecha_vencimiento', 'saldo_pendiente',
-                             'fecha_nacimiento', 'foto_url', 'notas');
-        EXECUTE format('SELECT jsonb_build_object(%s) FROM miembros AS m WHERE m.id_miembro = $1', columnas)
-           INTO miembro USING NEW.id_miembro;
-        payload := jsonb_build_object(
-            'v', 1,
-            'id_entrada', fila -> 'id_entrada',
-            'id_miembro', fila -> 'id_miembro',
-            'fecha_hora', fila -> 'fecha_hora',
-            'torniquete', fila -> 'torniquete',
-            'resultado', fila -> 'resultado',
-            'miembro', jsonb_build_object(
-                'nombre', miembro -> 'nombre',
-                'apellido', miembro -> 'apellido',
-                'plan', miembro -> 'plan',
-                'fecha_vencimiento', miembro -> 'fecha_vencimiento',
-                'saldo_pendiente', miembro -> 'saldo_pendiente',
-                'fecha_nacimiento', miembro -> 'fecha_nacimiento',
-                'foto_url', miembro -> 'foto_url',
-                'notas', miembro -> 'notas'))::text;
+        SELECT jsonb_build_object(
+                   'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro, 'fecha_hora', NEW.fecha_hora,
+                   'torniquete', NEW.torniquete, 'resultado', NEW.resultado,
+                   'miembro', jsonb_build_object(
+                       'nombre', m.nombre, 'apellido', m.apellido, 'plan', m.plan,
+                       'fecha_vencimiento', m.fecha_vencimiento, 'saldo_pendiente', m.saldo_pendiente,
+                       'fecha_nacimiento', m.fecha_nacimiento, 'foto_url', m.foto_url, 'notas', m.notas))::text
+          INTO payload
+          FROM (SELECT 1) AS una_fila LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;
         -- pg_notify's limit: NOTIFY_PAYLOAD_MAX_LENGTH = BLCKSZ - NAMEDATALEN - 128 (src/backend/commands/async.c),
         -- 8000 bytes in the default build; computed from this server's block size and identifier length.
         IF octet_length(payload) >= current_setting('block_size')::int
                                     - (current_setting('max_identifier_length')::int + 1) - 128 THEN
-            payload := NULL;  -- too long for pg_notify: minimal payload below, no warning (an expected case)
+            payload := NULL;  -- too long for pg_notify: the minimal payload (an expected case, no warning)
         END IF;
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'aviso_entradas: full payload for entry % failed (SQLSTATE %: %), sending the minimal one',
-            NEW.id_entrada, SQLSTATE, SQLERRM;
-        payload := NULL;
-    END;
-    -- 2. The queue guard and the notification itself.
-    BEGIN
-        IF pg_notification_queue_usage() >= limite THEN
-            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full (limit %), entry % not notified %',
-                round((pg_notification_queue_usage() * 100)::numeric, 4), limite * 100, NEW.id_entrada,
+        IF pg_notification_queue_usage()
+               >= coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5) THEN
+            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
+                round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                 '(agents read it from the table)';
             RETURN NULL;
         END IF;
-        IF payload IS NULL THEN
-            payload := jsonb_build_object(
-                'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro,
-                'fecha_hora', NEW.fecha_hora, 'truncated', true)::text;
-        END IF;
-        PERFORM pg_notify(canal, payload);
+        PERFORM pg_notify(canal, coalesce(payload, jsonb_build_object(
+            'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro,
+            'fecha_hora', NEW.fecha_hora, 'truncated', true)::text));
     EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'aviso_entradas: entry % not notified (SQLSTATE %: %)', NEW.id_entrada, SQLSTATE, SQLERRM;
+        -- Member lookup denied, a column of an unexpected type...: the minimal payload, still behind the guard.
+        RAISE WARNING 'aviso_entradas: full payload for entry % failed (SQLSTATE %: %), sending the minimal one',
+            NEW.id_entrada, SQLSTATE, SQLERRM;
+        BEGIN
+            IF pg_notification_queue_usage()
+                   >= coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5) THEN
+                RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
+                    round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
+                    '(agents read it from the table)';
+            ELSE
+                PERFORM pg_notify(canal, jsonb_build_object(
+                    'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro,
+                    'fecha_hora', NEW.fecha_hora, 'truncated', true)::text);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'aviso_entradas: entry % not notified (SQLSTATE %: %)', NEW.id_entrada, SQLSTATE, SQLERRM;
+        END;
     END;
     RETURN NULL;
 END
 $fn$;
+
+-- A schema without some optional display column: the same function with that column read as NULL (the only
+-- change: "NEW.<col>" / "m.<col>" becomes "NULL::text"). Re-run this file after adding or dropping such columns.
+DO $columnas$
+DECLARE
+    fuente text;
+    nueva  text;
+    col    text;
+BEGIN
+    SELECT p.prosrc INTO fuente FROM pg_proc AS p WHERE p.oid = 'aviso_notificar_entrada()'::regprocedure;
+    nueva := fuente;
+    FOREACH col IN ARRAY ARRAY['torniquete', 'resultado'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = 'registro_entradas'::regclass
+                          AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            nueva := replace(nueva, 'NEW.' || col, 'NULL::text');
+        END IF;
+    END LOOP;
+    FOREACH col IN ARRAY ARRAY['plan', 'fecha_vencimiento', 'saldo_pendiente', 'fecha_nacimiento', 'foto_url',
+                               'notas'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = 'miembros'::regclass
+                          AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            nueva := replace(nueva, 'm.' || col, 'NULL::text');
+        END IF;
+    END LOOP;
+    IF nueva <> fuente THEN
+        EXECUTE format('CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger LANGUAGE plpgsql AS %L',
+                       nueva);
+    END IF;
+END
+$columnas$;
 
 COMMENT ON FUNCTION aviso_notificar_entrada() IS 'aviso-entradas trigger, payload v1';
 

@@ -129,5 +129,5 @@ def test_trigger_variants_runs() -> None:
     assert {"none", "bare", "ours"} <= set(rows), proc.stdout
     for name in ("none", "bare", "ours"):
         assert float(rows[name].split()[0]) > 0, proc.stdout
-    for name in ("static_member_columns", "cached_member_sql", "minimal_payload"):
-        assert name in rows, proc.stdout
+    for name in ("no_member_lookup", "no_queue_guard", "no_exception_block"):
+        assert name in rows and "skipped" not in rows[name], proc.stdout
