@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.core import names
 from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, StateChanged
 from agent.core.i18n import tr
 from agent.core.model import Entry
+
+if TYPE_CHECKING:
+    from agent.db.engine import EngineConfig
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 
@@ -28,8 +31,13 @@ AddArg = Callable[[argparse.ArgumentParser], None]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
     """Add ``listen`` and ``simulate`` to ``sub``."""
     p = sub.add_parser("listen", help="print member entries as they arrive (console listener)")
-    add_dsn(p)
-    add_channel(p)
+    p.add_argument(
+        "--dsn",
+        default=None,
+        help="libpq conninfo string or postgresql:// URL; default: the configured server (configure) with its "
+        "keyring password; --dsn '' uses only the PG* environment variables",
+    )
+    p.add_argument("--channel", default=None, help="NOTIFY channel, case-sensitive (default: the configured one)")
     p.add_argument("--json", action="store_true", help="one JSON object per entry per line on stdout")
     p.add_argument("--count", type=int, default=0, help="exit 0 after N entries (default: run until Ctrl+C)")
     p.add_argument("--timeout", type=float, default=0, help="exit 1 if the entries have not arrived after S seconds")
@@ -84,17 +92,43 @@ def _human(entry: Entry, source: str, lang: str) -> str:
     )
 
 
+def _listen_config(args: argparse.Namespace) -> EngineConfig:
+    """--dsn given: that DSN (PG* variables fill what it leaves out). Otherwise the configured server, channel and
+    TLS settings with the password from the OS keyring (:func:`agent.cli_deploy.load_connection`)."""
+    from agent.db.engine import EngineConfig
+
+    if args.dsn is not None:
+        return EngineConfig(dsn=args.dsn, channel=args.channel or names.DEFAULT_CHANNEL, cursor_path=args.cursor)
+    from agent import config_files
+    from agent.cli_deploy import load_connection
+
+    settings = config_files.load().settings.connection
+    dsn, password = load_connection()
+    return EngineConfig(
+        dsn=dsn,
+        password=password,
+        channel=args.channel or settings.channel,
+        cursor_path=args.cursor,
+        sslmode=settings.sslmode,
+        sslrootcert=settings.sslrootcert,
+        connect_timeout_s=float(settings.connect_timeout_s),
+    )
+
+
 def _cmd_listen(args: argparse.Namespace) -> int:
-    from agent.db.engine import EngineConfig, ListenerEngine
+    from agent.db.engine import ListenerEngine
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     else:  # state changes are printed below; keep the engine's log lines off the console
         logging.getLogger().addHandler(logging.NullHandler())
+    try:
+        config = _listen_config(args)
+    except Exception as exc:  # ConfigError / CredentialsError: a sentence for people, never a traceback
+        print(str(exc), file=sys.stderr)
+        return 2
     events: queue.Queue[Event] = queue.Queue()
-    engine = ListenerEngine(
-        EngineConfig(dsn=args.dsn, channel=args.channel, cursor_path=args.cursor), events, lang=args.lang
-    )
+    engine = ListenerEngine(config, events, lang=args.lang)
     out = sys.stdout
     start_lines = sys.stderr if args.json else out
     deadline = time.monotonic() + args.timeout if args.timeout else None
@@ -118,7 +152,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
                 if event.state is ConnState.LISTENING and not announced:
                     announced = True
                     print(tr("listen.connected", args.lang), file=start_lines)
-                    print(tr("listen.listening", args.lang, channel=args.channel), file=start_lines)
+                    print(tr("listen.listening", args.lang, channel=config.channel), file=start_lines)
                     print(tr("listen.waiting", args.lang), file=start_lines, flush=True)
                 else:
                     print(

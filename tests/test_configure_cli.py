@@ -255,3 +255,31 @@ def test_non_ascii_password_with_a_byte_order_mark(db: Database, user: Env) -> N
     finally:
         with db.connect_admin() as admin, admin.cursor() as cur:
             cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_listen_without_dsn_uses_the_configured_server_and_keyring_password(db: Database, user: Env) -> None:
+    saved = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert saved.returncode == 0, saved.stderr
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "agent", "listen", "--json", "--count", "1", "--timeout", "40"],
+        cwd=ROOT,
+        env=user.vars,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert listener.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the start lines go to stderr with --json
+        line = listener.stderr.readline()
+        if "Waiting for notifications" in line or not line:
+            break
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (4, 'miembro') RETURNING id_entrada"
+        )
+        (entry_id,) = cur.fetchone()
+    out, err = listener.communicate(timeout=60)
+    assert listener.returncode == 0, err
+    assert f'"id_entrada": {entry_id}' in out and "Zúñiga" in out
+    assert db.pos_password not in out + err
