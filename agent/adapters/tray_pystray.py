@@ -17,9 +17,10 @@ connection; python-xlib then loses the reply and both threads hang (seen here wi
 :class:`_XorgFixes` sends those messages over a second, private X connection instead, so the icon's
 connection is only ever used by its loop thread. Also, its icon window selects no ``ButtonPress`` events
 (``_create_window`` asks for Exposure and StructureNotify only), so its click handler never runs; the same
-class adds ``ButtonPressMask`` on pystray's own connection, before the loop starts. And pystray docks only at
-start: an agent started before the panel (login autostart) would never show its icon, so every 2 s an undocked
-icon checks for a tray selection owner and docks.
+class adds ``ButtonPressMask`` on pystray's own connection, before the loop starts. And pystray asks to dock
+only at start: an agent started before the panel (login autostart) would never show its icon, and trayer was
+seen dropping a request made just after it took the tray selection; so every 2 s an icon that is not embedded
+asks the current tray host again.
 
 Selecting a backend: pystray reads ``PYSTRAY_BACKEND`` (``win32``, ``appindicator``, ``gtk``, ``xorg``,
 ``dummy``); importing pystray with no ``DISPLAY`` on Linux raises unless it is set, which the constructor turns
@@ -221,13 +222,21 @@ class _XorgFixes:
             owner = self.private.get_selection_owner(self.tray_selection)
         return bool(getattr(owner, "id", owner))
 
+    def embedded(self) -> bool:
+        """True when a tray host has reparented our icon window (XEmbed), i.e. the icon is visible."""
+        with self.lock:
+            tree = self.window.query_tree()
+            return bool(tree.parent.id != tree.root.id)
+
     def watch_docking(self, stopped: threading.Event) -> None:
-        """Until ``stopped``: when the icon is not docked and a tray host exists, dock (pystray itself docks only
-        at start and when its host goes away). Runs on its own daemon thread."""
+        """Until ``stopped``: when the icon is not embedded in a tray host but one exists, ask it to dock the
+        icon. pystray asks only at start and when its host goes away; a host that starts later (login autostart
+        before the panel) or drops an early request (seen with trayer just after it took the selection) would
+        leave the icon invisible. Runs on its own daemon thread."""
         while not stopped.wait(REDOCK_CHECK_S):
             try:
-                if self.icon._systray_manager is None and self.icon._running and self.tray_host_present():
-                    log.info("a system tray host appeared: docking the icon")
+                if self.icon._running and not self.embedded() and self.tray_host_present():
+                    log.info("a system tray host is there but the icon is not docked: docking it")
                     self.icon._show()
             except Exception:
                 log.exception("docking the tray icon failed")
