@@ -275,13 +275,14 @@ def test_reconnect_open_log_and_quit(rig: Any) -> None:
 
 def test_flood_control_in_the_controller(rig: Any) -> None:
     c = rig.controller
+    k = NotificationSettings().flood_max_count  # the default, 4
     for i in range(9):
         c.handle(make_entry(i))
-    assert len(rig.notifier.notices) == 5
+    assert len(rig.notifier.notices) == k
     rig.clock.t += 3.1
     c.tick()
-    assert len(rig.notifier.notices) == 6
-    assert rig.notifier.notices[-1].title == "4 entradas más"
+    assert len(rig.notifier.notices) == k + 1
+    assert rig.notifier.notices[-1].title == f"{9 - k} entradas más"
 
 
 def test_catchup_is_one_summary_and_backlog_one_notice(rig: Any) -> None:
@@ -586,3 +587,17 @@ def test_rejected_password_at_start_is_a_critical_notice_but_not_while_paused(ri
     rig.clock.t += 30
     quiet.tick()
     assert quiet.notifier.notices == []  # type: ignore[attr-defined]
+
+
+def test_idle_controller_sleeps_long_but_counts_down_when_needed(rig: Any) -> None:
+    c = rig.controller
+    now = rig.clock()
+    assert c._tick_s(now) == app.TICK_S  # connecting: the tooltip shows progress
+    c.handle(StateChanged(ConnState.LISTENING, server="h:5432/db"))
+    assert c._tick_s(rig.clock()) == app.IDLE_TICK_S  # connected and idle: fewer wakeups
+    click(rig, "Pausar 15 min")
+    assert c._tick_s(rig.clock()) == app.TICK_S  # the pause countdown is on screen
+    click(rig, "Reanudar avisos")
+    assert c._tick_s(rig.clock()) == app.IDLE_TICK_S
+    c.handle(StateChanged(ConnState.BACKING_OFF, reason="x", retry_in_s=2.0))
+    assert c._tick_s(rig.clock()) == app.TICK_S

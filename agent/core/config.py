@@ -12,7 +12,7 @@ TOML layout (sections and keys are exactly the dataclass fields below)::
     host = "192.168.1.50"
     port = 5432
     [notifications]
-    flood_max_count = 5
+    flood_max_count = 4
     [pause]
     short_pause_min = 15
 """
@@ -49,7 +49,7 @@ class ConnectionSettings:
 class NotificationSettings:
     """What pops up, and how many."""
 
-    flood_max_count: int = 5
+    flood_max_count: int = 4
     """At most this many notifications per ``flood_window_s``; beyond that one summary."""
     flood_window_s: float = 30.0
     expiry_warning_days: int = 7
