@@ -24,6 +24,31 @@ def require(*programs: str) -> None:
 
 
 @contextmanager
+def xvfb_display(required_env: str) -> Iterator[str]:
+    """A private Xvfb display (``":N"``, chosen by Xvfb itself) for the duration of the block. Skips when Xvfb is
+    missing, or fails when the environment variable ``required_env`` is set (CI installs it)."""
+    if shutil.which("Xvfb") is None:
+        if os.environ.get(required_env):
+            pytest.fail("Xvfb missing (build/dev.sh installs xvfb)")
+        pytest.skip("Xvfb missing")
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "1024x768x24"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    try:
+        yield ":" + number
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+
+
+@contextmanager
 def secret_service(base: Path) -> Iterator[dict[str, str]]:
     """Start ``dbus-daemon`` (session) and an unlocked ``gnome-keyring-daemon`` with a temporary HOME.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Database
+from deploy_support import xvfb_display
 
 from agent import config_files
 from agent.adapters.autostart_memory import MemoryAutostart
@@ -26,25 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    if shutil.which("Xvfb") is None:
-        if os.environ.get("AVISO_REQUIRE_DEPLOY_TOOLS"):
-            pytest.fail("Xvfb missing (build/dev.sh installs xvfb)")
-        pytest.skip("Xvfb missing")
-    read_fd, write_fd = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()
-    try:
-        yield ":" + number
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+    with xvfb_display("AVISO_REQUIRE_DEPLOY_TOOLS") as name:
+        yield name
 
 
 class Harness:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Database
-from deploy_support import bundled_modules, is_fresh
+from deploy_support import bundled_modules, is_fresh, xvfb_display
 
 from agent import __version__
 from agent.core import config
@@ -41,25 +41,8 @@ RUN_KEY = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run"
 def display() -> Iterator[str]:
     """A private Xvfb display for the whole Wine session: Wine's desktop process (explorer.exe, the tray host)
     starts with the first Wine call of the session; started without a display, window creation fails later."""
-    if shutil.which("Xvfb") is None:
-        if os.environ.get("AVISO_REQUIRE_WINE"):
-            pytest.fail("Xvfb missing (build/dev.sh installs xvfb)")
-        pytest.skip("Xvfb missing")
-    read_fd, write_fd = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "1024x768x24"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()
-    try:
-        yield ":" + number
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+    with xvfb_display("AVISO_REQUIRE_WINE") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
