@@ -11,13 +11,17 @@ import contextlib
 import select
 import socket
 import threading
+import time
 
 
 class TcpProxy:
     """Start with ``start()``; ``port`` is where clients connect. Stops with ``close()``."""
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, coalesce_s: float = 0.0) -> None:
+        """``coalesce_s`` > 0: bytes from the server are held that long after the first of them and sent to the
+        client in one piece, so messages the server sent separately arrive in one read (like a slow network)."""
         self.upstream = (upstream_host, upstream_port)
+        self.coalesce_s = coalesce_s
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -80,6 +84,21 @@ class TcpProxy:
                 self._pairs.append((client, server))
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
+    @staticmethod
+    def _collect(sock: socket.socket, seconds: float) -> bytes:
+        """Everything ``sock`` sends within ``seconds``."""
+        out = b""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            r, _, _ = select.select([sock], [], [], left)
+            if not r:
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out
+
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         peers = {a: b, b: a}
         while not self._closed.is_set():
@@ -97,6 +116,8 @@ class TcpProxy:
                     data = s.recv(65536)
                     if not data:
                         raise OSError("closed")
+                    if s is b and self.coalesce_s > 0:
+                        data += self._collect(b, self.coalesce_s)
                     peers[s].sendall(data)
             except OSError:
                 for s in (a, b):

@@ -174,3 +174,32 @@ def test_optional_columns_not_granted_read_as_none(db: Database, role_setup: str
         assert run.wait_ids({e.entry_id})
         member = run.entries[0].entry.member
         assert member is not None and member.plan is None and member.notes is None and member.first_name == "Nicolás"
+
+
+def test_notify_arriving_with_a_query_result_is_not_left_in_libpq_buffer(db: Database) -> None:
+    """A NOTIFY that reaches the listener in the same read as the answer to its own re-read query sits in libpq's
+    input buffer, where select() cannot see it: it must still be delivered at once, not at the next sweep.
+
+    Made deterministic: a lock makes the engine's re-read of entry 1 wait; NOTIFY 2 is sent meanwhile (a busy
+    backend forwards it only after the query's answer, PostgreSQL docs "NOTIFY"), and a proxy that coalesces the
+    server's bytes for 0.3 s hands both to the client in one piece."""
+    proxy = TcpProxy(db.server.host, db.server.port, coalesce_s=0.3).start()
+    try:
+        dsn = db.server.dsn(dbname=db.name, user="pos_user", password=db.pos_password, port=proxy.port)
+        with Running(dsn, None, heartbeat_s=60.0, query_timeout_s=30.0) as run:
+            assert run.wait_listening()
+            first = _insert_silently(db, member_id=1)
+            second = _insert_silently(db, member_id=2)
+            locker = db.connect_admin(autocommit=False)
+            with locker.cursor() as cur:
+                cur.execute("LOCK TABLE miembros IN ACCESS EXCLUSIVE MODE")
+            _notify(db, json.dumps({"v": 1, "id_entrada": first, "truncated": True}))
+            time.sleep(0.8)  # the engine is now blocked in its re-read of entry 1
+            _notify(db, json.dumps({"v": 1, "id_entrada": second, "truncated": True}))
+            time.sleep(0.2)
+            locker.commit()  # the answer and NOTIFY 2 reach the engine in one read
+            locker.close()
+            assert run.wait_ids({first, second}, timeout=5), f"delivered only {run.ids()}"
+            assert all(e.source is Source.LIVE for e in run.entries)
+    finally:
+        proxy.close()

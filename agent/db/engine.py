@@ -436,6 +436,11 @@ class ListenerEngine:
                 next_sweep = self._clock() + self.config.heartbeat_s
                 continue
             self._check_interrupt()
+            # A NOTIFY that came in with the answer to our last query is already in libpq's input buffer, where
+            # select() cannot see it: let psycopg2 parse what has been read (one non-blocking read) before waiting.
+            conn.poll()
+            if conn.notifies:
+                continue
             wait = next_sweep - self._clock()
             if self._dirty and self.config.cursor_path is not None:  # save the ledger once the link is quiet
                 due = self._last_persist + self.config.persist_interval_s - self._clock()
