@@ -58,6 +58,7 @@ from agent.core.notify_text import (
     Urgency,
     backlog_notice,
     entry_notice,
+    plain_entry_notice,
     plural,
     summary_notice,
     trial_notice,
@@ -129,7 +130,7 @@ class _Snapshot:
     recent: tuple[Notice, ...] = ()
 
 
-def run_click_action(template: str, member_id: int | None) -> None:
+def run_click_action(template: str, member_id: int | str | None) -> None:
     """Run the configured click action for ``member_id``: a URL (``scheme://...``) opens in the browser, anything
     else is a command line run without a shell. ``{id_miembro}`` (or ``{member_id}``) is replaced by the id.
     Raises ``OSError``/``ValueError`` when the command cannot start."""
@@ -337,7 +338,15 @@ class TrayController:
                 log.exception("tray command failed")
 
     def handle(self, event: Event) -> None:
-        """Apply one engine event (controller thread)."""
+        """Apply one engine event (controller thread). Never raises: a failure is logged (with the entry id) and
+        the agent goes on with the next event."""
+        try:
+            self._handle(event)
+        except Exception:
+            entry_id = event.entry.entry_id if isinstance(event, EntryReceived) else None
+            log.exception("handling %s (entry %s) failed", type(event).__name__, entry_id)
+
+    def _handle(self, event: Event) -> None:
         now = self.clock()
         if isinstance(event, EntryReceived):
             self._entry(event, now)
@@ -416,9 +425,14 @@ class TrayController:
             log.info("entry %s is a %s entry: no notification", entry.entry_id, entry.access_type)
             return
         self._count_today()
-        notice = entry_notice(
-            entry, lang=self.lang, expiry_warning_days=self.expiry_warning_days, tz=self.tz, kind=NoticeKind.ENTRY
-        )
+        notice: Notice | None
+        try:
+            notice = entry_notice(
+                entry, lang=self.lang, expiry_warning_days=self.expiry_warning_days, tz=self.tz, kind=NoticeKind.ENTRY
+            )
+        except Exception:  # bad data in one row must not hide the entry nor stop the agent
+            log.exception("entry %s: notification text failed; showing a plain notice", entry.entry_id)
+            notice = plain_entry_notice(entry, lang=self.lang, tz=self.tz)
         if notice is None:
             return
         self.recent.appendleft(notice)

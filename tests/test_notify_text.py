@@ -190,3 +190,29 @@ def test_every_tray_message_has_both_languages_and_is_registered() -> None:
     for key, texts in TRAY_MESSAGES.items():
         assert set(texts) == {"es", "en"}, key
         assert MESSAGES[key] is texts
+
+
+@pytest.mark.parametrize("amount", ["NaN", "sNaN", "Infinity", "-Infinity"])
+def test_non_finite_balance_is_unknown_not_a_crash(amount: str) -> None:
+    """PostgreSQL numeric accepts 'NaN' (and 'Infinity'): ``Decimal('NaN') > 0`` raises InvalidOperation."""
+    st = nt.member_status(entry(member(balance_due=Decimal(amount))), TODAY)
+    assert st.statuses == (nt.Status.CURRENT,) and st.balance_due is None
+    assert notice(entry(member(balance_due=Decimal(amount)))).body == (
+        "Plan Mensual · Entrada 08:01\nAl día (vence el 09/01/2027)"
+    )
+
+
+def test_known_amount() -> None:
+    assert nt.known_amount(Decimal("12.50")) == Decimal("12.50")
+    assert nt.known_amount(3) == Decimal(3)
+    assert [nt.known_amount(v) for v in (None, True, "abc", float("nan"), Decimal("NaN"))] == [None] * 5
+
+
+def test_plain_entry_notice_keeps_name_time_and_denial() -> None:
+    n = nt.plain_entry_notice(entry(result="denegado"), lang="es", tz=UTC)
+    assert n.title == "María José Peña Núñez"
+    assert n.body == "Entrada 08:01\nACCESO DENEGADO por el torniquete · Estado no disponible (ver el registro)"
+    assert n.urgency is nt.Urgency.CRITICAL and (n.tag, n.entry_id, n.member_id) == ("entry-123", 123, 45)
+    n = nt.plain_entry_notice(entry(member_id=None, member=None), lang="en", tz=UTC)
+    assert n.title == "Member #?"
+    assert n.body == "Entry 08:01\nStatus unavailable (see the log)" and n.urgency is nt.Urgency.NORMAL

@@ -601,3 +601,58 @@ def test_idle_controller_sleeps_long_but_counts_down_when_needed(rig: Any) -> No
     assert c._tick_s(rig.clock()) == app.IDLE_TICK_S
     c.handle(StateChanged(ConnState.BACKING_OFF, reason="x", retry_in_s=2.0))
     assert c._tick_s(rig.clock()) == app.TICK_S
+
+
+def test_nan_balance_entry_is_shown_and_the_agent_goes_on(rig: Any) -> None:
+    """A member with ``saldo_pendiente = 'NaN'`` used to raise in member_status and end the tray."""
+    c = rig.controller
+    bad = make_entry(1)
+    member = bad.entry.member
+    assert member is not None
+    import dataclasses
+
+    bad = dataclasses.replace(
+        bad, entry=dataclasses.replace(bad.entry, member=dataclasses.replace(member, balance_due=Decimal("NaN")))
+    )
+    c.handle(bad)
+    c.handle(make_entry(2))
+    assert [n.title for n in rig.notifier.notices] == ["Socio1 Prueba", "Socio2 Prueba"]
+
+
+def test_a_failing_entry_text_gives_a_plain_notice_and_is_logged_with_its_id(
+    rig: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_a: Any, **_k: Any) -> Notice:
+        raise ValueError("bad row")
+
+    monkeypatch.setattr(app, "entry_notice", broken)
+    with caplog.at_level(logging.ERROR, logger="agent.app"):
+        rig.controller.handle(make_entry(7))
+    (shown,) = rig.notifier.notices
+    assert (shown.title, shown.entry_id) == ("Socio7 Prueba", 7)
+    assert shown.body == "Entrada 10:00\nEstado no disponible (ver el registro)"
+    assert any("entry 7" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_an_exception_while_handling_an_event_never_stops_the_run_loop(
+    rig: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def broken(entry: Any, **_k: Any) -> Notice:
+        calls.append(entry.entry_id)
+        raise ValueError("still bad")
+
+    monkeypatch.setattr(app, "entry_notice", broken)
+    monkeypatch.setattr(app, "plain_entry_notice", broken)
+    c = rig.controller
+    events: queue.Queue[Event] = queue.Queue()
+    events.put(make_entry(3))
+    events.put(StateChanged(ConnState.LISTENING, server="db:5432"))
+    real = time.monotonic
+    c.clock = real
+    with caplog.at_level(logging.ERROR, logger="agent.app"):
+        c.run(events, duration_s=0.3)
+    assert calls == [3, 3]
+    assert c.conn.state is ConnState.LISTENING  # the event after the failing one was applied
+    assert any("entry 3" in r.getMessage() for r in caplog.records if r.message.startswith("handling"))

@@ -22,6 +22,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "notify.time": {"es": "Entrada {time}", "en": "Entry {time}"},
     "notify.turnstile": {"es": "torniquete {name}", "en": "turnstile {name}"},
     "notify.member_fallback": {"es": "Miembro #{member_id}", "en": "Member #{member_id}"},
+    "notify.status_unavailable": {
+        "es": "Estado no disponible (ver el registro)",
+        "en": "Status unavailable (see the log)",
+    },
     # -- summaries -------------------------------------------------------------------------------------------
     "summary.flood_title.one": {"es": "1 entrada más", "en": "1 more entry"},
     "summary.flood_title.other": {"es": "{count} entradas más", "en": "{count} more entries"},

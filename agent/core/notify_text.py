@@ -12,7 +12,9 @@ Status rules (dates are calendar dates; ``today`` is the front desk's local date
 * **expiring in N days** — ``0 <= expires_on - today <= expiry_warning_days`` (default 7, settings
   ``notifications.expiry_warning_days``);
 * **current** — otherwise, when there is an expiry date;
-* **pending balance** — ``balance_due > 0``: warning;
+* **pending balance** — ``balance_due > 0``: warning. A non-finite amount (PostgreSQL ``numeric`` accepts
+  ``'NaN'``, and since 14 ``'Infinity'``: PostgreSQL docs 8.1.2 "Arbitrary Precision Numbers") is treated as
+  unknown: no balance status (``Decimal('NaN') > 0`` would raise ``InvalidOperation``);
 * **birthday today** — same month and day as ``birth_date`` (29 February is celebrated on 28 February in
   common years).
 
@@ -114,7 +116,7 @@ class Notice:
     kind: NoticeKind = NoticeKind.ENTRY
     tag: str = ""
     entry_id: int | None = None
-    member_id: int | None = None
+    member_id: int | str | None = None
     photo: str | None = None
 
     @property
@@ -158,12 +160,24 @@ def member_status(entry: Entry, today: dt.date, expiry_warning_days: int = 7) ->
             days = left
         else:
             statuses.append(Status.CURRENT)
-    balance = member.balance_due
+    balance = known_amount(member.balance_due)
     if balance is not None and balance > 0:
         statuses.append(Status.BALANCE)
     if member.birth_date is not None and _birthday_on(member.birth_date, today):
         statuses.append(Status.BIRTHDAY)
     return MemberStatus(tuple(statuses), days=days, balance_due=balance, expires_on=member.expires_on)
+
+
+def known_amount(amount: object) -> Decimal | None:
+    """``amount`` as a finite :class:`~decimal.Decimal`, or None when it is missing, NaN, infinite or not a
+    number at all (unknown: no status is derived from it)."""
+    if amount is None or isinstance(amount, bool):
+        return None
+    try:
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    except (ArithmeticError, ValueError):
+        return None
+    return value if value.is_finite() else None
 
 
 def format_amount(amount: Decimal, lang: str) -> str:
@@ -254,6 +268,33 @@ def entry_notice(
         entry_id=entry.entry_id,
         member_id=entry.member_id,
         photo=entry.member.photo_url if entry.member is not None else None,
+    )
+
+
+def plain_entry_notice(entry: Entry, *, lang: str = "es", tz: dt.tzinfo | None = None) -> Notice:
+    """A minimal notice for an entry whose normal text could not be built (the controller logs why): the name
+    (or "Miembro #45"), the time, "ACCESO DENEGADO" when denied, and "status unavailable". Critical when
+    denied. Built only from fields that cannot fail to format."""
+    try:
+        title = entry_title(entry, lang)
+    except Exception:
+        title = tr("notify.member_fallback", lang, member_id=entry.member_id if entry.member_id is not None else "?")
+    try:
+        when = tr("notify.time", lang, time=entry.occurred_at.astimezone(tz).strftime("%H:%M"))
+    except Exception:
+        when = ""
+    denied = bool(getattr(entry, "denied", False))
+    parts = [tr("status.denied", lang)] if denied else []
+    parts.append(tr("notify.status_unavailable", lang))
+    return Notice(
+        title=title,
+        body=(when + "\n" if when else "") + " · ".join(parts),
+        urgency=Urgency.CRITICAL if denied else Urgency.NORMAL,
+        sound=Sound.WARNING if denied else Sound.DEFAULT,
+        kind=NoticeKind.ENTRY,
+        tag=f"entry-{entry.entry_id}",
+        entry_id=entry.entry_id,
+        member_id=entry.member_id,
     )
 
 
