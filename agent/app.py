@@ -454,8 +454,9 @@ class TrayController:
 
     def _render(self, outputs: Sequence[Show[Notice] | Summarize[Notice]]) -> None:
         for out in outputs:
-            if isinstance(out, Show):
-                self._show(out.item)
+            single = out.item if isinstance(out, Show) else out.single
+            if single is not None:
+                self._show(single)
             else:
                 self._seq += 1
                 notice = summary_notice(out.reason, out.items, self.lang, extra=out.extra, seq=self._seq)

@@ -157,7 +157,7 @@ GARBAGE = [
     '{"id": 42}',
     "[" * 100_000,
     '{"id_entrada": 1e400}',
-    "x" * 9000,
+    "x" * 33_000,
     '{"id_entrada": NaN}',
     "\ud800",
 ]
@@ -238,3 +238,40 @@ def test_ledger_memory_is_bounded() -> None:
     assert len(led.recent) <= 1250
     led.prune()
     assert len(led.recent) == 1000 and max(led.recent) == 5000
+
+
+def test_ledger_ids_after_the_cursor_are_new_whatever_their_date() -> None:
+    led = Ledger(lookback_s=60)
+    led.start_at(100, T0)
+    assert led.is_new(101, T0 - dt.timedelta(days=2))  # inserted live with a turnstile clock two days behind
+    led.mark(101, T0 - dt.timedelta(days=2))
+    assert not led.is_new(101, T0 - dt.timedelta(days=2))
+    assert not led.is_new(50, T0 - dt.timedelta(seconds=1))  # before the first start, below the cursor
+
+
+def test_ledger_future_dates_do_not_push_the_window_past_the_present() -> None:
+    led = Ledger(lookback_s=60)
+    led.start_at(100, T0)
+    led.mark(101, T0 + dt.timedelta(days=1), server_now=T0 + dt.timedelta(seconds=5))  # a clock a day ahead
+    assert led.cursor_time == T0 + dt.timedelta(seconds=5)
+    led.mark(103, T0 + dt.timedelta(seconds=6), server_now=T0 + dt.timedelta(seconds=6))
+    assert led.is_new(102, T0 + dt.timedelta(seconds=5))  # a lower id committing late, dated now: in the window
+
+
+def test_ledger_forgetting_for_memory_never_duplicates() -> None:
+    led = Ledger(lookback_s=10**6, max_recent=1000)
+    led.start_at(0, T0)
+    for i in range(1, 1501):  # one big transaction: every row has the same fecha_hora
+        led.mark(i, T0)
+    led.prune()
+    assert len(led.recent) == 1000 and led.forgotten_max_id == 500
+    assert not any(led.is_new(i, T0) for i in range(1, 1501))  # a sweep re-reading them delivers nothing
+    back = Ledger.from_dict(led.to_dict("s"), "s", lookback_s=10**6)
+    assert back.forgotten_max_id == 500
+
+
+def test_parse_accepts_a_payload_that_grew_in_conversion_to_utf8() -> None:
+    """A LATIN1 server's payload just under its 8000-byte limit is up to twice that in UTF-8 (review finding)."""
+    body = json.dumps({"v": 1, "id_entrada": 7, "miembro": {"notas": "ñ" * 3990}}, ensure_ascii=False)
+    assert len(body.encode("latin-1")) < 8000 < len(body.encode("utf-8"))
+    assert parse(body).entry_id == 7

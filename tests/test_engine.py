@@ -203,3 +203,89 @@ def test_notify_arriving_with_a_query_result_is_not_left_in_libpq_buffer(db: Dat
             assert all(e.source is Source.LIVE for e in run.entries)
     finally:
         proxy.close()
+
+
+def test_odd_rows_never_stop_delivery(db: Database) -> None:
+    """A real turnstile schema with a varchar member id, a timestamp without time zone, a nullable fecha_hora and
+    impossible member dates: every entry is still delivered, once (found by the adversarial review)."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE SCHEMA odd;"
+            "CREATE TABLE odd.miembros (id_miembro varchar(10) PRIMARY KEY, nombre text, apellido text,"
+            " fecha_vencimiento date, fecha_nacimiento date, saldo_pendiente numeric);"
+            "CREATE TABLE odd.registro_entradas (id_entrada bigserial PRIMARY KEY, id_miembro varchar(10),"
+            " tipo_acceso text NOT NULL, fecha_hora timestamp DEFAULT now());"
+            "INSERT INTO odd.miembros VALUES ('M-001', 'Ana', 'Ruiz', '20255-01-31', '0044-03-15 BC', 'NaN'),"
+            " ('7', 'Luis', 'Peña', 'infinity', NULL, 0);"
+            f"ALTER ROLE pos_user IN DATABASE {db.name} SET search_path = odd;"
+            "GRANT USAGE ON SCHEMA odd TO pos_user; GRANT SELECT ON ALL TABLES IN SCHEMA odd TO pos_user;"
+        )
+    insert = "INSERT INTO odd.registro_entradas (id_miembro, tipo_acceso, fecha_hora) VALUES (%s, 'miembro', {})"
+    try:
+        with Running(db.pos_dsn(), None) as run:
+            assert run.wait_listening()
+            ids = []
+            with db.connect_admin() as conn, conn.cursor() as cur:
+                for member, when in (("M-001", "DEFAULT"), ("7", "NULL"), ("M-001", "DEFAULT")):
+                    cur.execute(insert.format(when) + " RETURNING id_entrada", (member,))
+                    ids.append(cur.fetchone()[0])
+            # No trigger in this schema: the sweep (1 s here) finds them.
+            assert run.wait_ids(set(ids), timeout=10), run.ids()
+            time.sleep(1.5)
+            assert_exactly_once(run.ids(), set(ids))
+            first = run.entries[0].entry
+            assert first.member_id == "M-001" and first.member is not None and first.member.member_id == "M-001"
+            assert first.member.expires_on is None and first.member.birth_date is None
+            assert first.occurred_at.tzinfo is not None
+            assert run.entries[1].entry.occurred_at.tzinfo is not None  # NULL fecha_hora: the statement's time
+            assert run.engine.alive
+    finally:
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute(f"ALTER ROLE pos_user IN DATABASE {db.name} RESET search_path")
+
+
+def test_sweep_runs_under_steady_traffic(db: Database) -> None:
+    """An entry whose NOTIFY was skipped is delivered by the sweep even while other entries keep arriving."""
+    with Running(db.pos_dsn(), None, heartbeat_s=2.0) as run:
+        assert run.wait_listening()
+        silent = _insert_silently(db, member_id=3)
+        stop = time.monotonic() + 5
+        live = []
+        while time.monotonic() < stop:  # an entry every 0.3 s: never 2 s of quiet
+            live += simulate.insert_entries(db.admin_dsn(), count=1, member_id=1)
+            time.sleep(0.3)
+        assert run.wait_ids({silent} | {e.entry_id for e in live}, timeout=5), "the skipped entry was starved"
+        assert_exactly_once(run.ids(), {silent} | {e.entry_id for e in live})
+
+
+def test_live_entries_dated_in_the_past_or_future_are_delivered(db: Database) -> None:
+    """Turnstile clocks that are behind or ahead: every entry inserted while listening is delivered, and a future
+    date does not break the out-of-order protection for the ones after it."""
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        ids = []
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            for offset in ("-2 days", "-20 minutes", "+1 day"):
+                cur.execute(
+                    "INSERT INTO registro_entradas (id_miembro, tipo_acceso, fecha_hora)"
+                    " VALUES (1, 'miembro', now() + %s::interval) RETURNING id_entrada",
+                    (offset,),
+                )
+                ids.append(cur.fetchone()[0])
+        assert run.wait_ids(set(ids))
+        slow = db.connect_admin(autocommit=False)
+        with slow.cursor() as cur:
+            cur.execute(
+                "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (2, 'miembro') RETURNING id_entrada"
+            )
+            (low,) = cur.fetchone()
+        (high,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=3)
+        assert run.wait_ids({high.entry_id})
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'aviso-entradas'"
+            )
+        slow.commit()
+        slow.close()
+        assert run.wait_ids({low}, timeout=10), "the late commit after a future-dated row was lost"
+        assert_exactly_once(run.ids(), {*ids, low, high.entry_id})

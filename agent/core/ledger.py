@@ -30,7 +30,10 @@ class Ledger:
     cursor_time: dt.datetime | None = None
     recent: dict[int, dt.datetime] = field(default_factory=dict)
     floor: dt.datetime | None = None
-    """Entries older than this are never delivered: when the agent was first started (server time)."""
+    """Ids at or below the cursor dated before this are never delivered: when the agent was first started."""
+    forgotten_max_id: int = 0
+    """Highest id forgotten to keep memory bounded (more than ``max_recent`` ids in the window, e.g. one
+    transaction of 70,000 rows): ids at or below it count as delivered."""
 
     @property
     def initialized(self) -> bool:
@@ -49,35 +52,51 @@ class Ledger:
         return self.cursor_time - dt.timedelta(seconds=self.lookback_s)
 
     def is_new(self, entry_id: int, occurred_at: dt.datetime) -> bool:
-        """True if this entry should be delivered: not remembered, and inside the catch-up window."""
-        if entry_id in self.recent or (self.floor is not None and occurred_at < self.floor):
+        """True if this entry should be delivered: not remembered, and either after the cursor's id or inside the
+        catch-up window. An id above the cursor is new whatever its ``fecha_hora`` says (a turnstile clock that is
+        behind, passages uploaded late); the window only serves ids at or below the cursor (out-of-order commits)."""
+        if entry_id in self.recent:
             return False
+        if entry_id > self.cursor_id:
+            return True
+        if entry_id <= self.forgotten_max_id:
+            return False  # below ids forgotten for memory's sake: taken as delivered (no duplicates)
+        if self.floor is not None and occurred_at < self.floor:
+            return False  # before the agent was first started
         since = self.since()
-        return entry_id > self.cursor_id or since is None or occurred_at >= since
+        return since is None or occurred_at >= since
 
-    def mark(self, entry_id: int, occurred_at: dt.datetime) -> None:
-        """Record a delivery and move the cursor."""
+    def mark(self, entry_id: int, occurred_at: dt.datetime, server_now: dt.datetime | None = None) -> None:
+        """Record a delivery and move the cursor. ``server_now`` (the server's clock, estimated) caps the cursor's
+        time, so one row dated in the future (a turnstile clock ahead) cannot push the window past the present."""
         self.recent[entry_id] = occurred_at
         self.cursor_id = max(self.cursor_id, entry_id)
-        if self.cursor_time is None or occurred_at > self.cursor_time:
-            self.cursor_time = occurred_at
+        self._advance_time(occurred_at, server_now)
         if len(self.recent) > self.max_recent * 1.25:
             self.prune()
 
-    def skip_to(self, max_id: int, newest: dt.datetime) -> None:
+    def _advance_time(self, t: dt.datetime, server_now: dt.datetime | None) -> None:
+        if server_now is not None and t > server_now:
+            t = server_now
+        if self.cursor_time is None or t > self.cursor_time:
+            self.cursor_time = t
+
+    def skip_to(self, max_id: int, newest: dt.datetime, server_now: dt.datetime | None = None) -> None:
         """Move the cursor past entries reported in a summary instead of one by one."""
         self.cursor_id = max(self.cursor_id, max_id)
-        if self.cursor_time is None or newest > self.cursor_time:
-            self.cursor_time = newest
+        self._advance_time(newest, server_now)
 
     def prune(self) -> None:
-        """Forget ids older than the window, then the oldest beyond ``max_recent``."""
+        """Forget ids older than the window, then the oldest beyond ``max_recent`` (raising
+        :attr:`forgotten_max_id`, below which ids count as delivered)."""
         since = self.since()
         if since is not None:
             self.recent = {i: t for i, t in self.recent.items() if t >= since}
         if len(self.recent) > self.max_recent:
-            keep = sorted(self.recent.items(), key=lambda it: (it[1], it[0]))[-self.max_recent :]
-            self.recent = dict(keep)
+            ordered = sorted(self.recent)
+            dropped, kept = ordered[: -self.max_recent], ordered[-self.max_recent :]
+            self.forgotten_max_id = max(self.forgotten_max_id, dropped[-1])
+            self.recent = {i: self.recent[i] for i in kept}
 
     def to_dict(self, server: str) -> dict[str, object]:
         """JSON-ready snapshot, tagged with the ``server`` identity (``host:port/db#channel``)."""
@@ -88,6 +107,7 @@ class Ledger:
             "cursor_id": self.cursor_id,
             "cursor_time": self.cursor_time.isoformat() if self.cursor_time else None,
             "floor": self.floor.isoformat() if self.floor else None,
+            "forgotten_max_id": self.forgotten_max_id,
             "recent": [[i, t.isoformat()] for i, t in sorted(self.recent.items())],
         }
 
@@ -106,6 +126,7 @@ class Ledger:
                 cursor_time=dt.datetime.fromisoformat(cursor_time) if cursor_time else None,
                 recent={int(i): dt.datetime.fromisoformat(t) for i, t in data["recent"]},
                 floor=dt.datetime.fromisoformat(floor) if floor else None,
+                forgotten_max_id=int(data.get("forgotten_max_id", 0)),
             )
         except (KeyError, TypeError, ValueError):
             return fresh

@@ -18,7 +18,8 @@ class Member:
     ``balance_due`` is in the gym's currency (``saldo_pendiente``); dates are calendar dates of the server.
     """
 
-    member_id: int
+    member_id: int | str
+    """``id_miembro``: an int, or the text of a non-numeric id (a varchar key such as ``'M-001'``)."""
     first_name: str
     last_name: str
     plan: str | None = None
@@ -43,7 +44,7 @@ class Entry:
     """
 
     entry_id: int
-    member_id: int | None
+    member_id: int | str | None
     occurred_at: dt.datetime
     access_type: str = "miembro"
     turnstile: str | None = None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-MAX_PAYLOAD_BYTES = 8000
-"""NOTIFY payloads "must be shorter than 8000 bytes" in the default build (PostgreSQL docs, "NOTIFY")."""
+MAX_PAYLOAD_BYTES = 32_000
+"""NOTIFY payloads "must be shorter than 8000 bytes" in the default build (PostgreSQL docs, "NOTIFY") in the
+*server's* encoding; converted to UTF-8 for us they can grow (a LATIN1 'ñ' is 2 bytes, some encodings up to 4), so
+the cap here is 4 × 8000: anything larger cannot have come from a server."""
 SUPPORTED_VERSIONS = frozenset({1})
 MAX_ID = 2**63 - 1  # bigint
 

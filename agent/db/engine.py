@@ -26,6 +26,7 @@ Entries older than ``replay_max_age_s`` found at catch-up become one :class:`age
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -56,6 +57,11 @@ from agent.db import queries
 from agent.db.connect import connection_kwargs
 
 log = logging.getLogger("agent.engine")
+
+# A SQL_ASCII database holds bytes in whatever encoding the turnstile software wrote (PostgreSQL docs, "Character
+# Set Support": no conversion, no validation); psycopg2 decodes it as strict ASCII, so one 'ñ' would fail the whole
+# batch. Latin-1 maps every byte to a character: never fails, right for the usual Windows/Latin-1 turnstiles.
+psycopg2.extensions.encodings["SQL_ASCII"] = "latin-1"
 
 PERSIST_QUIET_S = 0.2
 """Seconds without a NOTIFY before the ledger is saved: writing it costs time proportional to the entries in the
@@ -151,6 +157,7 @@ class ListenerEngine:
         self._last_persist = 0.0
         self._select: queries.EntrySelect | None = None
         self._started_clock = clock()
+        self._server_clock: tuple[dt.datetime, float] | None = None
         self.server = ""
         self.stats = {"queries": 0, "notifies": 0, "delivered": 0, "rejected_payloads": 0, "connects": 0}
         """Counters for tests and benchmarks (written by the worker only)."""
@@ -332,6 +339,8 @@ class ListenerEngine:
             conn, queries.READABLE_COLUMNS_SQL, {"entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE}
         )
         self._select = queries.EntrySelect.from_readable([(str(t), str(c)) for t, c in readable])
+        ((server_now,),) = self._query(conn, "SELECT statement_timestamp()", {})
+        self._server_clock = (server_now, self._clock())
         self._load_ledger()
         if not self._ledger.initialized:
             elapsed = max(0.0, self._clock() - self._started_clock)
@@ -379,12 +388,19 @@ class ListenerEngine:
         except OSError as exc:
             log.warning("could not save the delivery cursor to %s: %s", path, exc)
 
+    def _server_now(self) -> dt.datetime | None:
+        """The server's clock, estimated from the reading at connect plus our monotonic time since."""
+        if self._server_clock is None:
+            return None
+        at, mono = self._server_clock
+        return at + dt.timedelta(seconds=self._clock() - mono)
+
     def _deliver(self, entries: Iterable[Entry], source: Source) -> None:
         fresh: list[int] = []
         for entry in entries:
             if not self._ledger.is_new(entry.entry_id, entry.occurred_at):
                 continue
-            self._ledger.mark(entry.entry_id, entry.occurred_at)
+            self._ledger.mark(entry.entry_id, entry.occurred_at, self._server_now())
             self._dirty = True
             self.stats["delivered"] += 1
             self._post(EntryReceived(entry, source, self._clock()))
@@ -404,7 +420,7 @@ class ListenerEngine:
         )[0]
         if count:
             log.info("catch-up: %s entries older than %s s reported as one summary", count, c.replay_max_age_s)
-            self._ledger.skip_to(int(max_id), newest)
+            self._ledger.skip_to(int(max_id), newest, self._server_now())
             self._dirty = True
             self._post(BacklogSummary(int(count), oldest, newest))
         page_after = 0
@@ -432,8 +448,9 @@ class ListenerEngine:
         next_sweep = self._clock() + self.config.heartbeat_s
         while True:
             if conn.notifies:
+                # The sweep stays on its own 15 s schedule under traffic too: an entry whose NOTIFY was skipped
+                # (queue guard, session_replication_role=replica...) must not wait for a quiet moment.
                 self._handle_notifies(conn)
-                next_sweep = self._clock() + self.config.heartbeat_s
                 continue
             self._check_interrupt()
             # A NOTIFY that came in with the answer to our last query is already in libpq's input buffer, where

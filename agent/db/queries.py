@@ -35,13 +35,27 @@ SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE 
 the agent's monotonic clock, so the PC's wall clock does not matter). Row: (highest id older than that, start)."""
 
 BACKLOG_SQL = f"""
-SELECT count(*), min(fecha_hora), max(fecha_hora), coalesce(max(id_entrada), 0)
+SELECT count(*), min(fecha_hora)::timestamptz, max(fecha_hora)::timestamptz, coalesce(max(id_entrada), 0)
   FROM {names.ENTRIES_TABLE}
  WHERE tipo_acceso = %(member)s AND id_entrada > %(after_id)s
    AND fecha_hora < now() - %(max_age_s)s * interval '1 second'
 """
 """Entries not yet delivered that are older than the replay age: reported as one summary. Row: count, oldest,
 newest, max id."""
+
+
+# How each column is read, so that one odd row can never stop delivery for everyone (every value arrives in a type
+# Python can hold): ids and texts as text (a varchar id_miembro 'M-001'; an enum tipo_acceso); dates outside
+# 0001-9999 (a typo '20255-01-31', a BC date, 'infinity') as NULL; a timestamp without time zone in the session's
+# time zone, and a missing or impossible fecha_hora as the statement's time.
+_EXPR = {
+    "id_entrada": "{t}.{c}",
+    "fecha_hora": "CASE WHEN {t}.{c}::timestamptz BETWEEN '0001-01-02' AND '9999-12-30' THEN {t}.{c}::timestamptz"
+    " ELSE statement_timestamp() END",
+    "fecha_vencimiento": "CASE WHEN {t}.{c}::date BETWEEN '0001-01-01' AND '9999-12-31' THEN {t}.{c}::date END",
+    "fecha_nacimiento": "CASE WHEN {t}.{c}::date BETWEEN '0001-01-01' AND '9999-12-31' THEN {t}.{c}::date END",
+    "saldo_pendiente": "{t}.{c}::numeric",
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +80,16 @@ class EntrySelect:
         )
 
     def _select_list(self) -> str:
-        parts = [f"e.{c}" if c in self.entry_columns else "NULL" for c in names.ENTRY_COLUMNS]
-        parts.append("m.id_miembro")
-        parts += [f"m.{c}" if c in self.member_columns else "NULL" for c in names.MEMBER_COLUMNS if c != "id_miembro"]
+        parts = [
+            _EXPR.get(c, "e.{c}::text").format(c=c, t="e") if c in self.entry_columns else "NULL"
+            for c in names.ENTRY_COLUMNS
+        ]
+        parts.append("m.id_miembro::text")
+        parts += [
+            _EXPR.get(c, "m.{c}::text").format(c=c, t="m") if c in self.member_columns else "NULL"
+            for c in names.MEMBER_COLUMNS
+            if c != "id_miembro"
+        ]
         return ", ".join(parts)
 
     def _from(self) -> str:
@@ -89,14 +110,16 @@ class EntrySelect:
         """
         return (
             f"SELECT {self._select_list()} {self._from()}"
-            " AND e.fecha_hora >= now() - %(max_age_s)s * interval '1 second'"
+            " AND (e.fecha_hora >= now() - %(max_age_s)s * interval '1 second'"
             " AND (e.id_entrada > %(after_id)s OR e.fecha_hora >= %(since)s)"
+            " OR e.fecha_hora IS NULL AND e.id_entrada > %(after_id)s)"
             " AND e.id_entrada > %(page_after)s ORDER BY e.id_entrada LIMIT %(limit)s"
         )
 
     @staticmethod
     def row_to_entry(row: Sequence[Any]) -> Entry:
-        """An :class:`Entry` from one row of :meth:`by_ids_sql` / :meth:`catch_up_sql`."""
+        """An :class:`Entry` from one row of :meth:`by_ids_sql` / :meth:`catch_up_sql`. Never raises for odd
+        member data: what cannot be read is ``None`` (the entry itself is always delivered)."""
         n = len(names.ENTRY_COLUMNS)
         e = dict(zip(names.ENTRY_COLUMNS.values(), row[:n], strict=True))
         member_keys = ["member_id"] + [v for k, v in names.MEMBER_COLUMNS.items() if k != "id_miembro"]
@@ -104,7 +127,7 @@ class EntrySelect:
         member = None
         if m["member_id"] is not None:
             member = Member(
-                member_id=int(m["member_id"]),
+                member_id=_id(m["member_id"]),
                 first_name=str(m["first_name"] or ""),
                 last_name=str(m["last_name"] or ""),
                 plan=m["plan"],
@@ -116,10 +139,19 @@ class EntrySelect:
             )
         return Entry(
             entry_id=int(e["entry_id"]),
-            member_id=e["member_id"],
+            member_id=_id(e["member_id"]) if e["member_id"] is not None else None,
             occurred_at=e["occurred_at"],
             access_type=e["access_type"],
             turnstile=e["turnstile"],
             result=e["result"],
             member=member,
         )
+
+
+def _id(text: Any) -> int | str:
+    """A member id read as text: an int when it is one, else the text itself (e.g. varchar 'M-001')."""
+    value = str(text).strip()
+    try:
+        return int(value)
+    except ValueError:
+        return value
