@@ -454,9 +454,10 @@ class TrayController:
 
     def _render(self, outputs: Sequence[Show[Notice] | Summarize[Notice]]) -> None:
         for out in outputs:
-            single = out.item if isinstance(out, Show) else out.single
-            if single is not None:
-                self._show(single)
+            if isinstance(out, Show):
+                self._show(out.item)
+            elif out.single is not None:  # a flood "summary" of one entry: that entry's own notice
+                self._show(out.single)
             else:
                 self._seq += 1
                 notice = summary_notice(out.reason, out.items, self.lang, extra=out.extra, seq=self._seq)

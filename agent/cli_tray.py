@@ -19,7 +19,12 @@ AddArg = Callable[[argparse.ArgumentParser], None]
 log = logging.getLogger("agent.cli")
 
 DEMO_DATABASE = "torniquete_db"
-DEMO_INTERVAL_S = 4.0
+DEMO_INTERVAL_S = 8.0
+"""Seconds between simulated entries. With the default flood limit (4 per 30 s) one entry every 8 s puts at most
+4 in any 30 s window, so the demo shows the normal flow, never a flood summary; the plan's order
+(:func:`demo_plan`) shows every status in the first minute."""
+DEMO_FIRST_S = 1.0
+"""Seconds from the agent listening to the first simulated entry."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
@@ -144,7 +149,8 @@ def _keyring_password(account: str) -> str | None:
 
 # -- demo ----------------------------------------------------------------------------------------------------------
 def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
-    """One cycle of the simulated turnstile: every member status, a denied passage, a visitor and an employee.
+    """One cycle of the simulated turnstile: every member status, a denied passage, a visitor and an employee,
+    the warnings first (at :data:`DEMO_INTERVAL_S` every status is on screen within the first minute).
     ``member_ids`` maps :data:`agent.db.demo_data.MEMBERS` keys to ``id_miembro``."""
     from agent.core import names
 
@@ -153,15 +159,15 @@ def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
 
     return [
         member("current"),
+        member("current2", names.RESULT_DENIED),
         member("expired"),
-        {"member_id": None, "access_type": "visitante", "result": names.RESULT_GRANTED},
         member("expiring"),
         member("balance"),
         member("birthday"),
-        member("current2", names.RESULT_DENIED),
+        {"member_id": None, "access_type": "visitante", "result": names.RESULT_GRANTED},
+        member("big_note"),
         {"member_id": None, "access_type": "empleado", "result": names.RESULT_GRANTED},
         member("current3"),
-        member("big_note"),
         member("current2"),
     ]
 
@@ -284,7 +290,7 @@ def _turnstile(
 
     _wait_for_listener(dsn, stop)
     step = 0
-    while not stop.wait(interval_s if step else 1.0):
+    while not stop.wait(interval_s if step else DEMO_FIRST_S):
         item = plan[step % len(plan)]
         step += 1
         try:

@@ -166,3 +166,16 @@ def test_invalid_limits_are_refused() -> None:
         FloodControl(max_count=0)
     with pytest.raises(ValueError, match="max_count"):
         FloodControl(window_s=0)
+
+
+def test_a_flood_summary_of_one_entry_is_that_entry() -> None:
+    """The demo's denied passage was folded into "1 more entry": one held entry is shown as itself."""
+    g: NoticeGate[int] = NoticeGate(max_count=2, window_s=30, settle_s=3)
+    assert shown(g.submit(1, 0.0) + g.submit(2, 1.0)) == [1, 2]
+    assert g.submit(3, 2.0) == []
+    (out,) = g.tick(5.1)
+    assert isinstance(out, Summarize) and out.single == 3
+    assert Summarize(SummaryReason.FLOOD, (3, 4)).single is None
+    assert Summarize(SummaryReason.FLOOD, (3,), extra=2).single is None
+    assert Summarize(SummaryReason.PAUSE, (3,)).single is None
+    assert Summarize(SummaryReason.CATCHUP, (3,)).single is None

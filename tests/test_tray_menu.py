@@ -656,3 +656,46 @@ def test_an_exception_while_handling_an_event_never_stops_the_run_loop(
     assert calls == [3, 3]
     assert c.conn.state is ConnState.LISTENING  # the event after the failing one was applied
     assert any("entry 3" in r.getMessage() for r in caplog.records if r.message.startswith("handling"))
+
+
+def test_one_entry_over_the_flood_limit_is_shown_as_itself_not_as_one_more(rig: Any) -> None:
+    c = rig.controller
+    k = NotificationSettings().flood_max_count
+    for i in range(k + 1):
+        c.handle(make_entry(i, expired=i == k))
+    assert len(rig.notifier.notices) == k
+    rig.clock.t += 3.1
+    c.tick()
+    last = rig.notifier.notices[-1]
+    assert len(rig.notifier.notices) == k + 1
+    assert (last.title, last.kind, last.entry_id) == (f"Socio{k} Prueba", NoticeKind.ENTRY, k)
+    assert "VENCIDA hace 3 días" in last.body and last.urgency is Urgency.CRITICAL
+
+
+def test_demo_pace_stays_under_the_flood_limit_and_shows_every_status_in_the_first_minute() -> None:
+    """The demo's denied entry used to be folded into "1 entrada más": its pace triggered flood control."""
+    from agent import cli_tray
+    from agent.core.flood import NoticeGate, Summarize
+    from agent.db import demo_data
+
+    keys = [m.key for m in demo_data.MEMBERS]
+    ids = {key: 100 + i for i, key in enumerate(keys)}
+    key_of = {v: k for k, v in ids.items()}
+    plan = cli_tray.demo_plan(ids)
+    notif = NotificationSettings()
+    gate: NoticeGate[int] = NoticeGate(notif.flood_max_count, notif.flood_window_s)
+    first_minute: list[str] = []
+    outputs: list[Any] = []
+    for step in range(len(plan) * 3):
+        now = cli_tray.DEMO_FIRST_S + step * cli_tray.DEMO_INTERVAL_S
+        item = plan[step % len(plan)]
+        outputs += gate.tick(now)
+        if item["access_type"] != "miembro":
+            continue
+        label = key_of[item["member_id"]] + ("/denied" if item["result"] == "denegado" else "")
+        if now <= 60.0:
+            first_minute.append(label)
+        outputs += gate.submit(step, now)
+    outputs += gate.tick(1e9)
+    assert not [o for o in outputs if isinstance(o, Summarize)]
+    assert {"current", "current2/denied", "expired", "expiring", "balance", "birthday"} <= set(first_minute)

@@ -6,11 +6,13 @@ are unit-tested without sleeping. Not thread-safe: the tray's controller thread 
 Rules (:class:`NoticeGate`):
 
 * **Flood control** — at most ``max_count`` entry notices in any ``window_s``-second sliding window (defaults in
-  :class:`agent.core.config.NotificationSettings`: 5 per 30 s; README "The tray agent" justifies them). Entries
+  :class:`agent.core.config.NotificationSettings`: 4 per 30 s; README "The tray agent" justifies them). Entries
   beyond the limit are *held*; once held, later entries are held too (order is kept), and all held entries are
   released as **one summary** when the burst settles (no new held entry for ``settle_s`` seconds) or, during a
   sustained stream, ``window_s`` seconds after the first held one. So a burst of N > K entries shows K notices
-  and one summary of N - K; a sustained stream shows at most K + 1 notices per window.
+  and one summary of N - K; a sustained stream shows at most K + 1 notices per window. A summary that stands
+  for exactly one entry is shown as that entry's own notice (:attr:`Summarize.single`): "1 more entry" would
+  hide its name and status (e.g. a denied passage) for nothing.
 * **Pause** — for a duration or until resumed: nothing is shown, everything is kept; resuming (by hand or when the
   duration ends) yields **one summary** of what came in, even when nothing did. The pause is a property of the
   tray, not of the connection: reconnects do not touch it.
@@ -116,6 +118,15 @@ class Summarize(Generic[T]):
     def count(self) -> int:
         """Entries the summary stands for."""
         return len(self.items) + self.extra
+
+    @property
+    def single(self) -> T | None:
+        """The one item of a flood summary that stands for exactly one entry (show it as that entry's normal
+        notice instead of "1 more entry"), else None. Pause summaries always stay summaries (resuming says so,
+        even for one or none); a single catch-up item never becomes a summary (:meth:`NoticeGate.flush_catchup`)."""
+        if self.reason is SummaryReason.FLOOD and len(self.items) == 1 and not self.extra:
+            return self.items[0]
+        return None
 
 
 Output = Show[T] | Summarize[T]
