@@ -54,10 +54,20 @@ def _cmd_setup_db(args: argparse.Namespace) -> int:
             password = getpass.getpass(tr("setup.password_prompt", args.lang))
         else:
             password = sys.stdin.readline().rstrip("\r\n")
+    from agent.db import connect
+
     try:
-        conn = psycopg2.connect(args.dsn, application_name="aviso-entradas setup-db")
+        # Parsed here, not by psycopg2.connect: libpq's parse errors quote the DSN, password included.
+        kwargs = connect.connection_kwargs(args.dsn, application_name="aviso-entradas setup-db")
+    except ValueError:
+        print(tr("error.dsn", args.lang), file=sys.stderr)
+        return 1
+    try:
+        conn = psycopg2.connect(**kwargs)
     except psycopg2.Error as exc:
-        print(tr("error.db", args.lang, detail=str(exc).strip()), file=sys.stderr)
+        print(
+            tr("error.db", args.lang, detail=connect.redact(str(exc).strip(), kwargs.get("password"))), file=sys.stderr
+        )
         return 1
     try:
         report = setup.apply(
@@ -103,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_setup_db)
 
     _register_late_commands(sub)
+    # `--lang` is accepted after the command too (`demo --lang en`); there it only overrides when given.
+    for subparser in sub.choices.values():
+        subparser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language (es/en)")
     return parser
 
 

@@ -6,9 +6,12 @@ Handlers run on the main thread; ``listen`` drains the engine's event queue ther
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import json
 import logging
+import os
 import queue
 import sys
 import time
@@ -39,16 +42,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     )
     p.add_argument("--channel", default=None, help="NOTIFY channel, case-sensitive (default: the configured one)")
     p.add_argument("--json", action="store_true", help="one JSON object per entry per line on stdout")
-    p.add_argument("--count", type=int, default=0, help="exit 0 after N entries (default: run until Ctrl+C)")
-    p.add_argument("--timeout", type=float, default=0, help="exit 1 if the entries have not arrived after S seconds")
+    p.add_argument("--count", type=_non_negative_int, default=0, help="exit 0 after N entries (default: until Ctrl+C)")
+    p.add_argument("--timeout", type=_seconds, default=0, help="exit 1 if the entries have not arrived after S seconds")
     p.add_argument("--cursor", type=Path, default=None, help="file that keeps the delivery cursor across runs")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr (the engine's log lines)")
     p.set_defaults(handler=_cmd_listen)
 
     p = sub.add_parser("simulate", help="insert turnstile entries (simulated turnstile)")
     add_dsn(p)
-    p.add_argument("--count", type=int, default=1, help="how many entries (default 1)")
-    p.add_argument("--rate", type=float, default=None, help="entries per second (default: as fast as possible)")
+    p.add_argument("--count", type=_non_negative_int, default=1, help="how many entries (default 1)")
+    p.add_argument("--rate", type=_seconds, default=None, help="entries per second (default: as fast as possible)")
     p.add_argument("--member", type=int, default=None, help="id_miembro (default: cycle over all members)")
     p.add_argument("--tipo-acceso", choices=names.ACCESS_TYPES, default=names.MEMBER_ACCESS, dest="access_type")
     p.add_argument(
@@ -56,6 +59,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     )
     p.add_argument("--burst", action="store_true", help="insert all entries in one transaction")
     p.set_defaults(handler=_cmd_simulate)
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0 (usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number ≥ 0, at most a year (usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 366 * 86400:  # also rejects nan and inf
+        raise argparse.ArgumentTypeError(f"must be between 0 and 31622400: {text}")
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -116,15 +141,20 @@ def _listen_config(args: argparse.Namespace) -> EngineConfig:
 
 
 def _cmd_listen(args: argparse.Namespace) -> int:
+    from agent.db.connect import connection_kwargs
     from agent.db.engine import ListenerEngine
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     else:  # state changes are printed below; keep the engine's log lines off the console
         logging.getLogger().addHandler(logging.NullHandler())
+    for stream in (sys.stdout, sys.stderr):  # a console or pipe that cannot show "ñ" or "✅" must not crash us
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     try:
         config = _listen_config(args)
-    except Exception as exc:  # ConfigError / CredentialsError: a sentence for people, never a traceback
+        connection_kwargs(config.dsn)  # a malformed DSN is a usage error now, not an endless retry
+    except Exception as exc:  # ConfigError / CredentialsError / ValueError: a sentence, never a traceback
         print(str(exc), file=sys.stderr)
         return 2
     events: queue.Queue[Event] = queue.Queue()
@@ -134,6 +164,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout if args.timeout else None
     received = 0
     announced = False
+    shown: set[tuple[ConnState, str]] = set()
     engine.start()
     try:
         while True:
@@ -149,22 +180,22 @@ def _cmd_listen(args: argparse.Namespace) -> int:
             except queue.Empty:
                 continue
             if isinstance(event, StateChanged):
+                if event.state is ConnState.LISTENING:
+                    shown.clear()  # after a recovery, the next trouble is news again
                 if event.state is ConnState.LISTENING and not announced:
                     announced = True
                     print(tr("listen.connected", args.lang), file=start_lines)
                     print(tr("listen.listening", args.lang, channel=config.channel), file=start_lines)
                     print(tr("listen.waiting", args.lang), file=start_lines, flush=True)
-                else:
-                    print(
-                        tr(
-                            "listen.state",
-                            args.lang,
-                            state=tr(f"listen.state.{event.state.value}", args.lang),
-                            reason=event.reason,
-                        ),
-                        file=sys.stderr,
-                        flush=True,
+                elif (event.state, event.reason) not in shown:  # one line per kind of trouble, not per retry
+                    shown.add((event.state, event.reason))
+                    state = tr(f"listen.state.{event.state.value}", args.lang)
+                    line = (
+                        tr("listen.state", args.lang, state=state, reason=event.reason)
+                        if event.reason
+                        else (tr("listen.state_plain", args.lang, state=state))
                     )
+                    print(line, file=sys.stderr, flush=True)
                 if event.state is ConnState.STOPPED:
                     return 1
             elif isinstance(event, BacklogSummary):
@@ -189,6 +220,10 @@ def _cmd_listen(args: argparse.Namespace) -> int:
                 if args.count and received >= args.count:
                     return 0
     except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `listen | head -1`: the reader is gone, which is not an error of ours
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (keeps the interpreter's final flush quiet)
         return 0
     finally:
         engine.stop(timeout_s=2.0)

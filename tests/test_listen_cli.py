@@ -138,3 +138,52 @@ def test_simulate_rejects_bad_input_clearly(db: Database) -> None:
         timeout=30,
     )
     assert r.returncode == 0 and r.stdout.count("visitante") == 3
+
+
+def test_listen_refuses_bad_arguments_and_never_echoes_a_password() -> None:
+    for bad in (["--timeout", "inf"], ["--timeout", "nan"], ["--timeout", "-1"], ["--count", "-1"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--dsn", "", *bad],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (bad, r.stderr)
+    for dsn in ("host=127.0.0.1 password=my secret", "postgresql://u:TopS%zzecret@127.0.0.1/db"):
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--dsn", dsn, "--timeout", "5"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )
+        assert r.returncode == 2, r.stderr
+        assert "secret" not in r.stdout + r.stderr and "ecret" not in r.stderr
+        assert "malformed" in r.stderr
+
+
+def test_listen_survives_a_closed_pipe_and_a_non_utf8_console(db: Database) -> None:
+    """`listen | head -c 1` on a console that cannot encode "ñ"/"✅": no traceback, exit 0 (review finding)."""
+    env = {**ENV, "PYTHONIOENCODING": "ascii"}
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "agent", "listen", "--dsn", db.pos_dsn(), "--count", "3", "--timeout", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert listener.stdout is not None
+    head = subprocess.Popen(["head", "-c", "1"], stdin=listener.stdout, stdout=subprocess.PIPE)
+    listener.stdout.close()  # head alone holds the pipe now
+    time.sleep(3)
+    subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--count", "3", "--member", "4"],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
+    head.communicate(timeout=60)
+    _, err = listener.communicate(timeout=60)
+    assert listener.returncode == 0, err
+    assert "Traceback" not in err and "Error" not in err, err

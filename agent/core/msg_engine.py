@@ -12,6 +12,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "listen.source.live": {"es": "en vivo", "en": "live"},
     "listen.source.catchup": {"es": "recuperada", "en": "caught up"},
     "listen.state": {"es": "Estado: {state}. {reason}", "en": "State: {state}. {reason}"},
+    "listen.state_plain": {"es": "Estado: {state}", "en": "State: {state}"},
     "listen.backlog": {
         "es": "{count} entradas antiguas ({oldest} a {newest}) no se muestran una a una",
         "en": "{count} old entries ({oldest} to {newest}) are not shown one by one",
