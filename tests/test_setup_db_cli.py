@@ -262,3 +262,31 @@ def _password_prompt(db: Database) -> None:
     assert os.waitstatus_to_exitcode(status) == 0, output
     assert password.encode() not in output  # not echoed
     psycopg2.connect(db.server.dsn(dbname=db.name, user=names.ROLE, password=password)).close()
+
+
+@pytest.mark.parametrize("command", ["setup-db", "simulate"])
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=127.0.0.1 port=5432 user=postgres password=my {secret}",  # an unquoted space in the password
+        "postgresql://postgres:{secret}%zz@127.0.0.1:5432/torniquete_db",  # a bad percent-escape
+        "host=127.0.0.1 password='{secret}",  # an unterminated quote
+    ],
+)
+def test_malformed_dsn_never_prints_the_password(command: str, dsn: str) -> None:
+    """libpq's own parse errors quote the DSN (``missing "=" after "secret"``, or the whole URL): the commands
+    parse it first (agent.db.connect.connection_kwargs) and say only that it is malformed. No server needed: the
+    DSN never gets that far."""
+    secret = "Secreto" + os.urandom(4).hex()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AVISO_LANG": "en"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", command, "--dsn", dsn.format(secret=secret)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 1, proc
+    assert secret not in proc.stdout + proc.stderr
+    assert "malformed" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -70,4 +70,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # generic
     "error.db": {"es": "Error de base de datos: {detail}", "en": "Database error: {detail}"},
+    "error.dsn": {
+        "es": "la cadena de conexión (--dsn) está mal formada; revise sus pares clave=valor o la URL"
+        " (no se muestra: puede contener la contraseña)",
+        "en": "the connection string (--dsn) is malformed; check its key=value pairs or URL"
+        " (not shown: it may contain the password)",
+    },
 }

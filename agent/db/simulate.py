@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg2
 
 from agent.core import names
+from agent.db import connect
 
 
 class SimulateError(RuntimeError):
@@ -61,14 +61,19 @@ def insert_entries(
 
     ``rate_per_s`` paces single inserts (None = as fast as possible); ``burst`` inserts all in one transaction.
     Member entries cycle over ``members`` (default: every member) unless ``member_id`` is given; visitor and
-    employee entries have no member. ``stop`` ends early. Raises :class:`SimulateError` or ``psycopg2.Error``.
+    employee entries have no member. ``stop`` ends early. Raises :class:`SimulateError` (also for a malformed
+    ``dsn``, with a message that never quotes it) or ``psycopg2.Error``.
     """
     if access_type not in names.ACCESS_TYPES:
         raise SimulateError(f"tipo_acceso must be one of {', '.join(names.ACCESS_TYPES)}")
     if result not in (names.RESULT_GRANTED, names.RESULT_DENIED):
         raise SimulateError(f"resultado must be {names.RESULT_GRANTED} or {names.RESULT_DENIED}")
-    extra: dict[str, Any] = {"password": password} if password is not None else {}
-    conn = psycopg2.connect(dsn, application_name="aviso-entradas simulate", **extra)
+    try:
+        # Parsed here, not by psycopg2.connect: libpq's parse errors quote the DSN, password included.
+        kwargs = connect.connection_kwargs(dsn, password=password, application_name="aviso-entradas simulate")
+    except ValueError as exc:
+        raise SimulateError(str(exc)) from None  # no chained cause: it would carry libpq's text
+    conn = psycopg2.connect(**kwargs)
     try:
         conn.autocommit = not burst
         pool: Sequence[int | None]
