@@ -123,7 +123,12 @@ def _listen_config(args: argparse.Namespace) -> EngineConfig:
     from agent.db.engine import EngineConfig
 
     if args.dsn is not None:
-        return EngineConfig(dsn=args.dsn, channel=args.channel or names.DEFAULT_CHANNEL, cursor_path=args.cursor)
+        return EngineConfig(
+            dsn=args.dsn,
+            channel=args.channel or names.DEFAULT_CHANNEL,
+            cursor_path=args.cursor,
+            require_ack=True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
+        )
     from agent import config_files
     from agent.cli_deploy import load_connection
 
@@ -134,6 +139,7 @@ def _listen_config(args: argparse.Namespace) -> EngineConfig:
         password=password,
         channel=args.channel or settings.channel,
         cursor_path=args.cursor,
+        require_ack=True,
         sslmode=settings.sslmode,
         sslrootcert=settings.sslrootcert,
         connect_timeout_s=float(settings.connect_timeout_s),
@@ -217,6 +223,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
                 else:
                     out.write(_human(event.entry, event.source.value, args.lang) + "\n")
                 out.flush()
+                engine.ack(event.entry.entry_id)
                 if args.count and received >= args.count:
                     return 0
     except KeyboardInterrupt:

@@ -275,3 +275,14 @@ def test_parse_accepts_a_payload_that_grew_in_conversion_to_utf8() -> None:
     body = json.dumps({"v": 1, "id_entrada": 7, "miembro": {"notas": "ñ" * 3990}}, ensure_ascii=False)
     assert len(body.encode("latin-1")) < 8000 < len(body.encode("utf-8"))
     assert parse(body).entry_id == 7
+
+
+def test_ledger_without_pending_replays_them_and_remembers_the_rest() -> None:
+    led = Ledger(lookback_s=60)
+    led.start_at(10, T0)
+    for i in range(11, 21):
+        led.mark(i, T0 + dt.timedelta(seconds=i))
+    saved = Ledger.from_dict(led.without({14: T0, 15: T0}).to_dict("s"), "s", lookback_s=60)
+    assert saved.cursor_id == 13
+    assert [i for i in range(11, 21) if saved.is_new(i, T0 + dt.timedelta(seconds=i))] == [14, 15]
+    assert led.cursor_id == 20 and 14 in led.recent  # the live ledger is untouched

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from tests.conftest import Database
 
@@ -187,3 +188,54 @@ def test_listen_survives_a_closed_pipe_and_a_non_utf8_console(db: Database) -> N
     _, err = listener.communicate(timeout=60)
     assert listener.returncode == 0, err
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_listen_with_a_cursor_loses_nothing_when_it_exits_early(db: Database, tmp_path: Path) -> None:
+    """`--count 3` with 10 entries waiting, then the same cursor again: the other 7 come, once (review finding)."""
+    cursor = tmp_path / "cursor.json"
+    first = _agent(
+        "listen", "--dsn", db.pos_dsn(), "--json", "--cursor", str(cursor), "--count", "1", "--timeout", "60"
+    )
+    assert first.stderr is not None
+    _wait_for_line(first.stderr, "Esperando notificaciones")
+    subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--count", "1"],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
+    first.communicate(timeout=60)
+    burst = subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--count", "10", "--burst"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    inserted = {int(line.split()[1].rstrip(":")) for line in burst.stdout.splitlines() if line.startswith("Entrada")}
+    seen: list[int] = []
+    for count in ("3", "7"):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "listen",
+                "--dsn",
+                db.pos_dsn(),
+                "--json",
+                "--cursor",
+                str(cursor),
+                "--count",
+                count,
+                "--timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        seen += [json.loads(line)["id_entrada"] for line in run.stdout.splitlines()]
+    assert sorted(seen) == sorted(inserted)

@@ -91,12 +91,30 @@ class Ledger:
         :attr:`forgotten_max_id`, below which ids count as delivered)."""
         since = self.since()
         if since is not None:
-            self.recent = {i: t for i, t in self.recent.items() if t >= since}
+            self.recent = {i: t for i, t in self.recent.items() if t >= since or i > self.cursor_id}
         if len(self.recent) > self.max_recent:
             ordered = sorted(self.recent)
             dropped, kept = ordered[: -self.max_recent], ordered[-self.max_recent :]
             self.forgotten_max_id = max(self.forgotten_max_id, dropped[-1])
             self.recent = {i: self.recent[i] for i in kept}
+
+    def without(self, pending: dict[int, dt.datetime]) -> Ledger:
+        """A copy that has not delivered ``pending`` (handed over but not yet acknowledged by the consumer): the
+        cursor goes back below the lowest of them, so a restart replays them; ids above it stay remembered."""
+        copy = Ledger(
+            lookback_s=self.lookback_s,
+            max_recent=self.max_recent,
+            cursor_id=self.cursor_id,
+            cursor_time=self.cursor_time,
+            recent={i: t for i, t in self.recent.items() if i not in pending},
+            floor=self.floor,
+            forgotten_max_id=self.forgotten_max_id,
+        )
+        if pending:
+            lowest = min(pending)
+            copy.cursor_id = min(copy.cursor_id, lowest - 1)
+            copy.forgotten_max_id = min(copy.forgotten_max_id, lowest - 1)
+        return copy
 
     def to_dict(self, server: str) -> dict[str, object]:
         """JSON-ready snapshot, tagged with the ``server`` identity (``host:port/db#channel``)."""

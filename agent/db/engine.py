@@ -98,6 +98,10 @@ class EngineConfig:
     lookback_s: float = 60.0
     replay_max_age_s: float = 600.0
     persist_interval_s: float = 1.0
+    require_ack: bool = False
+    """True: an entry counts as delivered in the saved ledger only once the consumer called
+    :meth:`ListenerEngine.ack` for it, so entries still in the queue at exit (``listen --count``, Ctrl+C, quit) are
+    replayed after a restart instead of lost. False: handing it to the queue is enough."""
     catch_up_page: int = 5000
     sslmode: str = ""
     """libpq ``sslmode`` ('' = the DSN's or libpq's default ``prefer``)."""
@@ -158,6 +162,8 @@ class ListenerEngine:
         self._select: queries.EntrySelect | None = None
         self._started_clock = clock()
         self._server_clock: tuple[dt.datetime, float] | None = None
+        self._pending: dict[int, dt.datetime] = {}
+        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.server = ""
         self.stats = {"queries": 0, "notifies": 0, "delivered": 0, "rejected_payloads": 0, "connects": 0}
         """Counters for tests and benchmarks (written by the worker only)."""
@@ -179,6 +185,11 @@ class ListenerEngine:
         """Drop the connection (if any) and reconnect at once, resetting the backoff."""
         self._reconnect.set()
         self._wake()
+
+    def ack(self, entry_id: int) -> None:
+        """The consumer is done with ``entry_id`` (shown, printed, or folded into a summary). Any thread; only
+        meaningful with ``require_ack``."""
+        self._acks.put(entry_id)
 
     @property
     def alive(self) -> bool:
@@ -382,9 +393,15 @@ class ListenerEngine:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._ledger.to_dict(self._ledger_server)), encoding="utf-8")
+            while True:
+                try:
+                    self._pending.pop(self._acks.get_nowait(), None)
+                except queue.Empty:
+                    break
+            ledger = self._ledger.without(self._pending) if self._pending else self._ledger
+            tmp.write_text(json.dumps(ledger.to_dict(self._ledger_server)), encoding="utf-8")
             os.replace(tmp, path)
-            self._dirty = False
+            self._dirty = bool(self._pending)  # save again once the consumer has acknowledged them
         except OSError as exc:
             log.warning("could not save the delivery cursor to %s: %s", path, exc)
 
@@ -401,6 +418,8 @@ class ListenerEngine:
             if not self._ledger.is_new(entry.entry_id, entry.occurred_at):
                 continue
             self._ledger.mark(entry.entry_id, entry.occurred_at, self._server_now())
+            if self.config.require_ack:
+                self._pending[entry.entry_id] = entry.occurred_at
             self._dirty = True
             self.stats["delivered"] += 1
             self._post(EntryReceived(entry, source, self._clock()))
