@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 from agent import APP_ID, APP_NAME, resources
 from agent.core import names
+from agent.core.advice import Problem, explain
 from agent.core.config import NotificationSettings, PauseSettings, Settings
 from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, StateChanged
 from agent.core.flood import NoticeGate, Show, Summarize
@@ -217,6 +218,10 @@ class TrayController:
             ),
             reload_settings=self.request_reload,
         )
+        self.credentials_problem: Callable[[], str] = lambda: ""
+        """Why the keyring could not give the password ('' when it could). When set, a connection failure for
+        want of a password (:attr:`~agent.core.advice.Problem.NO_PASSWORD`, or a rejected fallback password:
+        ``AUTH_FAILED``) is shown with this reason instead: the fix is the keyring, not the server."""
         self.reload_handler: Callable[[], Settings | None] | None = None
         """Set by :func:`run_agent`: swaps the engine for one built from freshly read settings and returns them
         (None: nothing to reload). Runs on the controller thread."""
@@ -355,12 +360,24 @@ class TrayController:
             if not self.gate.submit_backlog(event.count, now):
                 self._show(backlog_notice(event.count, event.oldest, event.newest, self.lang, self.tz))
         elif isinstance(event, StateChanged):
+            event = self._with_credentials_reason(event)
             self.conn = event
             self._conn_at = now
             log.info("connection state: %s %s", event.state.value, event.reason)
             self._say_state(event)
             self._track_outage(event, now)
         self._refresh(force=isinstance(event, StateChanged))
+
+    def _with_credentials_reason(self, event: StateChanged) -> StateChanged:
+        """``event`` with the keyring's reason when the keyring could not be read and the failure is about the
+        password (the engine's reason is :func:`agent.core.advice.explain` of its Problem)."""
+        if event.state not in (ConnState.BACKING_OFF, ConnState.AUTH_FAILED) or not event.reason:
+            return event
+        problem = self.credentials_problem()
+        password_reasons = {explain(p, self.lang) for p in (Problem.NO_PASSWORD, Problem.AUTH_FAILED)}
+        if problem and event.reason in password_reasons:
+            return dataclasses.replace(event, reason=problem)
+        return event
 
     def _say_state(self, event: StateChanged) -> None:
         if self.on_state is None or event.state is ConnState.CONNECTING:
@@ -826,6 +843,9 @@ class AgentOptions:
     """More :class:`agent.db.engine.EngineConfig` fields (tests, demo)."""
     reload: Callable[[], tuple[str, str | None, Settings]] | None = field(default=None, repr=False)
     """Re-reads ``(dsn, password, settings)`` for the tray's "reload settings" (None: reconnect only)."""
+    credentials_problem: Callable[[], str] = field(default=lambda: "", repr=False)
+    """Why the password could not be read from the keyring at the last (re)read, as a translated sentence with
+    the fix, or ''. See :attr:`TrayController.credentials_problem`."""
 
 
 EXIT_ALREADY_RUNNING = 3
@@ -893,6 +913,7 @@ def _run_locked(opts: AgentOptions, out: Callable[[str], None]) -> int:
         log_file=opts.log_file,
         extensions=load_menu_extensions(),
     )
+    controller.credentials_problem = opts.credentials_problem
     tray = make_tray(tray_choice, controller)
     if tray is None and notifier_choice == "auto":
         notifier_choice = "dbus" if sys.platform != "win32" and has_display() else "console"

@@ -99,20 +99,18 @@ def run_tray(args: argparse.Namespace) -> int:
     dsn_arg = getattr(args, "dsn", None)
     password: str | None
     reload = None
+    keyring_problem = [""]  # why the keyring could not be read ('' when it could), as of the last read
     if dsn_arg is not None:
         dsn, password = split_password(dsn_arg)
     else:
         dsn = config_files.connection_dsn(settings.connection)
-        password = _keyring_password(credential_account(settings.connection))
+        password, keyring_problem[0] = _keyring_password(credential_account(settings.connection), lang)
         overrides = _overrides(args)
 
         def reload() -> tuple[str, str | None, Settings]:
             fresh = config_files.load(overrides=overrides).settings  # ConfigError: logged by the controller
-            return (
-                config_files.connection_dsn(fresh.connection),
-                _keyring_password(credential_account(fresh.connection)),
-                fresh,
-            )
+            fresh_password, keyring_problem[0] = _keyring_password(credential_account(fresh.connection), lang)
+            return config_files.connection_dsn(fresh.connection), fresh_password, fresh
 
     opts = app.AgentOptions(
         dsn=dsn,
@@ -124,6 +122,7 @@ def run_tray(args: argparse.Namespace) -> int:
         cursor_path=config_files.state_dir() / "delivery-cursor.json",
         log_file=log_file,
         reload=reload,
+        credentials_problem=lambda: keyring_problem[0],
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
     try:
@@ -134,17 +133,25 @@ def run_tray(args: argparse.Namespace) -> int:
         return 1
 
 
-def _keyring_password(account: str) -> str | None:
-    """The stored password, or None (then libpq's ``PGPASSWORD``/``.pgpass`` apply); problems are logged."""
+def _keyring_password(account: str, lang: str = "es") -> tuple[str | None, str]:
+    """(the stored password or None, why the keyring could not be read or ''). With None, libpq's
+    ``PGPASSWORD``/``.pgpass`` apply. The reason is a translated sentence with the fix (the words of
+    ``configure``: ``cred.unavailable`` when there is no usable keyring, e.g. no Secret Service on the session
+    bus); the tray shows it instead of a password error. Problems are logged. Main or controller thread."""
+    from agent.core.i18n import tr
+
     try:
-        from agent.adapters.credentials_api import CredentialsError, open_store
+        from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
     except ImportError:  # pragma: no cover (the deploy area ships it)
-        return None
+        return None, ""
     try:
-        return open_store().get(account)
+        return open_store().get(account), ""
+    except CredentialsUnavailable as exc:
+        log.warning("no password from the OS keyring for %s: %s", account, exc)
+        return None, tr("cred.unavailable", lang, detail=exc.detail)
     except CredentialsError as exc:
         log.warning("no password from the OS keyring for %s: %s", account, exc)
-        return None
+        return None, tr("app.keyring_error", lang, detail=exc.detail)
 
 
 # -- demo ----------------------------------------------------------------------------------------------------------

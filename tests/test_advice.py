@@ -338,3 +338,36 @@ def test_spanish_errors_after_connecting_and_ascii_transliteration(spanish_serve
         assert classify(None, text) is Problem.SCHEMA, text  # the text alone suffices too
         if dbname == "ascii_db":
             assert all(ch in string.printable for ch in text), "transliterated to ASCII by gettext"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# no password to send is not a rejected password
+def test_no_password_supplied_is_its_own_problem_with_normal_backoff() -> None:
+    """libpq's ``fe_sendauth: no password supplied`` used to read "the server rejected the password" and wait
+    60 s (AUTH_FAILED); the server rejected nothing: the agent had no password to send."""
+    import random
+
+    from agent.core.backoff import Backoff
+    from agent.core.events import ConnState
+    from agent.core.state import ConnectionMachine
+
+    message = 'connection to server at "127.0.0.1", port 5432 failed: fe_sendauth: no password supplied\n'
+    assert classify(None, message) is Problem.NO_PASSWORD
+    assert explain(Problem.NO_PASSWORD, "es").startswith(
+        "No hay contraseña guardada para este servidor: ejecute «python -m agent configure»"
+    )
+    assert explain(Problem.NO_PASSWORD, "en").startswith(
+        "No password is stored for this server: run 'python -m agent configure'"
+    )
+    assert "rechaz" not in explain(Problem.NO_PASSWORD, "es")
+    m = ConnectionMachine(Backoff(base_s=1, jitter=0, rng=random.Random(0)), auth_retry_s=60)
+    assert m.failed(0.0, Problem.NO_PASSWORD, message) == 1
+    assert m.state is ConnState.BACKING_OFF
+
+
+def test_real_no_password_from_libpq(db: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    err = _fail_connect(db.server.dsn(dbname=db.name, user="pos_user"))  # type: ignore[attr-defined]
+    assert "no password supplied" in err.detail
+    assert err.problem is Problem.NO_PASSWORD

@@ -699,3 +699,65 @@ def test_demo_pace_stays_under_the_flood_limit_and_shows_every_status_in_the_fir
     outputs += gate.tick(1e9)
     assert not [o for o in outputs if isinstance(o, Summarize)]
     assert {"current", "current2/denied", "expired", "expiring", "balance", "birthday"} <= set(first_minute)
+
+
+def test_an_unreadable_keyring_is_the_reason_shown_not_a_rejected_password(rig: Any) -> None:
+    from agent.core.advice import Problem, explain
+
+    c = rig.controller
+    keyring = "No hay un almacén de contraseñas del sistema utilizable (no Secret Service)."
+    c.credentials_problem = lambda: keyring
+    c.handle(StateChanged(ConnState.BACKING_OFF, explain(Problem.NO_PASSWORD, "es"), 1.0, "db:5432"))
+    assert c.conn.reason == keyring
+    assert keyring[:40] in c.tray_state().tooltip
+    c.handle(StateChanged(ConnState.AUTH_FAILED, explain(Problem.AUTH_FAILED, "es"), 60.0, "db:5432"))
+    assert c.conn.reason == keyring
+    refused = explain(Problem.REFUSED, "es")
+    c.handle(StateChanged(ConnState.BACKING_OFF, refused, 2.0, "db:5432"))
+    assert c.conn.reason == refused  # a network problem is still said as such
+    c.credentials_problem = lambda: ""
+    c.handle(StateChanged(ConnState.BACKING_OFF, explain(Problem.NO_PASSWORD, "es"), 1.0, "db:5432"))
+    assert c.conn.reason == explain(Problem.NO_PASSWORD, "es")
+
+
+def test_tray_headless_without_a_keyring_says_so(db: Any, tmp_path: Path) -> None:
+    """``env -u DBUS_SESSION_BUS_ADDRESS python -m agent tray --headless`` (configured, no keyring) used to say
+    the server rejected the password."""
+    import subprocess
+
+    config = tmp_path / "user.toml"
+    port = db.server.port
+    config.write_text(
+        f'[connection]\nhost = "127.0.0.1"\nport = {port}\ndatabase = "{db.name}"\nuser = "pos_user"\n',
+        encoding="utf-8",
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DBUS_SESSION_BUS_ADDRESS", "PGPASSWORD", "AVISO_CREDENTIALS", "PYTHON_KEYRING_BACKEND")
+        and not k.startswith("AVISO_")
+    }
+    env.update(
+        HOME=str(tmp_path),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        PGPASSFILE=str(tmp_path / "no-pgpass"),
+        AVISO_CONFIG_FILE=str(config),
+        AVISO_MACHINE_CONFIG_FILE=str(tmp_path / "machine.toml"),
+        AVISO_LOG_DIR=str(tmp_path / "log"),
+        AVISO_RUNTIME_DIR=str(tmp_path / "run"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "tray", "--headless", "--duration", "3"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    print(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    assert "No hay un almacén de contraseñas del sistema utilizable" in proc.stdout
+    assert "DBUS_SESSION_BUS_ADDRESS" in proc.stdout  # the keyring's own reason, as configure says it
+    assert "rechazó" not in proc.stdout and "Contraseña rechazada" not in proc.stdout

@@ -32,6 +32,11 @@ class Problem(StrEnum):
     """What kind of failure a connection attempt or a live connection hit."""
 
     AUTH_FAILED = "auth_failed"
+    """The server rejected the user or password (or pg_hba.conf has no line for this PC)."""
+    NO_PASSWORD = "no_password"  # noqa: S105 (a Problem name, not a password)
+    """The server asks for a password and the agent has none to send (libpq: ``fe_sendauth: no password
+    supplied``): nothing stored in the keyring for this server, and no ``PGPASSWORD``/pgpass. The server rejected
+    nothing, so it is retried with the normal backoff, not as :attr:`AUTH_FAILED`."""
     REFUSED = "refused"
     TIMEOUT = "timeout"
     UNKNOWN_HOST = "unknown_host"
@@ -71,9 +76,9 @@ _SQLSTATE = {
 # docstring). Order matters: "role ... does not exist" before "database ... does not exist".
 _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     # --- authentication (server FATAL texts, several languages; pg_hba.conf; PgBouncer) ---
+    (r"no password supplied", Problem.NO_PASSWORD),  # libpq fe-auth.c (client side, always English)
     (r"password authentication failed", Problem.AUTH_FAILED),
     (r"authentication failed", Problem.AUTH_FAILED),
-    (r"no password supplied", Problem.AUTH_FAILED),
     (r"no pg_hba\.conf entry", Problem.AUTH_FAILED),
     (r"pg_hba\.conf (rejects|rechaza|lehnt|rejette|rifiuta|rejeita)", Problem.AUTH_FAILED),
     (r"role .+? does not exist", Problem.AUTH_FAILED),

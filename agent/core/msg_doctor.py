@@ -14,6 +14,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pg_hba.conf has a line for this PC (e.g. 'hostssl torniquete_db pos_user 192.168.1.0/24 "
         "scram-sha-256'); then reload PostgreSQL.",
     },
+    "advice.no_password": {
+        "es": "No hay contraseña guardada para este servidor: ejecute «python -m agent configure» (o "
+        "«Configuración…» en el menú de la bandeja) para guardar la de pos_user.",
+        "en": "No password is stored for this server: run 'python -m agent configure' (or 'Settings…' in the "
+        "tray menu) to save pos_user's password.",
+    },
     "advice.refused": {
         "es": "El torniquete rechazó la conexión: PostgreSQL no está en marcha o no escucha en esa IP y puerto. "
         "Compruebe que el servicio esté iniciado, listen_addresses = '*' en postgresql.conf (y reinicie), la IP "

@@ -121,6 +121,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Aviso de Entradas en modo consola (sin bandeja). Ctrl+C para salir.",
         "en": "Aviso de Entradas in console mode (no tray). Ctrl+C to quit.",
     },
+    "app.keyring_error": {
+        "es": "No se pudo leer la contraseña del llavero del sistema ({detail}). Desbloquee el llavero y reinicie "
+        "Aviso de Entradas, o guárdela de nuevo con «python -m agent configure».",
+        "en": "Could not read the password from the OS keyring ({detail}). Unlock the keyring and restart "
+        "Aviso de Entradas, or save it again with 'python -m agent configure'.",
+    },
     "demo.starting": {
         "es": "Demostración: iniciando PostgreSQL embebido…",
         "en": "Demo: starting the embedded PostgreSQL…",
