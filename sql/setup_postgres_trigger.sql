@@ -29,6 +29,11 @@
 --     fail at COMMIT (PostgreSQL docs, "NOTIFY"), which no exception block can catch. Agents pick skipped
 --     entries up from the table. The threshold is the setting aviso_entradas.max_queue_usage (default 0.5;
 --     e.g. ALTER DATABASE torniquete_db SET aviso_entradas.max_queue_usage = '0.3').
+--   * the member lookup waits at most 200 ms for a lock on miembros (the function's SET lock_timeout, restored
+--     when it returns): while another session holds an ACCESS EXCLUSIVE lock on it (ALTER TABLE, VACUUM FULL,
+--     CLUSTER, LOCK TABLE) the INSERT goes on with the minimal payload and a WARNING instead of waiting for
+--     that session (and failing under the turnstile's statement_timeout). A foreign key from registro_entradas to
+--     miembros waits anyway, in the INSERT itself, before this trigger runs.
 -- A rolled-back INSERT notifies nothing (notifications are delivered at commit). The trigger runs with the
 -- inserting role's privileges: that role must be able to SELECT the member's display columns (column-level
 -- SELECT is enough; never documento/telefono/email), else: minimal payloads + WARNINGs.
@@ -44,6 +49,7 @@ SELECT set_config('aviso_entradas.channel', :'channel', false) AS aviso_channel 
 
 CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger
 LANGUAGE plpgsql
+SET lock_timeout = '200ms'
 AS $fn$
 DECLARE
     canal   text := coalesce(TG_ARGV[0], 'nueva_entrada_canal');
@@ -125,8 +131,8 @@ BEGIN
         END IF;
     END LOOP;
     IF nueva <> fuente THEN
-        EXECUTE format('CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger LANGUAGE plpgsql AS %L',
-                       nueva);
+        EXECUTE format('CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger LANGUAGE plpgsql '
+                       'SET lock_timeout = %L AS %L', '200ms', nueva);
     END IF;
 END
 $columnas$;

@@ -635,6 +635,71 @@ def test_queue_guard_skips_notification_when_queue_is_backed_up(db: Database) ->
         conn.close()
 
 
+def test_member_lookup_gives_up_on_a_locked_miembros_and_the_insert_goes_on(db: Database) -> None:
+    """With no foreign key from registro_entradas to miembros (typical of real turnstile schemas) and another
+    session holding ACCESS EXCLUSIVE on miembros (ALTER TABLE, VACUUM FULL, CLUSTER), the turnstile's INSERT used
+    to wait for that session and fail under its statement_timeout; now the lookup gives up after the function's
+    lock_timeout (200 ms) and the minimal payload goes out, with a WARNING."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'registro_entradas'::regclass AND contype = 'f'"
+        )
+        for (fk,) in cur.fetchall():
+            cur.execute(f'ALTER TABLE registro_entradas DROP CONSTRAINT "{fk}"')
+    mid = member_id(db, "current")
+    active = listen(db.admin_dsn())
+    locker = db.connect_admin(autocommit=False)
+    turnstile = psycopg2.connect(db.admin_dsn(), options="-c statement_timeout=3000")
+    try:
+        with locker.cursor() as cur:
+            cur.execute("LOCK TABLE miembros IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        entry = insert_entry(turnstile, mid)  # QueryCanceled after 3 s without the lock_timeout
+        took = time.monotonic() - started
+        assert took < 2.0, took
+        [body] = payloads(active, expect=1)
+        assert set(body) == MINIMAL_KEYS and body["id_entrada"] == entry and body["truncated"] is True
+        warnings = [n for n in turnstile.notices if "aviso_entradas" in n]
+        assert len(warnings) == 1 and "55P03" in warnings[0], warnings
+        with turnstile.cursor() as cur:  # the caller's own setting is back after the trigger
+            cur.execute("SHOW lock_timeout")
+            assert cur.fetchone() == ("0",)
+        locker.rollback()
+        later = insert_entry(turnstile, mid)  # lock released: the full payload again
+        [body] = payloads(active, expect=1)
+        assert body["id_entrada"] == later and set(body) == FULL_KEYS
+    finally:
+        locker.rollback()
+        locker.close()
+        turnstile.close()
+        active.close()
+
+
+def test_lock_timeout_survives_the_reduced_schema_rewrite(
+    empty_db: str, pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres, pos_password: str
+) -> None:
+    """The install's DO block re-creates the function for a schema lacking optional columns: it keeps the SET."""
+    dsn = pg_server.dsn(dbname=empty_db)
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE miembros (id_miembro integer PRIMARY KEY, nombre text, apellido text);"
+            "CREATE TABLE registro_entradas (id_entrada bigserial PRIMARY KEY, id_miembro integer,"
+            " tipo_acceso text NOT NULL, fecha_hora timestamptz NOT NULL DEFAULT now());"
+        )
+    conn.commit()
+    setup.apply(conn, pos_password=pos_password)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT proconfig, prosrc FROM pg_proc WHERE oid = %s::regprocedure", (names.TRIGGER_FUNCTION + "()",)
+        )
+        row = cur.fetchone()
+    conn.close()
+    assert row is not None
+    assert "NULL::text" in row[1]  # it was rewritten...
+    assert row[0] == ["lock_timeout=200ms"]  # ...and still sets the lock_timeout
+
+
 # -- pos_user --------------------------------------------------------------------------------------------------------
 def test_pos_user_reads_what_the_agent_needs_and_nothing_else(db: Database) -> None:
     conn = psycopg2.connect(db.pos_dsn())
