@@ -322,6 +322,7 @@ def _turnstile(
                 result=row.result,
                 at=row.occurred_at.astimezone().strftime("%H:%M:%S"),
             )
-            # one write call: the console notifier prints from another thread at the same time
-            sys.stdout.write(f"    · {line}\n")
+            # one write call: the console notifier prints from another thread at the same time; the prefix
+            # tells the simulated turnstile's lines from the notifications
+            sys.stdout.write(tr("demo.turnstile_line", lang, line=line) + "\n")
             sys.stdout.flush()

@@ -498,7 +498,8 @@ def test_demo_headless_end_to_end(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     print(proc.stdout)  # shown when an assertion below fails
     assert any(line.startswith("· Conectado — 127.0.0.1:") for line in lines)
-    inserted = [line.split(": ", 1)[1] for line in lines if line.startswith("    · Entrada ")]
+    turnstile = [line.removeprefix("torniquete: ") for line in lines if line.startswith("torniquete: Entrada ")]
+    inserted = [line.split(": ", 1)[1] for line in turnstile]
     members_in = [text.split(" (")[0].removeprefix("miembro ") for text in inserted if text.startswith("miembro ")]
     notices = [line for line in lines if line.startswith(("[i] ", "[!] "))]
     titles = [line[4:].split(" — ")[0] for line in notices]
@@ -761,3 +762,65 @@ def test_tray_headless_without_a_keyring_says_so(db: Any, tmp_path: Path) -> Non
     assert "No hay un almacén de contraseñas del sistema utilizable" in proc.stdout
     assert "DBUS_SESSION_BUS_ADDRESS" in proc.stdout  # the keyring's own reason, as configure says it
     assert "rechazó" not in proc.stdout and "Contraseña rechazada" not in proc.stdout
+
+
+def test_lock_dir_without_xdg_runtime_dir_prints_no_warning(tmp_path: Path) -> None:
+    """Every headless run printed platformdirs' ``RuntimeDirWarning: XDG_RUNTIME_DIR is not set``."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "AVISO_RUNTIME_DIR")}
+    env.update(TMPDIR=str(tmp_path), PYTHONWARNINGS="default")
+    code = (
+        "import logging, sys; logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(message)s')\n"
+        "from agent.adapters.single_instance_posix import default_lock_dir, LockFileInstance\n"
+        "d = default_lock_dir('AvisoLockTest'); print('DIR', d)\n"
+        "assert LockFileInstance('x', d).acquire()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeDirWarning" not in proc.stderr and proc.stderr == ""
+    assert f"DIR {tmp_path}/runtime-{os.getuid()}/AvisoLockTest" in proc.stdout
+    assert "XDG_RUNTIME_DIR is not set" in proc.stdout  # logged, not lost
+
+
+def test_demo_at_its_default_pace_shows_the_denied_entry_itself_and_prints_no_warning(tmp_path: Path) -> None:
+    """Default interval and flood limit: the second simulated entry (a denied passage, 9 s in) is its own
+    critical notice, not "1 entrada más"; no platformdirs warning without ``XDG_RUNTIME_DIR``."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    # platformdirs' fallback is $TMPDIR/runtime-<uid>: a private TMPDIR keeps the demo's lock away from a demo
+    # someone runs on this machine; it must be reachable by the postgres user (initdb runs as that user).
+    tmpdir = tempfile.mkdtemp(prefix="aviso-demo-test-")
+    os.chmod(tmpdir, 0o755)  # noqa: S103 (a test directory the postgres user must enter)
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "AVISO_RUNTIME_DIR", "AVISO_LANG")}
+    env.update(AVISO_LOG_DIR=str(tmp_path / "log"), TMPDIR=tmpdir)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "agent", "demo", "--headless", "--duration", "12"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    print(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeDirWarning" not in proc.stderr and "XDG_RUNTIME_DIR" not in proc.stderr
+    lines = proc.stdout.splitlines()
+    turnstile = [line for line in lines if line.startswith("torniquete: Entrada ")]
+    assert len(turnstile) >= 2 and "(denegado)" in turnstile[1]
+    assert any(line.startswith("[!] Lucía Fernández Guzmán — ") and "ACCESO DENEGADO" in line for line in lines), (
+        "the denied passage must be its own notice"
+    )
+    assert not any("entrada más" in line or "entradas más" in line for line in lines)

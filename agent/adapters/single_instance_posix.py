@@ -14,11 +14,29 @@ from pathlib import Path
 
 
 def default_lock_dir(app_id: str) -> Path:
-    """The per-user runtime directory for ``app_id`` (created when missing)."""
+    """The per-user runtime directory for ``app_id`` (created when missing). Main thread, at start-up.
+
+    Without a usable ``$XDG_RUNTIME_DIR`` (headless sessions, ``su``, containers) platformdirs falls back to
+    ``/run/user/<uid>`` or ``$TMPDIR/runtime-<uid>``, checked to be the user's own with mode 0700, and says so
+    with a ``RuntimeDirWarning`` (platformdirs >= 4.10) that Python prints to stderr on every run. The fallback is
+    fine for a lock file, so that one warning is turned into a log line here. ``warnings.catch_warnings`` changes
+    process-wide filters: this runs once, before other threads start.
+    """
+    import logging
+    import warnings
+
     import platformdirs
 
-    path = platformdirs.user_runtime_path(app_id, appauthor=False, ensure_exists=True)
-    return Path(path)
+    category: type[Warning] = getattr(platformdirs, "RuntimeDirWarning", UserWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        path = Path(platformdirs.user_runtime_path(app_id, appauthor=False, ensure_exists=True))
+    for warning in caught:
+        if issubclass(warning.category, category):
+            logging.getLogger("agent.single_instance").info("lock directory %s: %s", path, warning.message)
+        else:  # not ours to silence
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return path
 
 
 class LockFileInstance:

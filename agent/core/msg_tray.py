@@ -135,6 +135,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Demostración: servidor {server}; torniquete simulado cada {interval} s. Ctrl+C para salir.",
         "en": "Demo: server {server}; simulated turnstile every {interval} s. Ctrl+C to quit.",
     },
+    "demo.turnstile_line": {"es": "torniquete: {line}", "en": "turnstile: {line}"},
     "demo.no_display": {
         "es": "No hay escritorio disponible: se usan avisos en consola.",
         "en": "No desktop available: printing notifications to the console.",
