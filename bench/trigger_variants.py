@@ -29,8 +29,7 @@ from bench import proc
 
 LOOKUP_START = "        SELECT jsonb_build_object("
 LOOKUP_END = "LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;"
-GUARD = """        IF pg_notification_queue_usage()
-               >= coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5) THEN
+GUARD = """        IF pg_notification_queue_usage() >= limite THEN
             RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
                 round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                 '(agents read it from the table)';

@@ -28,7 +28,8 @@
 --     stuck in a transaction), it sends nothing and logs a WARNING: a full queue makes the inserting transaction
 --     fail at COMMIT (PostgreSQL docs, "NOTIFY"), which no exception block can catch. Agents pick skipped
 --     entries up from the table. The threshold is the setting aviso_entradas.max_queue_usage (default 0.5;
---     e.g. ALTER DATABASE torniquete_db SET aviso_entradas.max_queue_usage = '0.3').
+--     e.g. ALTER DATABASE torniquete_db SET aviso_entradas.max_queue_usage = '0.3'; a value that is not a plain
+--     decimal number, such as '0,3', counts as 0.5).
 --   * the member lookup waits at most 200 ms for a lock on miembros (the function's SET lock_timeout, restored
 --     when it returns): while another session holds an ACCESS EXCLUSIVE lock on it (ALTER TABLE, VACUUM FULL,
 --     CLUSTER, LOCK TABLE) the INSERT goes on with the minimal payload and a WARNING instead of waiting for
@@ -54,6 +55,12 @@ AS $fn$
 DECLARE
     canal   text := coalesce(TG_ARGV[0], 'nueva_entrada_canal');
     payload text;
+    -- The queue guard's threshold, aviso_entradas.max_queue_usage; unset or not a plain decimal number ('',
+    -- '0,3', '-1', 'abc'): 0.5. Checked with a pattern, not a cast, so a typo can never raise (the cast only sees
+    -- up to 6 integer and 20 fraction digits and a 2-digit exponent: always in float8's range).
+    umbral  text := current_setting('aviso_entradas.max_queue_usage', true);
+    limite  float8 := CASE WHEN umbral ~ '^ *([0-9]{1,6}([.][0-9]{0,20})?|[.][0-9]{1,20})([eE][-+]?[0-9]{1,2})? *$'
+                           THEN umbral::float8 ELSE 0.5 END;
 BEGIN
     -- One exception block (one subtransaction without an XID) on the normal path; every statement is static, so
     -- PL/pgSQL plans it once per session. Optional columns a schema lacks are replaced by NULL at install time
@@ -74,8 +81,7 @@ BEGIN
                                     - (current_setting('max_identifier_length')::int + 1) - 128 THEN
             payload := NULL;  -- too long for pg_notify: the minimal payload (an expected case, no warning)
         END IF;
-        IF pg_notification_queue_usage()
-               >= coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5) THEN
+        IF pg_notification_queue_usage() >= limite THEN
             RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
                 round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                 '(agents read it from the table)';
@@ -89,8 +95,7 @@ BEGIN
         RAISE WARNING 'aviso_entradas: full payload for entry % failed (SQLSTATE %: %), sending the minimal one',
             NEW.id_entrada, SQLSTATE, SQLERRM;
         BEGIN
-            IF pg_notification_queue_usage()
-                   >= coalesce(nullif(current_setting('aviso_entradas.max_queue_usage', true), '')::float8, 0.5) THEN
+            IF pg_notification_queue_usage() >= limite THEN
                 RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
                     round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                     '(agents read it from the table)';

@@ -589,8 +589,9 @@ def test_trigger_checks_queue_usage_before_notifying(db: Database) -> None:
     for at in notifies:  # each pg_notify has its own queue check since the previous one
         guard = src.find("pg_notification_queue_usage()", previous, at)
         assert guard != -1, src[previous:at]
-        assert "'aviso_entradas.max_queue_usage', true), '')::float8, 0.5)" in src[guard:at]
+        assert "pg_notification_queue_usage() >= limite THEN" in src[guard:at]
         previous = at
+    assert "umbral  text := current_setting('aviso_entradas.max_queue_usage', true);" in src
 
 
 def test_queue_guard_skips_notification_when_queue_is_backed_up(db: Database) -> None:
@@ -632,6 +633,58 @@ def test_queue_guard_skips_notification_when_queue_is_backed_up(db: Database) ->
     finally:
         stuck.rollback()
         stuck.close()
+        conn.close()
+
+
+@pytest.mark.parametrize("typo", ["0,3", "abc", "", "1e999", pytest.param("9" * 400, id="400-digits"), "-0.1", "NaN"])
+def test_a_typo_in_max_queue_usage_still_notifies_with_the_default_threshold(db: Database, typo: str) -> None:
+    """``ALTER DATABASE ... SET aviso_entradas.max_queue_usage = '0,3'`` (a decimal comma) once made the cast fail in
+    both blocks, so no entry was notified at all: now anything that is not a plain decimal number counts as 0.5."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER DATABASE {db.name} SET aviso_entradas.max_queue_usage = %s", (typo,))
+    active = listen(db.admin_dsn())
+    conn = psycopg2.connect(db.admin_dsn())  # a new session: it picks the database setting up
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW aviso_entradas.max_queue_usage")
+            assert cur.fetchone() == (typo,)
+        entry = insert_entry(conn, member_id(db, "current"))
+        [body] = payloads(active, expect=1)
+        assert body["id_entrada"] == entry and "truncated" not in body, body  # the full payload, no error path
+        assert [n for n in conn.notices if "aviso_entradas" in n] == []
+    finally:
+        conn.close()
+        active.close()
+
+
+def test_valid_max_queue_usage_values_are_used(
+    pg_server: throwaway.ThrowawayPostgres | throwaway.ExternalPostgres,
+) -> None:
+    """The pattern accepts the plain decimals an administrator writes: the trigger's own expression, evaluated by
+    the server on each value."""
+    src = setup.trigger_sql()
+    start = src.index("limite  float8 := ") + len("limite  float8 := ")
+    expr = src[start : src.index(";", start)]
+    conn = psycopg2.connect(pg_server.dsn())
+    try:
+        with conn.cursor() as cur:
+            for value, expected in [
+                ("0.3", 0.3),
+                (" 0.25 ", 0.25),
+                (".9", 0.9),
+                ("1", 1.0),
+                ("0.", 0.0),
+                ("0,3", 0.5),
+                (None, 0.5),
+                ("", 0.5),
+                ("1e-1", 0.1),
+                ("1.1920928955078125e-06", 1.1920928955078125e-06),
+                ("1e999", 0.5),
+                ("0.3.", 0.5),
+            ]:
+                cur.execute(f"SELECT {expr.replace('umbral', '%(u)s::text')}", {"u": value})
+                assert cur.fetchone() == (expected,), value
+    finally:
         conn.close()
 
 
