@@ -29,7 +29,17 @@ ensure_venv() {
   local stamp="$VENV/.requirements.sha"
   local want
   want=$(cat requirements.txt build/requirements-dev.txt | sha256sum | cut -d' ' -f1)
-  if [ ! -x "$PY" ]; then log "creating .venv"; python3 -m venv "$VENV"; fi
+  if [ ! -x "$PY" ]; then
+    log "creating .venv"
+    # Debian/Ubuntu ship venv's pip bootstrap separately (python3-venv); a failed attempt leaves a .venv
+    # without pip, so it is removed before the retry.
+    if ! python3 -m venv "$VENV"; then
+      rm -rf "$VENV"
+      [ "$(id -u)" -eq 0 ] || { log "python3 -m venv failed: install python3-venv (as root) and retry"; exit 1; }
+      apt_install python3-venv
+      python3 -m venv "$VENV"
+    fi
+  fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "pip install -r requirements.txt -r build/requirements-dev.txt"
     "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt -r build/requirements-dev.txt
@@ -56,6 +66,9 @@ cmd=${1:-test}
 shift || true
 case "$cmd" in
   demo)
+    # With a display, a notification daemon (activated over D-Bus only when the desktop has none) so popups show;
+    # without one the demo runs headless on the console and needs no Debian package.
+    if [ -n "${DISPLAY:-}" ]; then apt_install dbus-x11 dunst; fi
     ensure_venv
     exec "$PY" -m agent demo "$@"
     ;;
