@@ -103,6 +103,8 @@ class EngineControl(Protocol):
 
     def reconnect_now(self) -> None: ...
 
+    def ack(self, entry_id: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class MenuContext:
@@ -350,6 +352,11 @@ class TrayController:
         except Exception:
             entry_id = event.entry.entry_id if isinstance(event, EntryReceived) else None
             log.exception("handling %s (entry %s) failed", type(event).__name__, entry_id)
+        finally:
+            # Shown, held for a summary or logged: either way the agent is done with it. Entries still in the queue
+            # when the agent quits are not acknowledged, so the engine's saved cursor replays them next start.
+            if isinstance(event, EntryReceived) and self.engine is not None:
+                self.engine.ack(event.entry.entry_id)
 
     def _handle(self, event: Event) -> None:
         now = self.clock()
@@ -895,6 +902,7 @@ def _run_locked(opts: AgentOptions, out: Callable[[str], None]) -> int:
         channel=conn.channel,
         cursor_path=opts.cursor_path,
         connect_timeout_s=float(conn.connect_timeout_s),
+        require_ack=True,
         **opts.engine_overrides,
     )
     engine = ListenerEngine(engine_config, events, lang=opts.lang)
