@@ -291,3 +291,14 @@ def test_live_entries_dated_in_the_past_or_future_are_delivered(db: Database) ->
         slow.close()
         assert run.wait_ids({low}, timeout=10), "the late commit after a future-dated row was lost"
         assert_exactly_once(run.ids(), {*ids, low, high.entry_id})
+
+
+def test_acknowledgements_keep_nothing_without_a_saved_ledger(db: Database) -> None:
+    """`listen` without --cursor acknowledges every entry: with no ledger file nothing may accumulate."""
+    with Running(db.pos_dsn(), None, require_ack=True) as run:
+        assert run.wait_listening()
+        inserted = simulate.insert_entries(db.admin_dsn(), count=5)
+        assert run.wait_ids({e.entry_id for e in inserted})
+        for e in inserted:
+            run.engine.ack(e.entry_id)
+        assert run.engine._pending == {} and run.engine._acks.empty()

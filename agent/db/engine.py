@@ -164,6 +164,8 @@ class ListenerEngine:
         self._server_clock: tuple[dt.datetime, float] | None = None
         self._pending: dict[int, dt.datetime] = {}
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._tracking = config.require_ack and config.cursor_path is not None
+        """Acknowledgements only matter for a saved ledger; without one nothing is kept (no growth)."""
         self.server = ""
         self.stats = {"queries": 0, "notifies": 0, "delivered": 0, "rejected_payloads": 0, "connects": 0}
         """Counters for tests and benchmarks (written by the worker only)."""
@@ -188,8 +190,9 @@ class ListenerEngine:
 
     def ack(self, entry_id: int) -> None:
         """The consumer is done with ``entry_id`` (shown, printed, or folded into a summary). Any thread; only
-        meaningful with ``require_ack``."""
-        self._acks.put(entry_id)
+        meaningful with ``require_ack`` and a ``cursor_path``."""
+        if self._tracking:
+            self._acks.put(entry_id)
 
     @property
     def alive(self) -> bool:
@@ -418,7 +421,7 @@ class ListenerEngine:
             if not self._ledger.is_new(entry.entry_id, entry.occurred_at):
                 continue
             self._ledger.mark(entry.entry_id, entry.occurred_at, self._server_now())
-            if self.config.require_ack:
+            if self._tracking:
                 self._pending[entry.entry_id] = entry.occurred_at
             self._dirty = True
             self.stats["delivered"] += 1
