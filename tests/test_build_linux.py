@@ -144,9 +144,9 @@ def test_bundle_contents(binary: Path) -> None:
     names = bundled_modules(binary)
     assert {"keyring.backends.SecretService", "secretstorage", "pystray._xorg", "tkinter", "tomli_w"} <= names
     assert {
-        "agent.cli_deploy",
-        "agent.cli_engine",
-        "agent.tray_menu_deploy",
+        "agent.cli.deploy",
+        "agent.cli.engine",
+        "agent.desk.menu_deploy",
         "agent.adapters.credentials_keyring",
     } <= names
     assert not {n for n in names if n.startswith("pgserver")}

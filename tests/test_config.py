@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import config_files
 from agent.core import config
 from agent.core.config import ConfigError, ConnectionSettings, Settings
+from agent.deploy import config_files
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from conftest import Database
 from deploy_support import secret_service
 
-from agent.cli_deploy import trigger_channel
+from agent.cli.deploy import trigger_channel
 from agent.core import config
 
 ROOT = Path(__file__).resolve().parent.parent

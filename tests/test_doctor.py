@@ -25,7 +25,7 @@ import psycopg2
 import pytest
 
 from agent import doctor
-from agent.cli_doctor import diagnose_for_tray
+from agent.cli.doctor import diagnose_for_tray
 from agent.core import names
 from agent.core.advice import Problem
 from agent.core.config import ConnectionSettings
@@ -602,7 +602,7 @@ def test_unix_socket_connection(db: Database) -> None:
 def test_tray_function_without_the_driver() -> None:
     code = (
         "import sys; sys.modules['psycopg2'] = None\n"
-        "from agent.cli_doctor import diagnose_for_tray\n"
+        "from agent.cli.doctor import diagnose_for_tray\n"
         "from agent.core.config import ConnectionSettings\n"
         "d = diagnose_for_tray(ConnectionSettings(host='127.0.0.1'), None, lang='en')\n"
         "print(d.ok); print(d.summary)\n"

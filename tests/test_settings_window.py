@@ -15,11 +15,11 @@ import pytest
 from conftest import Database
 from deploy_support import xvfb_display
 
-from agent import config_files
 from agent.adapters.autostart_memory import MemoryAutostart
 from agent.adapters.credentials_memory import MemoryStore
 from agent.core import config
 from agent.core.config import Settings
+from agent.deploy import config_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ class Harness:
     def __init__(self, display: str, tmp_path: Path) -> None:
         import tkinter as tk
 
-        from agent.settings_window import SettingsWindow
+        from agent.desk.settings_window import SettingsWindow
 
         self.env = {config_files.ENV_USER_FILE: str(tmp_path / "config.toml")}
         self.store = MemoryStore()
@@ -148,8 +148,8 @@ def test_settings_command_without_display_says_so() -> None:
 
 
 def test_tray_menu_items(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.app import MenuContext
-    from agent.tray_menu_deploy import menu_items, settings_command
+    from agent.desk.app import MenuContext
+    from agent.desk.menu_deploy import menu_items, settings_command
 
     monkeypatch.setenv("AVISO_AUTOSTART", "memory")
     shown: list[tuple[str, str]] = []
@@ -180,8 +180,8 @@ def test_settings_item_runs_the_window_process_and_reacts_to_its_exit(
     """A real child process stands in for the window; exit 0 reloads the settings, exit 1 explains no Tk."""
     import threading
 
-    from agent import tray_menu_deploy
-    from agent.app import MenuContext
+    from agent.desk import menu_deploy as tray_menu_deploy
+    from agent.desk.app import MenuContext
 
     monkeypatch.setenv("AVISO_AUTOSTART", "memory")
     monkeypatch.setattr(

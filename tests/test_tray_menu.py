@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from agent import app, logging_setup
+from agent import logging_setup
+from agent.adapters.notifier_api import NotifierUnavailable
 from agent.adapters.notifier_balloon import BalloonNotifier
 from agent.adapters.notifier_console import ConsoleNotifier, format_line
 from agent.adapters.notifier_null import RecordingNotifier
@@ -28,7 +29,8 @@ from agent.core.config import NotificationSettings, Settings
 from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, StateChanged
 from agent.core.model import Entry, Member, Source
 from agent.core.notify_text import Notice, NoticeKind, Urgency
-from agent.core.tray_model import IconState, MenuItemSpec, NotifierUnavailable
+from agent.core.tray_model import IconState, MenuItemSpec
+from agent.desk import app
 
 # pystray binds its backend when first imported: import it once with the dummy backend, then restore the
 # environment so that processes other tests start are not affected.
@@ -631,7 +633,7 @@ def test_a_failing_entry_text_gives_a_plain_notice_and_is_logged_with_its_id(
         raise ValueError("bad row")
 
     monkeypatch.setattr(app, "entry_notice", broken)
-    with caplog.at_level(logging.ERROR, logger="agent.app"):
+    with caplog.at_level(logging.ERROR, logger="agent.desk.app"):
         rig.controller.handle(make_entry(7))
     (shown,) = rig.notifier.notices
     assert (shown.title, shown.entry_id) == ("Socio7 Prueba", 7)
@@ -656,7 +658,7 @@ def test_an_exception_while_handling_an_event_never_stops_the_run_loop(
     events.put(StateChanged(ConnState.LISTENING, server="db:5432"))
     real = time.monotonic
     c.clock = real
-    with caplog.at_level(logging.ERROR, logger="agent.app"):
+    with caplog.at_level(logging.ERROR, logger="agent.desk.app"):
         c.run(events, duration_s=0.3)
     assert calls == [3, 3]
     assert c.conn.state is ConnState.LISTENING  # the event after the failing one was applied
@@ -679,7 +681,7 @@ def test_one_entry_over_the_flood_limit_is_shown_as_itself_not_as_one_more(rig: 
 
 def test_demo_pace_stays_under_the_flood_limit_and_shows_every_status_in_the_first_minute() -> None:
     """The demo's denied entry used to be folded into "1 entrada más": its pace triggered flood control."""
-    from agent import cli_tray
+    from agent.cli import tray as cli_tray
     from agent.core.flood import NoticeGate, Summarize
     from agent.db import demo_data
 

@@ -329,7 +329,7 @@ def test_exe_bundles_the_windows_backends_and_not_pgserver() -> None:
         "pystray._win32",
         "windows_toasts",
         "winrt.windows.ui.notifications",
-        "agent.cli_deploy",
+        "agent.cli.deploy",
         "agent.adapters.autostart_windows",
     } <= names
     assert not {n for n in names if n.startswith("pgserver")}

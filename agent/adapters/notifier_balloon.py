@@ -30,17 +30,18 @@ class BalloonNotifier:
         self._show = show
         self._warned = False
 
-    def show(self, notice: Notice) -> None:
+    def show(self, notice: Notice) -> bool:
         """One balloon; a newer balloon replaces the previous one (the platform keeps only one)."""
         title = ("⚠ " if notice.warning else "") + notice.title
         try:
             ok = self._show(title[:BALLOON_TITLE_MAX], notice.body[:BALLOON_TEXT_MAX])
         except Exception:
             log.exception("tray balloon failed")
-            return
+            return False
         if not ok and not self._warned:
             self._warned = True
             log.warning("the tray backend has no balloon notifications: notices are only logged")
+        return bool(ok)
 
     def close(self) -> None:
         """Nothing to release (the balloon goes away with the icon)."""

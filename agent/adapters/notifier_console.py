@@ -33,19 +33,21 @@ class ConsoleNotifier:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def show(self, notice: Notice) -> None:
+    def show(self, notice: Notice) -> bool:
         """Print one line (flushed at once)."""
         line = format_line(notice)
         stream = self._stream or sys.stdout
         if stream is None:
             log.info("notice: %s", line)
-            return
+            return False
         with self._lock:
             try:
                 stream.write(line + "\n")
                 stream.flush()
             except (OSError, ValueError) as exc:  # closed pipe or stream
                 log.warning("console notifier could not write: %s", exc)
+                return False
+        return True
 
     def close(self) -> None:
         """Nothing to release."""

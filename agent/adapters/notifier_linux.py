@@ -14,7 +14,7 @@ photos are not fetched. Clicking the notification (the ``default`` action, when 
 
 Start-up probe: the constructor asks the server for its capabilities; no session bus
 (``dbus_fast.errors.InvalidAddressError``) or no notification server (``DBusError``) raises
-:class:`agent.core.tray_model.NotifierUnavailable` within ``timeout_s``.
+:class:`agent.adapters.notifier_api.NotifierUnavailable` within ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from agent.adapters.notifier_api import NotifierUnavailable
 from agent.core.notify_text import Notice, Sound, Urgency
-from agent.core.tray_model import NotifierUnavailable
 
 log = logging.getLogger("agent.notify")
 
@@ -89,10 +89,13 @@ class DbusNotifier:
     def _run(self, coro: Any, timeout_s: float) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout_s)
 
-    def show(self, notice: Notice) -> None:
-        """Send ``notice``; failures are logged by the loop thread."""
+    def show(self, notice: Notice) -> bool:
+        """Send ``notice``; failures are logged by the loop thread.
+
+        Still fire-and-forget (True once queued): issue 11 makes it wait for the server's notification id."""
         future = asyncio.run_coroutine_threadsafe(self._send(notice), self._loop)
         future.add_done_callback(_log_failure)
+        return True
 
     async def _send(self, notice: Notice) -> None:
         from desktop_notifier import Icon

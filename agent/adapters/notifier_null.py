@@ -13,8 +13,9 @@ class NullNotifier:
 
     name = "null"
 
-    def show(self, notice: Notice) -> None:
-        """Do nothing."""
+    def show(self, notice: Notice) -> bool:
+        """Do nothing; True (the null notifier accepts everything: tests and ``AVISO_NOTIFIER=null``)."""
+        return True
 
     def close(self) -> None:
         """Nothing to release."""
@@ -31,11 +32,12 @@ class RecordingNotifier:
         self.closed = False
         self._cond = threading.Condition()
 
-    def show(self, notice: Notice) -> None:
-        """Record ``notice``."""
+    def show(self, notice: Notice) -> bool:
+        """Record ``notice``; True."""
         with self._cond:
             self.notices.append(notice)
             self._cond.notify_all()
+        return True
 
     def wait_for(self, count: int, timeout_s: float = 5.0) -> list[Notice]:
         """A copy of the notices once there are at least ``count`` (or when the time is up)."""

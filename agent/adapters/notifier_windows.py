@@ -12,7 +12,7 @@
   issue #12): a click on a toast that already moved to the Action Center does not reach the process.
 
 If ``windows_toasts``/WinRT cannot be imported or the toaster cannot be created (old Windows, a stripped build,
-Wine), the constructor raises :class:`agent.core.tray_model.NotifierUnavailable` and the app falls back to the
+Wine), the constructor raises :class:`agent.adapters.notifier_api.NotifierUnavailable` and the app falls back to the
 tray balloon (:mod:`agent.adapters.notifier_balloon`). Not win10toast: its fix for the Python ≥ 3.11 WNDPROC
 crash is unmerged, it shows one toast at a time, creates a second tray icon and fails inside PyInstaller builds.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from agent.adapters.notifier_api import NotifierUnavailable
 from agent.core.notify_text import Notice, Sound, Urgency
-from agent.core.tray_model import NotifierUnavailable
 
 log = logging.getLogger("agent.notify")
 
@@ -106,7 +106,7 @@ class WinRtNotifier:
             raise NotifierUnavailable(f"WinRT toast notifier cannot be created: {exc!r}") from exc
         self._on_click = on_click
 
-    def show(self, notice: Notice) -> None:
+    def show(self, notice: Notice) -> bool:
         """Pop one toast; failures are logged."""
         wt = self._wt
         lines = [line for line in notice.body.split("\n") if line]
@@ -141,6 +141,8 @@ class WinRtNotifier:
             self._toaster.show_toast(toast)
         except Exception as exc:  # WinRT raises OSError subclasses
             log.warning("toast failed: %r", exc)
+            return False
+        return True
 
     def close(self) -> None:
         """Nothing to release (toasts stay in the Action Center)."""

@@ -1,6 +1,6 @@
 """Settings: one frozen dataclass per section, with the defaults table in one place (units in the names). Pure.
 
-Reading TOML files and the environment, and the precedence between them, live in :mod:`agent.config_files`.
+Reading TOML files and the environment, and the precedence between them, live in :mod:`agent.deploy.config_files`.
 This module holds the shapes, the defaults, the validation (:func:`from_mapping`, which turns a nested mapping as
 read from TOML into :class:`Settings` or raises :class:`ConfigError` listing every problem), and the keyring
 account name of a server (:func:`credential_account`). No I/O; any thread.
@@ -43,6 +43,11 @@ class ConnectionSettings:
     """Path of the CA certificate file for ``verify-ca``/``verify-full``; empty = libpq's default."""
     connect_timeout_s: int = 5
     """libpq ``connect_timeout`` (PostgreSQL docs, "Parameter Key Words"), seconds."""
+    mode: str = "notify"
+    """How entries reach the agent: ``notify`` (LISTEN on ``channel``; needs the kit's trigger) or ``poll`` (one
+    index-backed query every ``poll_interval_s``; needs only SELECT, works against a hot-standby replica)."""
+    poll_interval_s: float = 1.0
+    """Seconds between two polls in ``poll`` mode."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,28 @@ class NotificationSettings:
     click_action: str = ""
     """URL or command template run when a notification is clicked; ``{id_miembro}`` is replaced."""
     language: str = "es"
+    only_warnings: bool = False
+    """Warnings-only mode: normal granted entries do not pop up (they still count and are listed); denied,
+    expired, debt and repeat-entry notices still do."""
+    repeat_entry_warning_min: int = 60
+    """A member entering again within this many minutes of a granted entry gets a repeat-entry warning (possible
+    shared card); 0 turns the warning off."""
+
+
+@dataclass(frozen=True)
+class PhotoSettings:
+    """Member photos (``miembros.foto_url`` as a local path or ``http(s)://`` URL, or a ``bytea`` column)."""
+
+    budget_ms: int = 800
+    """Longest wait for a photo before its notice is shown without it (the photo is cached for next time)."""
+    max_bytes: int = 5_000_000
+    """Largest photo download accepted, bytes."""
+    cache_max_age_days: int = 7
+    """A cached photo older than this is fetched again."""
+    cache_max_mb: int = 200
+    """Size bound of the photo cache folder, MB (oldest files removed first)."""
+    column: str = ""
+    """Name of a ``bytea`` photo column of ``miembros`` to read instead of ``foto_url`` (empty: none)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,7 @@ class Settings:
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     pause: PauseSettings = field(default_factory=PauseSettings)
+    photos: PhotoSettings = field(default_factory=PhotoSettings)
     log_level: str = "INFO"
 
 
@@ -80,6 +108,7 @@ SECTIONS: dict[str, type[Any]] = {
     "connection": ConnectionSettings,
     "notifications": NotificationSettings,
     "pause": PauseSettings,
+    "photos": PhotoSettings,
 }
 """TOML table name -> dataclass. Top-level keys (``log_level``) are the non-section fields of :class:`Settings`."""
 
@@ -87,6 +116,8 @@ TOP_LEVEL_KEYS = ("log_level",)
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 """PostgreSQL docs, "Parameter Key Words", ``sslmode``."""
+CONNECTION_MODES = ("notify", "poll")
+"""``connection.mode`` values (see :class:`ConnectionSettings`)."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_IDENTIFIER_BYTES = 63
 """NAMEDATALEN - 1 (PostgreSQL docs, "Identifiers and Key Words"): longer channel names are truncated by LISTEN."""
@@ -95,6 +126,12 @@ MAX_IDENTIFIER_BYTES = 63
 _RANGES: dict[str, tuple[float | None, float | None]] = {
     "connection.port": (1, 65535),
     "connection.connect_timeout_s": (1, 300),
+    "connection.poll_interval_s": (0.1, 3600),
+    "notifications.repeat_entry_warning_min": (0, 24 * 60),
+    "photos.budget_ms": (0, 10_000),
+    "photos.max_bytes": (1_000, 100_000_000),
+    "photos.cache_max_age_days": (0, 3650),
+    "photos.cache_max_mb": (1, 100_000),
     "notifications.flood_max_count": (1, 1000),
     "notifications.flood_window_s": (0.1, 3600),
     "notifications.expiry_warning_days": (0, 365),
@@ -103,6 +140,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "connection.sslmode": SSLMODES,
+    "connection.mode": CONNECTION_MODES,
     "notifications.language": LANGUAGES,
     "log_level": LOG_LEVELS,
 }
@@ -150,7 +188,7 @@ def defaults_table() -> list[tuple[str, str, object]]:
 
 
 def known_keys() -> dict[str, str]:
-    """Dotted key -> type name (``str``, ``int``, ``float``) of every setting."""
+    """Dotted key -> type name (``str``, ``int``, ``float``, ``bool``) of every setting."""
     return {key: typ for key, typ, _ in defaults_table()}
 
 
@@ -186,6 +224,13 @@ def coerce(key: str, text: str) -> object:
     typ = known_keys().get(key)
     if typ is None:
         raise ConfigError([ConfigIssue(key, "config.unknown_key")])
+    if typ == "bool":
+        word = text.strip().lower()
+        if word in ("1", "true", "yes", "on", "si", "sí"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError([ConfigIssue(key, "config.wrong_type", (("value", text), ("expected", "true/false")))])
     try:
         if typ == "int":
             return int(text.strip())
@@ -248,6 +293,10 @@ def _check(key: str, typ: str, value: object) -> object:
         if key == "connection.channel" and len(text.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
             return ConfigIssue(key, "config.channel_too_long", (*shown, ("max", str(MAX_IDENTIFIER_BYTES))))
         return text
+    if typ == "bool":
+        if not isinstance(value, bool):
+            return ConfigIssue(key, "config.wrong_type", (*shown, ("expected", "true/false")))
+        return value
     # bool is an int subclass: TOML `true` is never a valid number here.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return ConfigIssue(key, "config.wrong_type", (*shown, ("expected", "number")))

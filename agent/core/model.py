@@ -6,7 +6,7 @@ SQL names map to these attributes in :mod:`agent.core.names` only.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
@@ -28,6 +28,8 @@ class Member:
     birth_date: dt.date | None = None
     photo_url: str | None = None
     notes: str | None = None
+    photo_data: bytes | None = field(default=None, repr=False)
+    """The bytes of the configured ``bytea`` photo column (``photos.column``), when there is one."""
 
     @property
     def full_name(self) -> str:
@@ -50,6 +52,11 @@ class Entry:
     turnstile: str | None = None
     result: str | None = None
     member: Member | None = None
+    previous_entry_at: dt.datetime | None = None
+    """When this member last passed before this entry with a granted result (``entrada_previa`` in
+    ``listen --json``); ``None`` when there is no such earlier entry (or it was not looked up)."""
+    first_visit: bool = False
+    """No earlier entry of this member exists in ``registro_entradas`` at all (``primera_visita``)."""
 
     @property
     def denied(self) -> bool:

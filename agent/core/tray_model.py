@@ -1,11 +1,10 @@
-"""Shapes shared by the tray controller (:mod:`agent.app`) and its adapters. Pure, no I/O.
+"""Shapes shared by the tray controller (:mod:`agent.desk.app`) and its adapters. Pure, no I/O.
 
-* :class:`Notifier` — shows a :class:`agent.core.notify_text.Notice` (``agent/adapters/notifier_*.py``);
 * :class:`TrayView` — the tray icon with its tooltip and menu (``agent/adapters/tray_*.py``);
 * :class:`MenuItemSpec` — a toolkit-neutral menu item the tray adapter turns into its own;
 * :class:`IconState` — which state icon to show (files ``assets/tray-<state>.png`` and ``.ico``).
 
-Adapters satisfy these protocols structurally and never import each other; :mod:`agent.app` composes them.
+Adapters satisfy these protocols structurally and never import each other; :mod:`agent.desk.app` composes them.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from agent.core.notify_text import Notice
-
 
 class IconState(StrEnum):
     """The tray icon's four looks."""
@@ -25,22 +22,6 @@ class IconState(StrEnum):
     CONNECTING = "connecting"
     PAUSED = "paused"
     ERROR = "error"
-
-
-class NotifierUnavailable(RuntimeError):
-    """The notifier cannot work here (no D-Bus session, no notification daemon, no WinRT...). The message says
-    why; the app then tries the next notifier in its fallback order."""
-
-
-class Notifier(Protocol):
-    """Shows notices. ``show`` returns promptly (it never waits for the user) and never raises: failures are
-    logged. Called from the tray controller thread only; ``close`` once, at exit."""
-
-    name: str
-
-    def show(self, notice: Notice) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The settings window (Tkinter) for front-desk staff: the same as ``configure``, in a form.
 
 Opened by ``python -m agent settings`` (the tray menu runs that as a separate process, so Tk owns its own main
-thread and never meets pystray's loop; see :mod:`agent.tray_menu_deploy`). Fields: server, port, database, user,
+thread and never meets pystray's loop; see :mod:`agent.desk.menu_deploy`). Fields: server, port, database, user,
 channel, SSL mode, CA file, password (empty = keep the stored one) and "start with Windows / the session".
-"Test connection" and "Save" run :func:`agent.cli_deploy.check_server` on a worker thread (the window stays
+"Test connection" and "Save" run :func:`agent.cli.deploy.check_server` on a worker thread (the window stays
 responsive); Save stores the password in the OS keyring and the settings in the per-user file only when the check
 passes. Exit status of the process: 0 saved, 3 closed without saving, 1 Tk unavailable.
 
@@ -70,7 +70,7 @@ class SettingsWindow:
         self.autostart = autostart
         self.on_close = on_close
         if save_settings is None:
-            from agent.config_files import save_user
+            from agent.deploy.config_files import save_user
 
             save_settings = save_user
         self._save_settings = save_settings
@@ -177,7 +177,7 @@ class SettingsWindow:
 
     def _work(self, settings: Settings, password: str | None, typed: bool, save: bool) -> None:
         """Worker thread: check the server, and when saving store password + settings. No Tk calls here."""
-        from agent.cli_deploy import check_server
+        from agent.cli.deploy import check_server
 
         result = check_server(settings.connection, password, self.lang)
         outcome = Outcome(result.ok, list(result.lines))
@@ -243,9 +243,9 @@ def run(lang: str) -> int:
     except Exception as exc:  # ImportError (no Tk in this Python) or TclError (no display)
         print(tr("settings.no_tk", lang, detail=f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_NO_TK
-    from agent import config_files
     from agent.adapters.autostart_api import open_autostart
     from agent.adapters.credentials_api import CredentialsError, open_store
+    from agent.deploy import config_files
 
     try:
         settings = config_files.load(use_env=False).settings

@@ -82,11 +82,13 @@ def split_password(dsn: str) -> tuple[str, str | None]:
 
 
 def run_tray(args: argparse.Namespace) -> int:
-    """Run the tray agent until quit. Settings: config files + environment (``agent.config_files``) + options;
+    """Run the tray agent until quit. Settings: config files + environment (``agent.deploy.config_files``) + options;
     password: the OS keyring (``agent.adapters.credentials_api``), or with ``--dsn`` the DSN/``PGPASSWORD``."""
-    from agent import app, config_files, logging_setup
+    from agent import logging_setup
     from agent.core.config import ConfigError, Settings, credential_account
     from agent.core.i18n import tr
+    from agent.deploy import config_files
+    from agent.desk import app
 
     try:
         loaded = config_files.load(overrides=_overrides(args))
@@ -183,10 +185,11 @@ def run_demo(args: argparse.Namespace) -> int:
     """Embedded PostgreSQL + the kit + demo members + a simulated turnstile + the tray agent (or the console)."""
     import psycopg2
 
-    from agent import app, logging_setup
+    from agent import logging_setup
     from agent.core.config import NotificationSettings, Settings
     from agent.core.i18n import tr
     from agent.db import demo_data, setup, throwaway
+    from agent.desk import app
 
     lang = args.lang
     headless = bool(args.headless)

@@ -2,7 +2,7 @@
 
 ``configure`` is silent when given options (IT scripts) and interactive in a terminal otherwise. It always tests
 the connection with the password and checks that our trigger is installed (and notifies on the configured
-channel) **before** saving anything: the settings file (:mod:`agent.config_files`) and the password in the OS
+channel) **before** saving anything: the settings file (:mod:`agent.deploy.config_files`) and the password in the OS
 keyring (:mod:`agent.adapters.credentials_api`). Exit codes: 0 saved / shown, 1 check or save failed (nothing
 saved), 2 usage or invalid settings.
 """
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
-    from agent import settings_window
+    from agent.desk import settings_window
 
     return settings_window.run(args.lang)
 
@@ -89,8 +89,8 @@ def check_server(conn: ConnectionSettings, password: str | None, lang: str) -> C
     """
     import psycopg2
 
-    from agent.config_files import connection_dsn
     from agent.core import advice, names
+    from agent.deploy.config_files import connection_dsn
 
     result = CheckResult(ok=False)
     dsn = connection_dsn(conn, application_name="aviso-entradas configure")
@@ -157,7 +157,7 @@ def _base_settings(lang: str) -> Settings:
 
     A broken file is reported and ignored, since ``configure`` is how people repair it.
     """
-    from agent import config_files
+    from agent.deploy import config_files
 
     try:
         return config_files.load(use_env=False).settings
@@ -183,8 +183,8 @@ def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object]
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
-    from agent import config_files
     from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+    from agent.deploy import config_files
 
     lang: str = args.lang
     if args.show:
@@ -270,8 +270,8 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
 
 def _show(lang: str) -> int:
-    from agent import config_files
     from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+    from agent.deploy import config_files
 
     print(tr("configure.show_user_file", lang, path=config_files.user_file()))
     print(tr("configure.show_machine_file", lang, path=config_files.machine_file()))
@@ -339,13 +339,13 @@ def _cmd_autostart(args: argparse.Namespace) -> int:
 def load_connection() -> tuple[str, str | None]:
     """For the running agent and ``listen`` without ``--dsn``: (conninfo without password, keyring password).
 
-    Reads the effective settings (:func:`agent.config_files.load`) and the password of their server. Raises
+    Reads the effective settings (:func:`agent.deploy.config_files.load`) and the password of their server. Raises
     :class:`agent.core.config.ConfigError` for invalid settings and
     :class:`agent.adapters.credentials_api.CredentialsError` (incl. ``CredentialsUnavailable``) from the keyring;
     returns ``None`` as password when none is stored (libpq then tries ``PGPASSWORD``/``pgpass``). Any thread.
     """
-    from agent import config_files
     from agent.adapters.credentials_api import open_store
+    from agent.deploy import config_files
 
     settings = config_files.load().settings
     password = open_store().get(config.credential_account(settings.connection))

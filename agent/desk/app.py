@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent import APP_ID, APP_NAME, resources
+from agent.adapters.notifier_api import Notifier, NotifierUnavailable
 from agent.core import names
 from agent.core.advice import Problem, explain
 from agent.core.config import NotificationSettings, PauseSettings, Settings
@@ -69,13 +70,11 @@ from agent.core.tray_model import (
     TOOLTIP_MAX,
     IconState,
     MenuItemSpec,
-    Notifier,
-    NotifierUnavailable,
     TrayState,
     TrayView,
 )
 
-log = logging.getLogger("agent.app")
+log = logging.getLogger("agent.desk.app")
 
 RECENT_MAX = 10
 OUTAGE_NOTICE_S = 20.0
@@ -90,7 +89,7 @@ IDLE_TICK_S = 2.0
 """The same when connected and not paused: only the flood gate's own deadlines (waited for exactly) and the day's
 entry count need the timers then. 2 s keeps an idle agent at ~0.5 wakeups/s (bench/README "Benchmarks": 2/s with
 a 0.5 s tick) while a quit requested from a signal handler, which may only set an Event, still ends within 2 s."""
-MENU_EXTENSION_MODULES: tuple[str, ...] = ("agent.tray_menu_deploy",)
+MENU_EXTENSION_MODULES: tuple[str, ...] = ("agent.desk.menu_deploy",)
 """Modules that may add menu items (see the module docstring). Missing modules are skipped."""
 
 
@@ -993,8 +992,9 @@ class _Deferred:
 
     name = "deferred"
 
-    def show(self, notice: Notice) -> None:
+    def show(self, notice: Notice) -> bool:
         log.info("notice before a notifier was chosen: %s", notice.title)
+        return False
 
     def close(self) -> None:
         pass

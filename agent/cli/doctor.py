@@ -5,7 +5,7 @@ prints a table (check | result | what to do) or, with ``--json``, one JSON objec
 exit code 0 when no check failed (warnings allowed), 1 when any check failed, 2 when the configuration is invalid.
 
 Without ``--dsn`` it checks the configured server, as the agent would connect to it: the settings
-(:func:`agent.config_files.load`: files, ``AVISO_*`` variables) and the password stored in the OS keyring; a
+(:func:`agent.deploy.config_files.load`: files, ``AVISO_*`` variables) and the password stored in the OS keyring; a
 ``--channel``/``--sslmode``/``--sslrootcert`` given on the command line wins. With ``--dsn`` the settings are
 not read. The password comes from the first line of standard input with ``--password-stdin``, else the keyring
 (configured server only), else libpq's own sources (``PGPASSWORD``, ``~/.pgpass``); never from argv.
@@ -59,9 +59,9 @@ def _configured_target(args: argparse.Namespace, password: str | None) -> Target
     """The configured server (settings + keyring password) with the command line's overrides.
 
     Raises :class:`agent.core.config.ConfigError` for invalid settings."""
-    from agent import config_files
     from agent.adapters.credentials_api import CredentialsError, open_store
     from agent.core.config import credential_account
+    from agent.deploy import config_files
     from agent.doctor import Target
 
     conn = config_files.load().settings.connection

@@ -120,10 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_late_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands whose modules are imported only when run (keeps ``--version`` fast)."""
-    from agent import commands
+    """The per-group command modules; each imports its heavy dependencies inside its handlers (keeps ``--version``
+    fast)."""
+    from agent.cli import deploy, doctor, engine, tray
 
-    commands.register(sub, _add_dsn, _add_channel)
+    for group in (engine, tray, deploy, doctor):
+        group.register(sub, _add_dsn, _add_channel)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.lang = resolve_language(args.lang)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
-        from agent import commands
+        from agent.cli import tray
 
-        return commands.run_tray(args)
+        return tray.run_tray(args)
     return handler(args)

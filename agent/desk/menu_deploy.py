@@ -1,4 +1,4 @@
-"""Tray menu items of the deploy area (loaded by :func:`agent.app.load_menu_extensions`).
+"""Tray menu items of the deploy area (loaded by :func:`agent.desk.app.load_menu_extensions`).
 
 * "Configuración…" opens the settings window in a **separate process** (``<agent> settings``): Tk then has its own
   main thread and cannot interfere with the tray icon's loop. When that process exits with 0 (saved), the tray
@@ -17,9 +17,9 @@ import subprocess
 import threading
 from collections.abc import Sequence
 
-from agent.app import MenuContext
 from agent.core.i18n import tr
 from agent.core.tray_model import MenuItemSpec
+from agent.desk.app import MenuContext
 
 log = logging.getLogger(__name__)
 

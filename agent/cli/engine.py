@@ -119,7 +119,7 @@ def _human(entry: Entry, source: str, lang: str) -> str:
 
 def _listen_config(args: argparse.Namespace) -> EngineConfig:
     """--dsn given: that DSN (PG* variables fill what it leaves out). Otherwise the configured server, channel and
-    TLS settings with the password from the OS keyring (:func:`agent.cli_deploy.load_connection`)."""
+    TLS settings with the password from the OS keyring (:func:`agent.cli.deploy.load_connection`)."""
     from agent.db.engine import EngineConfig
 
     if args.dsn is not None:
@@ -129,8 +129,8 @@ def _listen_config(args: argparse.Namespace) -> EngineConfig:
             cursor_path=args.cursor,
             require_ack=True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
         )
-    from agent import config_files
-    from agent.cli_deploy import load_connection
+    from agent.cli.deploy import load_connection
+    from agent.deploy import config_files
 
     settings = config_files.load().settings.connection
     dsn, password = load_connection()
