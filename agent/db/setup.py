@@ -1,13 +1,16 @@
-"""``setup-db``: install the turnstile kit (schema, trigger, ``pos_user``) idempotently and say what changed.
+"""``setup-db``: install the turnstile kit (schema, trigger, ``pos_user``, indexes) idempotently and say what changed.
 
 Runs the same files a person would run with psql (``sql/*.sql``), in one transaction, so a failure leaves the
-database as it was. Which thread: any; :func:`apply` works on the caller's connection (not shared with another
-thread meanwhile) and commits or rolls back on it.
+database as it was; then, outside any transaction, builds missing indexes concurrently (:mod:`.setup_index`) and
+judges what it installed (:mod:`agent.doctor.judge`: partitions, two-phase commit). Which thread: any;
+:func:`apply` works on the caller's connection (not shared with another thread meanwhile) and commits or rolls
+back on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg2
@@ -17,6 +20,7 @@ from psycopg2.extensions import encrypt_password
 from agent import resources
 from agent.core import names
 from agent.core.i18n import tr
+from agent.db import inspect
 
 PREAMBLE_END = "-- END OF PSQL PREAMBLE"
 
@@ -27,9 +31,11 @@ class SetupError(RuntimeError):
 
 @dataclass
 class SetupReport:
-    """What :func:`apply` did, as translated lines for people."""
+    """What :func:`apply` did, as translated lines for people; ``failed`` when an index build failed (the rest is
+    installed; re-running setup-db rebuilds it)."""
 
     lines: list[str] = field(default_factory=list)
+    failed: bool = False
 
 
 def trigger_sql() -> str:
@@ -38,18 +44,18 @@ def trigger_sql() -> str:
     return text.split(PREAMBLE_END, 1)[1]
 
 
-def _trigger_state(cur: psycopg2.extensions.cursor) -> tuple[str | None, int | None, str | None]:
-    """(function source, trigger OID, trigger arguments) currently installed; None where missing."""
-    cur.execute("SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(%s)", (names.TRIGGER_FUNCTION + "()",))
-    row = cur.fetchone()
-    src = row[0] if row else None
-    cur.execute(
-        "SELECT t.oid, encode(t.tgargs, 'hex') FROM pg_trigger t "
-        "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
-        (names.ENTRIES_TABLE, names.TRIGGER_NAME),
+_TriggerState = tuple[tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...]]
+
+
+def _trigger_state(cur: psycopg2.extensions.cursor) -> _TriggerState:
+    """Our function's body and comment and every trigger calling it (relation, name, enabled, arguments), read
+    inside the install's transaction."""
+    state = inspect.read_cursor(cur)
+    fn = state.function
+    return (
+        (fn.source, fn.comment) if fn else None,
+        tuple((t.relation, t.name, t.enabled, t.args) for t in state.triggers if not t.cloned),
     )
-    row = cur.fetchone()
-    return src, (int(row[0]) if row else None), (row[1] if row else None)
 
 
 def _role_state(cur: psycopg2.extensions.cursor) -> tuple[object, ...] | None:
@@ -77,6 +83,10 @@ def apply(
     demo_data: bool = False,
     lang: str = "es",
     today: dt.date | None = None,
+    trigger: bool = True,
+    indexes: bool = True,
+    progress: Callable[[str], None] | None = None,
+    progress_interval_s: float = 2.0,
 ) -> SetupReport:
     """Install the kit over ``conn`` and commit. ``conn``: a superuser, or the tables' owner with CREATEROLE.
 
@@ -86,13 +96,27 @@ def apply(
     ``schema`` also creates the reference tables (``sql/schema.sql``); ``pos_password`` sets ``pos_user``'s password
     as a SCRAM-SHA-256 verifier computed here (libpq ``PQencryptPasswordConn``), so the clear text never reaches the
     server or its log; ``demo_data`` loads the sample members (:mod:`agent.db.demo_data`) when ``miembros`` is empty.
-    Raises :class:`SetupError` (nothing changed) or ``psycopg2.Error``; rolls back on any error.
+    ``trigger`` False (``--no-trigger``): only the role and its grants, for the poll mode (an existing trigger is
+    left as it is and said so). The trigger goes on ``registro_entradas`` and every inheritance child (declarative
+    partitions get the parent's as a clone: ``sql/setup_postgres_trigger.sql``).
+
+    After the commit, ``indexes`` builds the indexes the agent relies on when missing or INVALID
+    (:mod:`agent.db.setup_index`: ``CREATE INDEX CONCURRENTLY``, autocommit; ``progress`` receives progress lines
+    while a build runs, every ``progress_interval_s`` seconds). Then the report says what else the state means:
+    two-phase commit enabled on the server, tables without the trigger.
+
+    Raises :class:`SetupError` (nothing changed: also on a hot-standby replica) or ``psycopg2.Error``; rolls back
+    the transactional part on any error.
     """
     if not channel or "\x00" in channel or len(channel.encode()) > 63:
         raise SetupError(tr("setup.bad_channel", lang, channel=channel.replace("\x00", "\\0")))
     report = SetupReport()
     try:
         with conn.cursor() as cur:
+            cur.execute("SELECT pg_is_in_recovery()")
+            row = cur.fetchone()
+            if row and row[0]:
+                raise SetupError(tr("setup.replica", lang))
             missing = [t for t in (names.MEMBERS_TABLE, names.ENTRIES_TABLE) if not _exists(cur, t)]
             if schema:
                 cur.execute(resources.sql("schema.sql").read_text(encoding="utf-8"))
@@ -104,16 +128,14 @@ def apply(
             elif missing:
                 raise SetupError(tr("setup.no_tables", lang, table=missing[0]))
 
-            before = _trigger_state(cur)
-            cur.execute("SELECT set_config('aviso_entradas.channel', %s, true)", (channel,))
-            cur.execute(trigger_sql())
-            after = _trigger_state(cur)
-            if before == after:
-                report.lines.append(tr("setup.trigger_unchanged", lang, channel=channel))
-            elif before[1] is None:
-                report.lines.append(tr("setup.trigger_created", lang, channel=channel))
+            if trigger:
+                _install_trigger(cur, channel, report, lang)
             else:
-                report.lines.append(tr("setup.trigger_updated", lang, channel=channel))
+                report.lines.append(tr("setup.no_trigger", lang))
+                present = _trigger_state(cur)[1]
+                if present:
+                    tables = ", ".join(sorted({t[0] for t in present}))
+                    report.lines.append(tr("setup.no_trigger_present", lang, tables=tables))
 
             role_before = _role_state(cur)
             cur.execute(resources.sql("create_pos_user.sql").read_text(encoding="utf-8"))
@@ -141,7 +163,60 @@ def apply(
     except BaseException:
         conn.rollback()
         raise
+    _after_commit(
+        conn,
+        report,
+        trigger=trigger,
+        indexes=indexes,
+        lang=lang,
+        progress=progress,
+        progress_interval_s=progress_interval_s,
+    )
     return report
+
+
+def _install_trigger(cur: psycopg2.extensions.cursor, channel: str, report: SetupReport, lang: str) -> None:
+    before = _trigger_state(cur)
+    cur.execute("SELECT set_config('aviso_entradas.channel', %s, true)", (channel,))
+    cur.execute(trigger_sql())
+    after = _trigger_state(cur)
+    if before == after:
+        report.lines.append(tr("setup.trigger_unchanged", lang, channel=channel))
+    elif not before[1]:
+        report.lines.append(tr("setup.trigger_created", lang, channel=channel))
+    else:
+        report.lines.append(tr("setup.trigger_updated", lang, channel=channel))
+
+
+def _after_commit(
+    conn: Connection,
+    report: SetupReport,
+    *,
+    trigger: bool,
+    indexes: bool,
+    lang: str,
+    progress: Callable[[str], None] | None,
+    progress_interval_s: float,
+) -> None:
+    """Indexes (outside any transaction), then what the installed state means (pure judges)."""
+    from agent.db import setup_index
+    from agent.doctor import judge, judge_access
+
+    state = inspect.read(conn)
+    plan = judge_access.index_plan(state)
+    if plan and not indexes:
+        missing = ", ".join(f"{p.table} ({', '.join(p.columns)})" for p in plan)
+        report.lines.append(tr("setup.index_skipped", lang, indexes=missing))
+    elif plan:
+        say = progress or report.lines.append
+        for out in setup_index.build(conn, plan, lang=lang, progress=say, progress_interval_s=progress_interval_s):
+            if out.ok:
+                report.lines.append(tr("setup.index_created", lang, index=out.plan.name, seconds=f"{out.seconds:.1f}"))
+            else:
+                report.failed = True
+                report.lines.append(tr("setup.index_failed", lang, index=out.plan.name, detail=out.detail))
+        state = inspect.read(conn)
+    report.lines.extend(judge.setup_notes(state, with_trigger=trigger, lang=lang))
 
 
 def _exists(cur: psycopg2.extensions.cursor, table: str) -> bool:
