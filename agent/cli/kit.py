@@ -97,6 +97,4 @@ def _cmd_setup_db(args: argparse.Namespace) -> int:
         return 1
     finally:
         conn.close()
-    for line in report.lines:
-        print(line)
-    return 1 if report.failed else 0
+    return 1 if report.failed else 0  # every line was printed through `progress` as it became final

@@ -164,8 +164,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "one idle sweep: {ms} ms, {buffers} blocks read (~{rows} rows in the table)",
     },
     "doctor.sweep.seq": {
-        "es": "Recorre la tabla entera (Seq Scan).",
-        "en": "It scans the whole table (Seq Scan).",
+        "es": "recorre la tabla entera (Seq Scan)",
+        "en": "it scans the whole table (Seq Scan)",
     },
     "doctor.sweep.slow_fix": {
         "es": "Cada agente lo repite cada 15 s: revise la carga del servidor y ejecute ANALYZE registro_entradas.",
@@ -190,8 +190,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "doctor.tls_handshake.root_cert": {
         "es": "libpq verificó el servidor con {path} (un root.crt por defecto, no configurado aquí) y falló: {error}",
-        "en": "libpq verified the server against {path} (a default root.crt, not configured here) and failed:"
-        " {error}",
+        "en": "libpq verified the server against {path} (a default root.crt, not configured here) and failed: {error}",
     },
     "doctor.tls_handshake.root_cert_fix": {
         "es": "No es la contraseña: renombre o borre {path} (lo dejó otra herramienta), o configure sslrootcert"

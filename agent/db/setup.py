@@ -36,6 +36,19 @@ class SetupReport:
 
     lines: list[str] = field(default_factory=list)
     failed: bool = False
+    echo: Callable[[str], None] | None = field(default=None, repr=False)
+    """Where lines go as soon as they are final (after the commit), and progress lines while an index builds."""
+    _echoed: int = 0
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def flush(self) -> None:
+        """Hand the lines not yet shown to :attr:`echo`."""
+        if self.echo is not None:
+            for line in self.lines[self._echoed :]:
+                self.echo(line)
+        self._echoed = len(self.lines)
 
 
 def trigger_sql() -> str:
@@ -90,27 +103,28 @@ def apply(
 ) -> SetupReport:
     """Install the kit over ``conn`` and commit. ``conn``: a superuser, or the tables' owner with CREATEROLE.
 
-    ``channel``: the NOTIFY channel, case-sensitive, 1-63 bytes (an identifier: ``pg_notify`` refuses longer names,
-    PostgreSQL docs "NOTIFY"). Returns the report lines (created / updated / unchanged for each part).
+    ``channel``: the NOTIFY channel, case-sensitive, 1-63 bytes (an identifier: ``pg_notify`` refuses longer
+    names, PostgreSQL docs "NOTIFY"). Returns the report lines (created / updated / unchanged for each part).
 
-    ``schema`` also creates the reference tables (``sql/schema.sql``); ``pos_password`` sets ``pos_user``'s password
-    as a SCRAM-SHA-256 verifier computed here (libpq ``PQencryptPasswordConn``), so the clear text never reaches the
-    server or its log; ``demo_data`` loads the sample members (:mod:`agent.db.demo_data`) when ``miembros`` is empty.
-    ``trigger`` False (``--no-trigger``): only the role and its grants, for the poll mode (an existing trigger is
-    left as it is and said so). The trigger goes on ``registro_entradas`` and every inheritance child (declarative
-    partitions get the parent's as a clone: ``sql/setup_postgres_trigger.sql``).
+    ``schema`` also creates the reference tables (``sql/schema.sql``); ``pos_password`` sets ``pos_user``'s
+    password as a SCRAM-SHA-256 verifier computed here (libpq ``PQencryptPasswordConn``), so the clear text never
+    reaches the server or its log; ``demo_data`` loads the sample members (:mod:`agent.db.demo_data`) when
+    ``miembros`` is empty. ``trigger`` False (``--no-trigger``): only the role and its grants, for the poll mode (an
+    existing trigger is left as it is and said so). The trigger goes on ``registro_entradas`` and every inheritance
+    child (declarative partitions get the parent's as a clone: ``sql/setup_postgres_trigger.sql``).
 
     After the commit, ``indexes`` builds the indexes the agent relies on when missing or INVALID
-    (:mod:`agent.db.setup_index`: ``CREATE INDEX CONCURRENTLY``, autocommit; ``progress`` receives progress lines
-    while a build runs, every ``progress_interval_s`` seconds). Then the report says what else the state means:
-    two-phase commit enabled on the server, tables without the trigger.
+    (:mod:`agent.db.setup_index`: ``CREATE INDEX CONCURRENTLY``, autocommit). ``progress`` receives every report
+    line once it is final (after the commit) and progress lines while an index builds, every
+    ``progress_interval_s`` seconds. The report then says what the installed state means: two-phase commit
+    enabled on the server, tables without the trigger.
 
     Raises :class:`SetupError` (nothing changed: also on a hot-standby replica) or ``psycopg2.Error``; rolls back
     the transactional part on any error.
     """
     if not channel or "\x00" in channel or len(channel.encode()) > 63:
         raise SetupError(tr("setup.bad_channel", lang, channel=channel.replace("\x00", "\\0")))
-    report = SetupReport()
+    report = SetupReport(echo=progress)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT pg_is_in_recovery()")
@@ -120,7 +134,7 @@ def apply(
             missing = [t for t in (names.MEMBERS_TABLE, names.ENTRIES_TABLE) if not _exists(cur, t)]
             if schema:
                 cur.execute(resources.sql("schema.sql").read_text(encoding="utf-8"))
-                report.lines.append(
+                report.add(
                     tr("setup.schema_created", lang, tables=", ".join(missing))
                     if missing
                     else tr("setup.schema_present", lang)
@@ -131,34 +145,32 @@ def apply(
             if trigger:
                 _install_trigger(cur, channel, report, lang)
             else:
-                report.lines.append(tr("setup.no_trigger", lang))
+                report.add(tr("setup.no_trigger", lang))
                 present = _trigger_state(cur)[1]
                 if present:
                     tables = ", ".join(sorted({t[0] for t in present}))
-                    report.lines.append(tr("setup.no_trigger_present", lang, tables=tables))
+                    report.add(tr("setup.no_trigger_present", lang, tables=tables))
 
             role_before = _role_state(cur)
             cur.execute(resources.sql("create_pos_user.sql").read_text(encoding="utf-8"))
             if role_before is None:
-                report.lines.append(tr("setup.role_created", lang))
+                report.add(tr("setup.role_created", lang))
             elif role_before == _role_state(cur):
-                report.lines.append(tr("setup.role_unchanged", lang))
+                report.add(tr("setup.role_unchanged", lang))
             else:
-                report.lines.append(tr("setup.role_refreshed", lang))
+                report.add(tr("setup.role_refreshed", lang))
             if pos_password is not None:
                 if not pos_password:
                     raise SetupError(tr("setup.empty_password", lang))
                 verifier = encrypt_password(pos_password, names.ROLE, conn, "scram-sha-256")
                 cur.execute(f"ALTER ROLE {names.ROLE} PASSWORD %s", (verifier,))
-                report.lines.append(tr("setup.password_set", lang))
+                report.add(tr("setup.password_set", lang))
 
             if demo_data:
                 from agent.db import demo_data as demo
 
                 count = demo.load(cur, today or dt.date.today())
-                report.lines.append(
-                    tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang)
-                )
+                report.add(tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang))
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -181,11 +193,11 @@ def _install_trigger(cur: psycopg2.extensions.cursor, channel: str, report: Setu
     cur.execute(trigger_sql())
     after = _trigger_state(cur)
     if before == after:
-        report.lines.append(tr("setup.trigger_unchanged", lang, channel=channel))
+        report.add(tr("setup.trigger_unchanged", lang, channel=channel))
     elif not before[1]:
-        report.lines.append(tr("setup.trigger_created", lang, channel=channel))
+        report.add(tr("setup.trigger_created", lang, channel=channel))
     else:
-        report.lines.append(tr("setup.trigger_updated", lang, channel=channel))
+        report.add(tr("setup.trigger_updated", lang, channel=channel))
 
 
 def _after_commit(
@@ -202,21 +214,29 @@ def _after_commit(
     from agent.db import setup_index
     from agent.doctor import judge, judge_access
 
+    report.flush()
     state = inspect.read(conn)
     plan = judge_access.index_plan(state)
     if plan and not indexes:
         missing = ", ".join(f"{p.table} ({', '.join(p.columns)})" for p in plan)
-        report.lines.append(tr("setup.index_skipped", lang, indexes=missing))
+        report.add(tr("setup.index_skipped", lang, indexes=missing))
     elif plan:
-        say = progress or report.lines.append
-        for out in setup_index.build(conn, plan, lang=lang, progress=say, progress_interval_s=progress_interval_s):
+        for item in plan:
+            if item.invalid:
+                report.add(tr("setup.index_rebuild", lang, index=item.name, table=item.table))
+        report.flush()
+        outcomes = setup_index.build(conn, plan, lang=lang, progress=progress, progress_interval_s=progress_interval_s)
+        for out in outcomes:
             if out.ok:
-                report.lines.append(tr("setup.index_created", lang, index=out.plan.name, seconds=f"{out.seconds:.1f}"))
+                report.add(tr("setup.index_created", lang, index=out.plan.name, seconds=f"{out.seconds:.1f}"))
             else:
                 report.failed = True
-                report.lines.append(tr("setup.index_failed", lang, index=out.plan.name, detail=out.detail))
+                report.add(tr("setup.index_failed", lang, index=out.plan.name, detail=out.detail))
+        report.flush()
         state = inspect.read(conn)
-    report.lines.extend(judge.setup_notes(state, with_trigger=trigger, lang=lang))
+    for line in judge.setup_notes(state, with_trigger=trigger, lang=lang):
+        report.add(line)
+    report.flush()
 
 
 def _exists(cur: psycopg2.extensions.cursor, table: str) -> bool:

@@ -59,8 +59,6 @@ def build(
             table = sql.Identifier(item.table)
             index = sql.Identifier(item.name)
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in item.columns)
-            if item.invalid:
-                say(tr("setup.index_rebuild", lang, index=item.name, table=item.table))
             say(tr("setup.index_creating", lang, index=item.name, table=item.table, columns=", ".join(item.columns)))
             started = time.monotonic()
             watcher = _Watcher(conn, item.name, lang, say, progress_interval_s) if progress else None
