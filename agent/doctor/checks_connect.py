@@ -41,11 +41,13 @@ def default_root_cert(env: dict[str, str] | None = None) -> Path | None:
 
 
 def _pw_home() -> str:
-    try:
-        import pwd
+    if sys.platform == "win32":
+        return ""
+    import pwd
 
+    try:
         return pwd.getpwuid(os.geteuid()).pw_dir
-    except (ImportError, KeyError, AttributeError):
+    except KeyError:
         return ""
 
 
