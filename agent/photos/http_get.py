@@ -133,6 +133,15 @@ class _DeadlineSocket:
         self._sock.settimeout(left)
         self._sock.sendall(data)
 
+    def close(self) -> None:
+        """No-op: ``http.client`` closes the connection while the response still reads an HTTP/1.0 body (a real
+        socket counts its ``makefile`` users; this wrapper does not), so :meth:`Fetcher._once` closes the socket
+        itself with :meth:`release` when it is done."""
+
+    def release(self) -> None:
+        """Close the wrapped socket (once the exchange is over)."""
+        self._sock.close()
+
     def abort(self) -> None:
         """Wake a blocked ``recv`` from another thread (``close()`` of the photo source)."""
         with contextlib.suppress(OSError):
@@ -234,6 +243,7 @@ class Fetcher:
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError("network", type(exc).__name__) from None
         finally:
+            conn.close()
             if wrapped is not None:
                 self._on_socket_done(wrapped)
-            conn.close()
+                wrapped.release()
