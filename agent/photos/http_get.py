@@ -115,7 +115,7 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
-class _DeadlineSocket:
+class DeadlineSocket:
     """Wraps a connected socket so :class:`http.client.HTTPResponse` reads through :class:`_DeadlineReader`."""
 
     def __init__(self, sock: socket.socket, deadline: float, clock: Callable[[], float]) -> None:
@@ -164,8 +164,8 @@ class Fetcher:
         *,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
-        on_socket: Callable[[_DeadlineSocket], None] = lambda s: None,
-        on_socket_done: Callable[[_DeadlineSocket], None] = lambda s: None,
+        on_socket: Callable[[DeadlineSocket], None] = lambda s: None,
+        on_socket_done: Callable[[DeadlineSocket], None] = lambda s: None,
     ) -> None:
         self._ssl = ssl_context or ssl.create_default_context()
         self._clock = clock
@@ -206,11 +206,11 @@ class Fetcher:
             conn = http.client.HTTPSConnection(target.host, target.port, timeout=left, context=self._ssl)
         else:
             conn = http.client.HTTPConnection(target.host, target.port, timeout=left)
-        wrapped: _DeadlineSocket | None = None
+        wrapped: DeadlineSocket | None = None
         try:
             conn.connect()
             assert conn.sock is not None
-            wrapped = _DeadlineSocket(conn.sock, deadline, self._clock)
+            wrapped = DeadlineSocket(conn.sock, deadline, self._clock)
             self._on_socket(wrapped)
             conn.sock = wrapped  # type: ignore[assignment]
             headers = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"}

@@ -25,7 +25,7 @@ from PIL import Image
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
-from agent.photos.http_get import Fetcher, FetchError, redacted
+from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, redacted
 from agent.photos.ratelimit import LogLimiter, NegativeCache
 from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
 
@@ -73,7 +73,7 @@ class Photos:
             wall=wall,
         )
         self._lock = threading.Lock()
-        self._sockets: set[object] = set()
+        self._sockets: set[DeadlineSocket] = set()
         self._fetcher = Fetcher(
             ssl_context=ssl_context, clock=clock, on_socket=self._opened, on_socket_done=self._finished
         )
@@ -137,7 +137,7 @@ class Photos:
             sockets = list(self._sockets)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for sock in sockets:
-            sock.abort()  # type: ignore[attr-defined]
+            sock.abort()
 
     # -- pool side ---------------------------------------------------------------------------------------------
     def _run(self, member: Member, kind: str, value: str, key: str) -> None:
@@ -211,14 +211,14 @@ class Photos:
             return self._auth_header
         return None
 
-    def _opened(self, sock: object) -> None:
+    def _opened(self, sock: DeadlineSocket) -> None:
         with self._lock:
             self._sockets.add(sock)
             closed = self._closed
         if closed:
-            sock.abort()  # type: ignore[attr-defined]
+            sock.abort()
 
-    def _finished(self, sock: object) -> None:
+    def _finished(self, sock: DeadlineSocket) -> None:
         with self._lock:
             self._sockets.discard(sock)
 
