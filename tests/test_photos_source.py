@@ -184,6 +184,9 @@ def test_bytea_photo_is_thumbnailed_without_network(photos: Photos) -> None:
     bad = Done()
     photos.fetch(_member(data=b"not a picture"), bad)
     assert bad.wait(5) and bad.calls == [None]
+    too_big = Done()
+    photos.fetch(_member(data=rotated_jpeg() + b"\0" * 200_001, member_id=3), too_big)  # max_bytes=200_000 here
+    assert too_big.wait(5) and too_big.calls == [None]
 
 
 def test_local_files_are_returned_as_they_are(photos: Photos, tmp_path: Path) -> None:

@@ -72,14 +72,23 @@ class DiskCache:
         return path if age < self._max_age_s else None
 
     def write(self, key: str, data: bytes) -> Path:
-        """Store ``data`` as ``key``'s thumbnail (atomically), then :meth:`trim`. Raises ``OSError``."""
+        """Store ``data`` as ``key``'s thumbnail (atomically), then :meth:`trim`; returns its path. Raises
+        ``OSError`` (disk full, no permission)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path_for(key)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=_TEMP_PREFIX, suffix=SUFFIX)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, target)  # Windows: fails while another process holds the target open; caller logs
+            os.replace(tmp, target)
+        except PermissionError:
+            # Windows refuses to replace a file another process holds open (a toast showing the old thumbnail
+            # of the same source): keep that one; the next fetch after it expires tries again.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if not target.is_file():
+                raise
+            return target
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
