@@ -124,7 +124,7 @@ class Photos:
             if key:
                 self._pool.submit(self._run, member, kind, value, key)
             else:
-                self._pool.submit(self._call, [done], self.cached(member) if kind == "local" else None)
+                self._pool.submit(self._run_local, member, done)
         except RuntimeError:  # the pool was shut down between the check and the submit
             with self._lock:
                 self._inflight.pop(key, None)
@@ -157,6 +157,15 @@ class Photos:
             with self._lock:
                 callbacks = self._inflight.pop(key, [])
             self._call(callbacks, path)
+
+    def _run_local(self, member: Member, done: DONE) -> None:
+        """``done`` with the local file (or None) for a member without anything to fetch. Exception barrier."""
+        path: Path | None = None
+        try:
+            path = self.cached(member)
+        except Exception:
+            log.exception("photo of member %s: unexpected error", member.member_id)
+        self._call([done], path)
 
     def _produce(self, member: Member, kind: str, value: str, key: str) -> Path | None:
         host = "bytea" if kind == "data" else (urlsplit(value).hostname or "?")
