@@ -151,3 +151,14 @@ def test_classify_foto_url_forms() -> None:
     assert classify(m("ftp://x/1.jpg")) == ("none", "")
     assert classify(m("")) == classify(m(None)) == ("none", "")
     assert classify(m("https://fotos.gym/1.jpg", data=b"\xff\xd8")) == ("data", "")
+
+
+def test_demo_avatar_initials() -> None:
+    from agent.photos.demo_server import avatar_jpeg, initials
+
+    assert initials("Íñigo Zúñiga Peñalver") == "IP"
+    assert initials("Begoña") == "B" and initials("  ") == "?"
+    with Image.open(io.BytesIO(avatar_jpeg("Íñigo Zúñiga", "#d62728"))) as img:
+        assert img.format == "JPEG" and img.size == (320, 320)
+        colours = img.convert("RGB").getcolors(320 * 320)
+        assert colours is not None and any(min(rgb) > 200 for _, rgb in colours)  # white initials drawn

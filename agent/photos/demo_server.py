@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import threading
+import unicodedata
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -29,19 +30,26 @@ SIZE_PX = 320
 
 
 def initials(name: str) -> str:
-    """Up to two upper-case initials of ``name`` (first and last word): ``"María José Peña" -> "MP"``."""
+    """Up to two upper-case initials of ``name`` (first and last word), accents dropped:
+    ``"Íñigo Zúñiga Peñalver" -> "IP"``."""
     words = [w for w in name.split() if w]
     if not words:
         return "?"
     picked = words[0][0] + (words[-1][0] if len(words) > 1 else "")
-    return picked.upper()
+    # Pillow's built-in font has a limited character set: draw "Í" as "I" rather than as a missing-glyph box.
+    plain = "".join(c for c in unicodedata.normalize("NFKD", picked) if not unicodedata.combining(c))
+    return plain.upper()
 
 
 def avatar_jpeg(name: str, colour: str, size_px: int = SIZE_PX) -> bytes:
     """A JPEG of ``name``'s initials in white on a ``colour`` square, ``size_px`` wide."""
     img = Image.new("RGB", (size_px, size_px), colour)
     draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=size_px // 3)
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    try:
+        font = ImageFont.load_default(size=size_px // 3)  # Aileron, built into Pillow >= 10.1 (needs FreeType)
+    except (OSError, ImportError):
+        font = ImageFont.load_default()
     draw.text((size_px / 2, size_px / 2), initials(name), fill="white", font=font, anchor="mm")
     out = io.BytesIO()
     img.save(out, format="JPEG", quality=85)
