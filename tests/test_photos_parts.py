@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from agent.core.model import Member
@@ -76,6 +78,19 @@ def test_log_limiter_allows_once_per_host_per_interval() -> None:
     assert not lim.allow("fotos.gym", 3601.0)
 
 
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 100)), max_size=60))
+def test_log_limiter_property(events: list[tuple[str, float]]) -> None:
+    """For each host: allowed times are >= interval apart, and a time >= interval after the last allowed one is
+    always allowed (times sorted, as a monotonic clock gives them)."""
+    lim = LogLimiter(interval_s=10)
+    last: dict[str, float] = {}
+    for host, now in sorted(events, key=lambda e: e[1]):
+        expected = host not in last or now - last[host] >= 10
+        assert lim.allow(host, now) == expected
+        if expected:
+            last[host] = now
+
+
 def test_log_limiter_memory_is_bounded() -> None:
     lim = LogLimiter(interval_s=10)
     for i in range(10_000):
@@ -120,6 +135,13 @@ def test_disk_cache_size_bound_removes_oldest_first(tmp_path: Path) -> None:
     # Each write trims: the folder never holds more than 2500 bytes, the oldest files went first.
     assert [p.exists() for p in paths] == [False, False, False, True, True]
     assert cache.trim() == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_disk_cache_files_are_private(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "photos", max_age_s=100, max_bytes=10**6)
+    path = cache.write(cache_key(1, "u"), b"png")
+    assert path.stat().st_mode & 0o077 == 0 and (tmp_path / "photos").stat().st_mode & 0o077 == 0
 
 
 def test_disk_cache_removes_stale_temp_files_only(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ name is a hash of the member id and the photo's source (URL, or a hash of the ``
 or a changed picture is a new name and is fetched again; the old file ages out. Freshness is the file's
 modification time (the time it was written). Any thread: writes go to a temp file in the same folder and are
 renamed over the target (:func:`os.replace`), so a reader never sees half a file; concurrent trims tolerate files
-vanishing under them.
+vanishing under them. Files are created readable by the user only (``mkstemp`` makes them 0600 on POSIX; the
+folder is made 0700); on Windows the per-user ``%LOCALAPPDATA%`` ACL applies.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class DiskCache:
     def write(self, key: str, data: bytes) -> Path:
         """Store ``data`` as ``key``'s thumbnail (atomically), then :meth:`trim`; returns its path. Raises
         ``OSError`` (disk full, no permission)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # members' faces: this user only (POSIX)
         target = self.path_for(key)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=_TEMP_PREFIX, suffix=SUFFIX)
         try:
