@@ -90,7 +90,7 @@ def test_slow_photo_misses_the_budget_but_is_cached_for_next_time(photos: Photos
     done = Done()
     start = time.monotonic()
     photos.fetch(m, done)
-    assert time.monotonic() - start < 0.05  # fetch() only queues
+    assert time.monotonic() - start < 0.3  # fetch() only queues (the server answers after 0.8 s)
     assert not done.wait(BUDGET_S)  # what the desk sees: not ready within its budget -> notice without photo
     assert done.wait(3)
     assert _is_thumb(done.calls[0])
@@ -222,7 +222,7 @@ def test_close_is_prompt_even_with_a_fetch_hanging(tmp_path: Path) -> None:
         start = time.monotonic()
         photos.close()
         assert done.wait(2) and done.calls == [None]
-        assert time.monotonic() - start < 1.0
+        assert time.monotonic() - start < 1.5  # not the 30 s timeout
     late = Done()
     photos.fetch(_member("http://127.0.0.1:9/x.jpg", 2), late)  # after close: nothing queued
     assert not late.wait(0.2)
