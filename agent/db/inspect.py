@@ -78,6 +78,9 @@ class RoleInfo:
     attributes: tuple[str, ...] = ()
     readable: frozenset[tuple[str, str]] = frozenset()
     writable: tuple[str, ...] = ()
+    acl: tuple[str, ...] = field(default=(), repr=False)
+    """Raw ACLs (``rolcanlogin``/attributes, this database's ``datacl``, the two tables' ``relacl`` and every column's
+    ``attacl``), as text: equal before and after ``setup-db`` means its grants changed nothing."""
     settings: tuple[tuple[str, str, str], ...] = ()
     """(scope, name, value) of :data:`LIMIT_SETTINGS` set for this role and/or this database (``pg_db_role_setting``;
     scope ``role``, ``database`` or ``role+database``), e.g. ``("role", "statement_timeout", "400ms")``."""
@@ -308,14 +311,20 @@ def _indexes(cur: Any, params: dict[str, str]) -> tuple[IndexInfo, ...]:
 
 def _role(cur: Any, role: str | None) -> RoleInfo | None:
     cur.execute(
-        "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication, r.oid "
-        "FROM pg_roles r WHERE r.rolname = coalesce(%s, current_user)",
-        (role,),
+        "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication, r.oid,"
+        " r.rolcanlogin::text, (SELECT datacl::text FROM pg_database WHERE datname = current_database()),"
+        " (SELECT array_agg(c.relacl::text ORDER BY c.oid) FROM pg_class c"
+        "   WHERE c.oid IN (to_regclass(%(entries)s), to_regclass(%(members)s)))::text,"
+        " (SELECT array_agg(a.attacl::text ORDER BY a.attrelid, a.attnum) FROM pg_attribute a"
+        "   WHERE a.attrelid IN (to_regclass(%(entries)s), to_regclass(%(members)s)) AND a.attnum > 0)::text "
+        "FROM pg_roles r WHERE r.rolname = coalesce(%(role)s, current_user)",
+        {"role": role, "entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE},
     )
     row = cur.fetchone()
     if row is None:
         return RoleInfo(name=role or "", exists=False)
-    name, superuser, createrole, createdb, bypassrls, replication, oid = row
+    name, superuser, createrole, createdb, bypassrls, replication, oid = row[:7]
+    acl = tuple(str(v) for v in (superuser, createrole, createdb, bypassrls, replication, *row[7:]))
     attributes = tuple(
         n
         for n, v in (
@@ -362,5 +371,6 @@ def _role(cur: Any, role: str | None) -> RoleInfo | None:
         attributes=attributes,
         readable=readable,
         writable=tuple(writable),
+        acl=acl,
         settings=tuple(sorted(settings)),
     )

@@ -71,20 +71,10 @@ def _trigger_state(cur: psycopg2.extensions.cursor) -> _TriggerState:
     )
 
 
-def _role_state(cur: psycopg2.extensions.cursor) -> tuple[object, ...] | None:
+def _role_state(cur: psycopg2.extensions.cursor) -> tuple[str, ...] | None:
     """``pos_user``'s attributes and every ACL on the two tables and this database (None: no such role)."""
-    cur.execute(
-        "SELECT r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,"
-        " (SELECT datacl::text FROM pg_database WHERE datname = current_database()),"
-        " (SELECT array_agg(c.relacl::text ORDER BY c.oid) FROM pg_class c WHERE c.oid IN (to_regclass(%s),"
-        "  to_regclass(%s))),"
-        " (SELECT array_agg(a.attacl::text ORDER BY a.attrelid, a.attnum) FROM pg_attribute a"
-        "   WHERE a.attrelid IN (to_regclass(%s), to_regclass(%s)) AND a.attnum > 0)"
-        " FROM pg_roles r WHERE r.rolname = %s",
-        (names.ENTRIES_TABLE, names.MEMBERS_TABLE, names.ENTRIES_TABLE, names.MEMBERS_TABLE, names.ROLE),
-    )
-    row = cur.fetchone()
-    return tuple(row) if row else None
+    role = inspect.read_cursor(cur, role=names.ROLE).role
+    return role.acl if role is not None and role.exists else None
 
 
 def apply(
