@@ -173,3 +173,13 @@ def test_sweep_cost_warns_on_a_sequential_scan_of_a_large_table_only() -> None:
     assert judge_access.sweep(judge_access.SweepCost(3.0, 40, True), big, "en").status is Status.WARN
     assert judge_access.sweep(judge_access.SweepCost(3.0, 40, True), BASE, "en").status is Status.OK
     assert judge_access.sweep(judge_access.SweepCost(80.0, 40, False), big, "en").status is Status.WARN
+
+
+def test_index_progress_lines() -> None:
+    from agent.db.setup_index import progress_line
+
+    assert progress_line("i", "building index: scanning table", 10, 40, 0, 0, lang="en") == (
+        "  i: building index: scanning table, 10/40 blocks"
+    )
+    assert progress_line("i", "building index: loading tuples in tree", 0, 0, 5, 9, lang="en").endswith("5/9 rows")
+    assert progress_line("i", "waiting for old snapshots", 0, 0, 0, 0, lang="es") == "  i: waiting for old snapshots"

@@ -242,9 +242,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "index {index} on {table}: INVALID (an earlier build failed), dropping and rebuilding it",
     },
     "setup.index_progress": {
-        "es": "  {index}: {phase} {done}/{total} bloques",
-        "en": "  {index}: {phase} {done}/{total} blocks",
+        "es": "  {index}: {phase}, {done}/{total} bloques",
+        "en": "  {index}: {phase}, {done}/{total} blocks",
     },
+    "setup.index_progress_tuples": {
+        "es": "  {index}: {phase}, {done}/{total} filas",
+        "en": "  {index}: {phase}, {done}/{total} rows",
+    },
+    "setup.index_progress_phase": {"es": "  {index}: {phase}", "en": "  {index}: {phase}"},
     "setup.index_created": {"es": "índice {index}: creado en {seconds} s", "en": "index {index}: built in {seconds} s"},
     "setup.index_failed": {
         "es": "índice {index}: no se pudo crear ({detail}); vuelva a ejecutar setup-db (lo reconstruye)",

@@ -222,7 +222,7 @@ def _after_commit(
             else:
                 report.failed = True
                 report.add(tr("setup.index_failed", lang, index=out.plan.name, detail=out.detail))
-        report.flush()
+            report.flush()
         state = inspect.read(conn)
     for line in judge.setup_notes(state, with_trigger=trigger, lang=lang):
         report.add(line)

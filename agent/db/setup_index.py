@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +45,13 @@ def build(
     lang: str,
     progress: Progress | None = None,
     progress_interval_s: float = 2.0,
-) -> list[IndexOutcome]:
-    """Build every index of ``plan`` on ``conn`` (switched to autocommit, restored afterwards). Never raises for a
-    failed build: it is an :class:`IndexOutcome` with ``ok`` False (the INVALID leftover is rebuilt next time)."""
+) -> Iterator[IndexOutcome]:
+    """Build every index of ``plan`` on ``conn`` (switched to autocommit, restored afterwards), yielding each
+    outcome as soon as that build ends. Never raises for a failed build: it is an :class:`IndexOutcome` with ``ok``
+    False (the INVALID leftover is rebuilt next time)."""
     import psycopg2
 
     say = progress or (lambda _line: None)
-    outcomes: list[IndexOutcome] = []
     was = conn.autocommit
     conn.autocommit = True
     try:
@@ -71,16 +71,26 @@ def build(
                     cur.execute(
                         sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({})").format(index, table, cols)
                     )
-                outcomes.append(IndexOutcome(item, True, time.monotonic() - started))
+                outcome = IndexOutcome(item, True, time.monotonic() - started)
             except psycopg2.Error as exc:
-                detail = " ".join(str(exc).split())
-                outcomes.append(IndexOutcome(item, False, time.monotonic() - started, detail))
+                outcome = IndexOutcome(item, False, time.monotonic() - started, " ".join(str(exc).split()))
             finally:
                 if watcher:
                     watcher.stop()
+            yield outcome
     finally:
         conn.autocommit = was
-    return outcomes
+
+
+def progress_line(
+    index: str, phase: str, blocks: int, blocks_total: int, tuples: int, tuples_total: int, *, lang: str
+) -> str:
+    """One progress line: the phase, and blocks (table scan) or tuples (tree loading) done of total. Pure."""
+    if blocks_total:
+        return tr("setup.index_progress", lang, index=index, phase=phase, done=blocks, total=blocks_total)
+    if tuples_total:
+        return tr("setup.index_progress_tuples", lang, index=index, phase=phase, done=tuples, total=tuples_total)
+    return tr("setup.index_progress_phase", lang, index=index, phase=phase)
 
 
 class _Watcher:
@@ -118,15 +128,13 @@ class _Watcher:
             while not self._stop.wait(self._interval_s):
                 with other.cursor() as cur:
                     cur.execute(
-                        "SELECT phase, blocks_done, blocks_total FROM pg_stat_progress_create_index WHERE pid = %s",
+                        "SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total"
+                        " FROM pg_stat_progress_create_index WHERE pid = %s",
                         (self._pid,),
                     )
                     row = cur.fetchone()
                 if row is not None:
-                    phase, done, total = row
-                    self._say(
-                        tr("setup.index_progress", self._lang, index=self._index, phase=phase, done=done, total=total)
-                    )
+                    self._say(progress_line(self._index, *row, lang=self._lang))
         except Exception:  # noqa: S110 (the build itself reports its own errors)
             pass
         finally:

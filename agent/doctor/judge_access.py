@@ -153,7 +153,7 @@ def sweep(cost: SweepCost, state: KitState, lang: str) -> CheckResult:
     detail = tr("doctor.sweep.detail", lang, ms=f"{cost.ms:.1f}", buffers=cost.buffers, rows=f"{rows:,.0f}")
     if cost.seq_scan and rows >= SEQ_SCAN_ROWS:
         return CheckResult(
-            "sweep", Status.WARN, detail + " " + tr("doctor.sweep.seq", lang), tr("doctor.indexes.fix", lang)
+            "sweep", Status.WARN, detail + "; " + tr("doctor.sweep.seq", lang), tr("doctor.indexes.fix", lang)
         )
     if cost.ms > SWEEP_WARN_MS:
         return CheckResult("sweep", Status.WARN, detail, tr("doctor.sweep.slow_fix", lang))
