@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from deploy_support import secret_service
 
-from agent.adapters import credentials_api
-from agent.adapters.credentials_api import CredentialsUnavailable, open_store
+from agent.adapters import choose
+from agent.adapters.choose import credential_store as open_store
+from agent.adapters.credentials_api import CredentialsUnavailable
 from agent.adapters.credentials_keyring import KeyringStore, choose_backend
 from agent.core import config
 
@@ -27,7 +28,7 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-        monkeypatch.delenv(credentials_api.ENV_CHOICE, raising=False)
+        monkeypatch.delenv(choose.ENV_CREDENTIALS, raising=False)
         yield env
 
 
@@ -62,7 +63,7 @@ def test_round_trip_in_the_secret_service(session: dict[str, str]) -> None:
         [
             sys.executable,
             "-c",
-            "from agent.adapters.credentials_api import open_store; import sys; print(open_store().get(sys.argv[1]))",
+            "from agent.adapters.choose import credential_store as c; import sys; print(c().get(sys.argv[1]))",
             ACCOUNT_A,
         ],
         capture_output=True,
@@ -119,11 +120,11 @@ def test_explicit_backend_variable_is_honoured(session: dict[str, str]) -> None:
 
 
 def test_memory_twin_and_unknown_choice() -> None:
-    store = open_store({credentials_api.ENV_CHOICE: "memory"})
+    store = open_store({choose.ENV_CREDENTIALS: "memory"})
     store.set("a", "x")
     assert store.get("a") == "x" and store.delete("a") and store.get("a") is None
     with pytest.raises(CredentialsUnavailable, match="not one of"):
-        open_store({credentials_api.ENV_CHOICE: "vault"})
+        open_store({choose.ENV_CREDENTIALS: "vault"})
 
 
 @pytest.mark.skipif(sys.platform != "win32", reason="the Windows Credential Manager (release workflow, Wine CI)")
