@@ -168,6 +168,28 @@ class TestDbusWithMarkup(NotifierContract):
         assert call[-1]["image-path"] == photo.as_uri()  # "socio%201.png": a URI, the space encoded
         assert call[-1]["app_icon"] == (ROOT / "assets" / "app.png").as_uri()
 
+    def test_a_per_status_icon_replaces_the_app_icon(self, session: NotifySession, tmp_path: Path) -> None:
+        session.start_dunst(self.markup)
+        red = tmp_path / "notice-warning.png"
+        red.write_bytes((ROOT / "assets" / "tray-error.png").read_bytes())
+        n = DbusNotifier(
+            "Aviso de Entradas",
+            ROOT / "assets" / "app.png",
+            bus_address=session.address,
+            icon_for=lambda notice: red if notice.warning else tmp_path / "missing.png",
+        )
+        try:
+            assert n.show(Notice("Ana", "icono rojo", urgency=Urgency.CRITICAL)) is True
+            assert n.show(Notice("Luis", "icono de la app")) is True
+        finally:
+            n.close()
+            session.received()
+        calls = wait_until(
+            lambda: (c := {c["body"]: c for c in session.notify_calls()}) and "icono de la app" in c and c, 5, "calls"
+        )
+        assert calls["icono rojo"]["app_icon"] == red.as_uri()
+        assert calls["icono de la app"]["app_icon"] == (ROOT / "assets" / "app.png").as_uri()  # file missing
+
     def test_no_bus_at_all_is_unavailable(self, tmp_path: Path) -> None:
         with pytest.raises(notifier_api.NotifierUnavailable, match="session bus"):
             DbusNotifier("Aviso", bus_address=f"unix:path={tmp_path}/nothing-here")

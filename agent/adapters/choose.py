@@ -49,6 +49,7 @@ ENV_RUNTIME_DIR = "AVISO_RUNTIME_DIR"
 
 NOTIFIER_CHOICES = ("auto", "dbus", "winrt", "balloon", "console", "null")
 ClickHandler = Callable[[Notice], None]
+IconFor = Callable[[Notice], Path | None]
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -82,13 +83,16 @@ def notifiers(
     *,
     tray: TrayView | None = None,
     on_click: ClickHandler | None = None,
+    icon_for: IconFor | None = None,
     env: Mapping[str, str] | None = None,
 ) -> list[Notifier]:
     """The notifiers to use, primary first then its fallbacks, each already constructed (never empty).
 
     ``choice`` (None: ``$AVISO_NOTIFIER``, else ``auto``) is resolved by :func:`notifier_order`. The balloon needs
     ``tray`` (the tray view whose ``balloon`` it calls); ``on_click(notice)`` runs when a person clicks a
-    notification (on the notifier's own thread). Notifiers that cannot work here are left out and the reasons are
+    notification (on the notifier's own thread). ``icon_for(notice)`` gives a per-status icon file (or None: the
+    app icon) for the platforms that show one per notification (D-Bus ``app_icon``, the toast's logo when there
+    is no photo); it must be quick and must not block. Notifiers that cannot work here are left out and the reasons are
     logged in one line. The desk offers each notice to them in order until one returns True, and closes them all
     at exit. Raises ``ValueError`` for an unknown choice.
     """
@@ -97,7 +101,7 @@ def notifiers(
     skipped: list[str] = []
     for candidate in notifier_order(name):
         try:
-            chosen.append(_notifier(candidate, tray, on_click))
+            chosen.append(_notifier(candidate, tray, on_click, icon_for))
         except NotifierUnavailable as exc:
             skipped.append(f"{candidate}: {exc}")
     if not chosen:  # "dbus" alone cannot end here (console follows it); kept as a guard
@@ -112,17 +116,17 @@ def notifiers(
     return chosen
 
 
-def _notifier(name: str, tray: TrayView | None, on_click: ClickHandler | None) -> Notifier:
+def _notifier(name: str, tray: TrayView | None, on_click: ClickHandler | None, icon_for: IconFor | None) -> Notifier:
     if name == "dbus":
         try:
             from agent.adapters.notifier_linux import DbusNotifier
         except ImportError as exc:
             raise NotifierUnavailable(f"cannot load: {exc}") from exc
-        return DbusNotifier(APP_NAME, resources.asset("app.png"), on_click)
+        return DbusNotifier(APP_NAME, resources.asset("app.png"), on_click, icon_for=icon_for)
     if name == "winrt":
         from agent.adapters.notifier_windows import WinRtNotifier
 
-        return WinRtNotifier(APP_ID, APP_NAME, stable_asset(resources.asset("app.ico")), on_click)
+        return WinRtNotifier(APP_ID, APP_NAME, stable_asset(resources.asset("app.ico")), on_click, icon_for)
     if name == "balloon":
         if tray is None:
             raise NotifierUnavailable("no tray icon to show balloons on")

@@ -19,8 +19,9 @@ only its own capability names, so ``body-markup`` is invisible and a restarted d
 * **Mapping** — critical urgency → ``urgency`` hint 2 (spec, "Urgency Levels") and the sound theme name
   ``dialog-warning``; normal → ``message-new-instant``; low → no sound ("Sound Naming Specification"; servers
   without the ``sound`` capability ignore it). The member's photo (``Notice.photo_path``, a local file the desk
-  resolved) goes in the ``image-path`` hint as a ``file://`` URI (spec, "Hints"). The app icon is the
-  ``app_icon`` argument of ``Notify``.
+  resolved) goes in the ``image-path`` hint as a ``file://`` URI (spec, "Hints"). The ``app_icon`` argument of
+  ``Notify`` is ``icon_for(notice)`` when that gives an existing file (a per-status icon: the colour of the
+  entry's status), else the app's icon.
 * **Click** — when the server has ``actions``, the ``default`` action is offered; ``ActionInvoked`` from the
   server that showed the notice calls ``on_click(notice)`` on the ``aviso-dbus`` thread.
 
@@ -70,7 +71,8 @@ class ServerError(RuntimeError):
 
 class DbusNotifier(NotifierBase):
     """See the module docstring. ``show`` from the desk's thread; ``close`` once. ``bus_address`` None: the
-    session bus of ``$DBUS_SESSION_BUS_ADDRESS``."""
+    session bus of ``$DBUS_SESSION_BUS_ADDRESS``. ``icon_for(notice)`` (on the ``aviso-dbus`` thread, must not
+    block) gives a per-status icon file or None."""
 
     name = "dbus"
 
@@ -83,6 +85,7 @@ class DbusNotifier(NotifierBase):
         reply_timeout_s: float = 1.0,
         connect_timeout_s: float = 5.0,
         bus_address: str | None = None,
+        icon_for: Callable[[Notice], Path | None] | None = None,
     ) -> None:
         try:
             import dbus_fast  # noqa: F401 (probe: the chooser reports a missing library)
@@ -91,6 +94,7 @@ class DbusNotifier(NotifierBase):
         self._app_name = app_name
         self._app_icon = app_icon.resolve().as_uri() if app_icon is not None and app_icon.is_file() else ""
         self._on_click = on_click
+        self._icon_for = icon_for
         self._reply_timeout_s = reply_timeout_s
         self._bus_address = bus_address
         self._bus: Any = None
@@ -203,7 +207,7 @@ class DbusNotifier(NotifierBase):
         body = [
             self._app_name,
             0,
-            self._app_icon,
+            self._icon_uri(notice),
             plain_text(notice.title),
             markup_body(notice.body, "body-markup" in caps),
             actions,
@@ -217,6 +221,10 @@ class DbusNotifier(NotifierBase):
             while len(self._clickable) > CLICKABLE_KEPT:
                 self._clickable.popitem(last=False)
         return True
+
+    def _icon_uri(self, notice: Notice) -> str:
+        icon = self._icon_for(notice) if self._icon_for is not None else None
+        return icon.resolve().as_uri() if icon is not None and icon.is_file() else self._app_icon
 
     def _on_message(self, msg: Any) -> None:
         """Signals (on the loop thread): clicks, closes, and the server leaving or coming back."""

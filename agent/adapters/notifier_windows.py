@@ -6,7 +6,8 @@
   ``DisplayName`` and ``IconUri`` (an ``.ico`` path). Idempotent; it runs at every start (the exe may move).
 * **Content** — ``InteractableWindowsToaster`` (template ``ToastGeneric``): title, then the body lines; the member's
   photo (``Notice.photo_path``, a local file the desk resolved) as the circled app-logo image (Windows-Toasts
-  refuses http images: unpackaged apps cannot show them). Text goes through Windows-Toasts' XML DOM and data
+  refuses http images: unpackaged apps cannot show them); without a photo, ``icon_for(notice)`` (a per-status
+  icon) takes that place. Text goes through Windows-Toasts' XML DOM and data
   bindings, which escape it; only characters XML cannot hold are replaced
   (:func:`agent.adapters.notifier_api.plain_text`). Warnings use the ``urgent`` scenario (may break through Focus
   Assist when the user allows "important notifications") and the ``Reminder`` sound; low-urgency notices are
@@ -70,6 +71,7 @@ class WinRtNotifier(NotifierBase):
     _toaster: Any
     _wt: Any
     _on_click: Callable[[Notice], None] | None
+    _icon_for: Callable[[Notice], Path | None] | None
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class WinRtNotifier(NotifierBase):
         display_name: str,
         icon: Path | None = None,
         on_click: Callable[[Notice], None] | None = None,
+        icon_for: Callable[[Notice], Path | None] | None = None,
     ) -> None:
         if sys.platform != "win32":
             raise NotifierUnavailable("WinRT toasts exist only on Windows")
@@ -94,6 +97,7 @@ class WinRtNotifier(NotifierBase):
         except Exception as exc:  # WinRT activation errors are OSError subclasses or winrt-specific
             raise NotifierUnavailable(f"WinRT toast notifier cannot be created: {exc!r}") from exc
         self._on_click = on_click
+        self._icon_for = icon_for
 
     def _show(self, notice: Notice) -> bool:
         """Pop one toast; True once Windows took it (an error raises, reported as False by the base class)."""
@@ -112,13 +116,16 @@ class WinRtNotifier(NotifierBase):
             group="aviso-entradas",
         )
         photo = notice.photo_path
+        circle = photo is not None and photo.is_file()
+        if not circle:  # no photo: the per-status icon takes the app-logo place (one image there per toast)
+            photo = self._icon_for(notice) if self._icon_for is not None else None
         if photo is not None and photo.is_file():
             try:
                 toast.AddImage(
-                    wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=True)
+                    wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=circle)
                 )
             except Exception as exc:  # InvalidImageException
-                log.info("member photo not shown: %s", exc)
+                log.info("toast image not shown: %s", exc)
         if self._on_click is not None:
             callback = self._on_click
 
