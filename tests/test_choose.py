@@ -49,6 +49,12 @@ def test_the_balloon_uses_the_tray_it_is_given(monkeypatch: pytest.MonkeyPatch) 
     assert tray.balloons == [("Ana", "Plan")]
 
 
+def test_winrt_off_windows_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent.adapters")
+    assert [n.name for n in choose.notifiers("winrt")] == ["console"]
+    assert "winrt: WinRT toasts exist only on Windows" in caplog.text
+
+
 def test_the_environment_names_the_notifier() -> None:
     assert [n.name for n in choose.notifiers(env={choose.ENV_NOTIFIER: "null"})] == ["null"]
     assert [n.name for n in choose.notifiers("console", env={choose.ENV_NOTIFIER: "null"})] == ["console"]
