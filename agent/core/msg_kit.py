@@ -64,10 +64,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Entrada {entry_id}: {access} {who} ({result}) {at}",
         "en": "Entry {entry_id}: {access} {who} ({result}) {at}",
     },
-    "simulate.no_members": {
-        "es": "no hay miembros en la tabla miembros: use setup-db --demo-data",
-        "en": "the miembros table is empty: use setup-db --demo-data",
-    },
     # doctor: the kit's checks (titles and results), judged from agent.db.inspect
     "doctor.check.partitions": {"es": "Particiones", "en": "Partitions"},
     "doctor.check.two_phase": {"es": "Commit en dos fases", "en": "Two-phase commit"},
