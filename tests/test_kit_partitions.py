@@ -114,10 +114,16 @@ def test_declarative_partitions_notify_also_in_a_partition_created_later(db: Dat
             "CREATE TABLE registro_entradas_antes PARTITION OF registro_entradas"
             " FOR VALUES FROM ('2000-01-01') TO ('2020-01-01')"
         )
+    report = doctor.run(pos_target(db), lang="en")
+    assert "missing on the partitioned table registro_entradas (fecha_hora)" in report.result("indexes").detail
     conn = psycopg2.connect(db.admin_dsn())
     result = setup.apply(conn, lang="en")
     conn.close()
     assert not result.failed, result.lines
+    assert (
+        "index registro_entradas_fecha_hora_idx on the partitioned table registro_entradas: 1 partition(s)"
+        " attached; new partitions will get it" in result.lines
+    )
     with db.connect_admin() as conn, conn.cursor() as cur:  # a partition made after setup-db: no re-run needed
         cur.execute(
             "CREATE TABLE registro_entradas_ahora PARTITION OF registro_entradas"
@@ -132,7 +138,13 @@ def test_declarative_partitions_notify_also_in_a_partition_created_later(db: Dat
     entry = insert_entry(db.admin_dsn(), member_id(db, "current"))
     assert [json_id(p) for _, p in drain(listener, expect=1)] == [entry]
     listener.close()
+    # The partition made later got both indexes from the partitioned parent's (valid) indexes.
+    later = [i for i in state.indexes if i.relation == "registro_entradas_ahora"]
+    assert sorted(i.columns for i in later if i.valid) == [("fecha_hora",), ("id_entrada", "fecha_hora"),
+                                                           ("id_miembro", "fecha_hora")]  # fmt: skip
+    assert all(i.valid for i in state.indexes if i.relation == names.ENTRIES_TABLE)
     report = doctor.run(pos_target(db), lang="en")
+    assert report.result("indexes").status is Status.OK, report.table()
     r = report.result("partitions")
     assert r.status is Status.OK and "partitions: the trigger is on all 2 tables rows land in" in r.detail, (
         report.table()

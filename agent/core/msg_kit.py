@@ -145,6 +145,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "the indexes the agent relies on exist ({tables} table(s))",
     },
     "doctor.indexes.missing": {"es": "falta en {table} ({columns})", "en": "missing on {table} ({columns})"},
+    "doctor.indexes.partitioned": {
+        "es": "falta en la tabla particionada {table} ({columns}): las particiones nuevas se crearán sin índice",
+        "en": "missing on the partitioned table {table} ({columns}): new partitions will be created without one",
+    },
     "doctor.indexes.invalid": {
         "es": "{index} en {table} es INVALID (una creación concurrente falló)",
         "en": "{index} on {table} is INVALID (a concurrent build failed)",
@@ -246,6 +250,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "  {index}: {phase}, {done}/{total} rows",
     },
     "setup.index_progress_phase": {"es": "  {index}: {phase}", "en": "  {index}: {phase}"},
+    "setup.index_partitioned": {
+        "es": "índice {index} en la tabla particionada {table}: {attached} partición(es) enlazada(s); las"
+        " particiones nuevas lo tendrán",
+        "en": "index {index} on the partitioned table {table}: {attached} partition(s) attached; new partitions"
+        " will get it",
+    },
+    "setup.index_partitioned_partial": {
+        "es": "índice {index} en la tabla particionada {table}: sin índice igual que enlazar en {tables}; las"
+        " particiones nuevas no lo tendrán hasta que se complete",
+        "en": "index {index} on the partitioned table {table}: no matching index to attach on {tables}; new"
+        " partitions will not get it until that is done",
+    },
     "setup.index_created": {"es": "índice {index}: creado en {seconds} s", "en": "index {index}: built in {seconds} s"},
     "setup.index_failed": {
         "es": "índice {index}: no se pudo crear ({detail}); vuelva a ejecutar setup-db (lo reconstruye)",

@@ -217,7 +217,13 @@ def _after_commit(
         report.flush()
         outcomes = setup_index.build(conn, plan, lang=lang, progress=progress, progress_interval_s=progress_interval_s)
         for out in outcomes:
-            if out.ok:
+            if out.ok and out.plan.partitioned:
+                key = "setup.index_partitioned_partial" if out.unattached else "setup.index_partitioned"
+                report.add(
+                    tr(key, lang, index=out.plan.name, table=out.plan.table, attached=out.attached,
+                       tables=", ".join(out.unattached))
+                )  # fmt: skip
+            elif out.ok:
                 report.add(tr("setup.index_created", lang, index=out.plan.name, seconds=f"{out.seconds:.1f}"))
             else:
                 report.failed = True

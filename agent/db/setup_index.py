@@ -36,6 +36,10 @@ class IndexOutcome:
     ok: bool
     seconds: float
     detail: str = ""
+    attached: int = 0
+    """Partitioned parent only: partition indexes attached to it by this run."""
+    unattached: tuple[str, ...] = ()
+    """Partitioned parent only: partitions with no matching index to attach (the parent index stays invalid)."""
 
 
 def build(
@@ -56,6 +60,9 @@ def build(
     conn.autocommit = True
     try:
         for item in plan:
+            if item.partitioned:
+                yield _partitioned(conn, item)
+                continue
             table = sql.Identifier(item.table)
             index = sql.Identifier(item.name)
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in item.columns)
@@ -80,6 +87,53 @@ def build(
             yield outcome
     finally:
         conn.autocommit = was
+
+
+_ATTACHABLE_SQL = """
+SELECT DISTINCT ON (c.oid) c.relname::text, ci.relname::text
+  FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+  LEFT JOIN pg_index AS x ON x.indrelid = c.oid AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL
+       AND NOT x.indisunique
+       AND NOT EXISTS (SELECT FROM pg_inherits AS j WHERE j.inhrelid = x.indexrelid)
+       AND array(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                   JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n) = %(cols)s
+  LEFT JOIN pg_class AS ci ON ci.oid = x.indexrelid
+ WHERE i.inhparent = to_regclass(%(parent)s)
+   AND NOT EXISTS (SELECT FROM pg_inherits AS j JOIN pg_index AS y ON y.indexrelid = j.inhrelid
+                    WHERE y.indrelid = c.oid AND j.inhparent = to_regclass(%(index)s))
+ ORDER BY c.oid, ci.relname
+"""
+"""Direct partitions of ``parent`` not yet attached to ``index``, each with an index of exactly ``cols`` that is
+free to attach (NULL when it has none)."""
+
+
+def _partitioned(conn: Any, item: IndexPlan) -> IndexOutcome:
+    """``CREATE INDEX IF NOT EXISTS ... ON ONLY`` the partitioned table (catalog only: invalid until every partition
+    has an attached index), then ``ALTER INDEX ... ATTACH PARTITION`` each partition's matching index (PostgreSQL
+    docs, "Table Partitioning", *Partition Maintenance*). Once all are attached the index is valid and a partition
+    created later gets its own index from the server."""
+    import psycopg2
+
+    started = time.monotonic()
+    index = sql.Identifier(item.name)
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in item.columns)
+    attached = 0
+    missing: list[str] = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} ({})").format(index, sql.Identifier(item.table), cols)
+            )
+            cur.execute(_ATTACHABLE_SQL, {"parent": item.table, "index": item.name, "cols": list(item.columns)})
+            for partition, child_index in cur.fetchall():
+                if child_index is None:
+                    missing.append(str(partition))
+                    continue
+                cur.execute(sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(index, sql.Identifier(child_index)))
+                attached += 1
+    except psycopg2.Error as exc:
+        return IndexOutcome(item, False, time.monotonic() - started, " ".join(str(exc).split()), attached)
+    return IndexOutcome(item, True, time.monotonic() - started, "", attached, tuple(missing))
 
 
 def progress_line(

@@ -29,12 +29,15 @@ SEQ_SCAN_ROWS = 10_000.0
 @dataclass(frozen=True)
 class IndexPlan:
     """One index ``setup-db`` should build on ``table``: ``name`` over ``columns``; ``invalid`` names an INVALID
-    index left by a failed concurrent build that must be dropped first ('' when none)."""
+    index left by a failed concurrent build that must be dropped first ('' when none). ``partitioned``: ``table``
+    is a declaratively partitioned table: the index is made ``ON ONLY`` it and the partitions' indexes are
+    attached to it (then partitions created later get the index from the server)."""
 
     table: str
     name: str
     columns: tuple[str, ...]
     invalid: str = ""
+    partitioned: bool = False
 
 
 def index_name(table: str, suffix: str) -> str:
@@ -44,7 +47,8 @@ def index_name(table: str, suffix: str) -> str:
 
 
 def index_plan(state: KitState) -> list[IndexPlan]:
-    """The missing or INVALID indexes on every table rows land in, in build order. Pure."""
+    """The missing or INVALID indexes on every table rows land in, then (declarative partitioning) the
+    partitioned parent's index that makes partitions created later get one too; in build order. Pure."""
     plan: list[IndexPlan] = []
     for rel in state.landing_tables():
         mine = [i for i in state.indexes if i.relation == rel.name]
@@ -54,6 +58,14 @@ def index_plan(state: KitState) -> list[IndexPlan]:
             name = index_name(rel.name, suffix)
             invalid = next((i.name for i in mine if not i.valid and i.columns[: len(cols)] == cols), "")
             plan.append(IndexPlan(rel.name, invalid or name, cols, invalid))
+    parent = state.entries
+    if parent is not None and parent.kind == "p":
+        mine = [i for i in state.indexes if i.relation == parent.name]
+        for suffix, cols in REQUIRED_INDEXES:
+            if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
+                continue
+            pending = next((i.name for i in mine if i.columns == cols), "")  # made ON ONLY, not all attached
+            plan.append(IndexPlan(parent.name, pending or index_name(parent.name, suffix), cols, partitioned=True))
     return plan
 
 
@@ -68,6 +80,8 @@ def indexes(state: KitState, lang: str) -> CheckResult:
     parts = [
         tr("doctor.indexes.invalid", lang, index=p.invalid, table=p.table)
         if p.invalid
+        else tr("doctor.indexes.partitioned", lang, table=p.table, columns=", ".join(p.columns))
+        if p.partitioned
         else tr("doctor.indexes.missing", lang, table=p.table, columns=", ".join(p.columns))
         for p in plan
     ]
