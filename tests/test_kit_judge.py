@@ -183,3 +183,23 @@ def test_index_progress_lines() -> None:
     )
     assert progress_line("i", "building index: loading tuples in tree", 0, 0, 5, 9, lang="en").endswith("5/9 rows")
     assert progress_line("i", "waiting for old snapshots", 0, 0, 0, 0, lang="es") == "  i: waiting for old snapshots"
+
+
+def test_index_plan_adds_the_partitioned_parents_index_after_the_partitions() -> None:
+    part = Relation("p1", "r", names.ENTRIES_TABLE, declarative=True)
+    tree = state(
+        relations=(Relation(names.ENTRIES_TABLE, "p"), part),
+        indexes=(
+            IndexInfo("p1", "p1_f", ("fecha_hora",), True),
+            IndexInfo("p1", "p1_m", ("id_miembro", "fecha_hora"), True),
+            IndexInfo(names.ENTRIES_TABLE, "half_done", ("fecha_hora",), False),  # ON ONLY, not yet attached
+        ),
+    )
+    plan = judge_access.index_plan(tree)
+    assert plan == [
+        judge_access.IndexPlan(names.ENTRIES_TABLE, "half_done", ("fecha_hora",), partitioned=True),
+        judge_access.IndexPlan(
+            names.ENTRIES_TABLE, "registro_entradas_miembro_fecha_idx", ("id_miembro", "fecha_hora"), partitioned=True
+        ),
+    ]
+    assert "partitioned table" in judge_access.indexes(tree, "en").detail
