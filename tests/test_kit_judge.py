@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from agent.core import names
+from agent.db import kit_plan
 from agent.db.inspect import FunctionInfo, IndexInfo, KitState, Relation, RoleInfo, TriggerInfo
 from agent.doctor import judge, judge_access
 from agent.doctor.report import Status
@@ -47,7 +48,7 @@ def test_healthy_state_is_ok_everywhere() -> None:
     assert judge.two_phase(BASE, "notify", "en").status is Status.OK
     assert judge.replica(BASE, "notify", "en") is None
     assert judge_access.indexes(BASE, "en").status is Status.OK  # a longer index with the right prefix counts
-    assert judge_access.index_plan(BASE) == []
+    assert kit_plan.index_plan(BASE) == []
     assert judge_access.session_limits(BASE, 15.0, "en").status is Status.OK
     assert judge_access.role(BASE, "en").status is Status.OK
     assert all(r.status is Status.OK for r in judge.configure_findings(BASE, channel_name=names.DEFAULT_CHANNEL,
@@ -78,7 +79,7 @@ def test_inheritance_children_without_our_trigger_fail_declarative_clones_pass()
     inherit = state(relations=(*BASE.relations, child), before_insert_triggers=("desviar",))
     r = judge.partitions(inherit, "en")
     assert r.status is Status.FAIL and "registro_entradas_2026" in r.detail and "desviar" in r.detail
-    assert judge.untriggered_tables(inherit) == ("registro_entradas_2026",)
+    assert kit_plan.untriggered_tables(inherit) == ("registro_entradas_2026",)
     fixed = state(relations=inherit.relations, triggers=(OURS, dataclasses.replace(OURS, relation=child.name)))
     assert judge.partitions(fixed, "en").status is Status.OK
     disabled_child = state(
@@ -106,9 +107,9 @@ def test_two_phase_and_replica_depend_on_the_mode() -> None:
     assert judge.replica(standby, "poll", "en") is None
     findings = judge.configure_findings(prepared, channel_name=names.DEFAULT_CHANNEL, mode="poll", lang="en")
     assert [f.check for f in findings] == ["two_phase"]
-    notes = judge.setup_notes(prepared, with_trigger=True, lang="en")
+    notes = kit_plan.setup_notes(prepared, with_trigger=True, lang="en")
     assert notes and notes[0].startswith("WARNING: max_prepared_transactions = 10.")
-    assert judge.setup_notes(prepared, with_trigger=False, lang="en") == []
+    assert kit_plan.setup_notes(prepared, with_trigger=False, lang="en") == []
 
 
 def test_index_plan_names_missing_and_invalid_indexes_per_landing_table() -> None:
@@ -117,16 +118,16 @@ def test_index_plan_names_missing_and_invalid_indexes_per_landing_table() -> Non
         relations=(*BASE.relations, child),
         indexes=(*BASE.indexes, IndexInfo("hija", "hija_fecha_hora_idx", ("fecha_hora",), False)),
     )
-    plan = judge_access.index_plan(bare)
+    plan = kit_plan.index_plan(bare)
     assert plan == [
-        judge_access.IndexPlan("hija", "hija_fecha_hora_idx", ("fecha_hora",), "hija_fecha_hora_idx"),
-        judge_access.IndexPlan("hija", "hija_miembro_fecha_idx", ("id_miembro", "fecha_hora")),
+        kit_plan.IndexPlan("hija", "hija_fecha_hora_idx", ("fecha_hora",), "hija_fecha_hora_idx"),
+        kit_plan.IndexPlan("hija", "hija_miembro_fecha_idx", ("id_miembro", "fecha_hora")),
     ]
     r = judge_access.indexes(bare, "en")
     assert r.status is Status.WARN and "INVALID" in r.detail and "missing on hija (id_miembro, fecha_hora)" in r.detail
     wrong_order = state(indexes=(IndexInfo(names.ENTRIES_TABLE, "c", ("fecha_hora", "id_miembro"), True),))
-    assert [p.columns for p in judge_access.index_plan(wrong_order)] == [("id_miembro", "fecha_hora")]
-    assert len(judge_access.index_name("x" * 70, "fecha_hora_idx").encode()) == 63
+    assert [p.columns for p in kit_plan.index_plan(wrong_order)] == [("id_miembro", "fecha_hora")]
+    assert len(kit_plan.index_name("x" * 70, "fecha_hora_idx").encode()) == 63
 
 
 @pytest.mark.parametrize(
@@ -195,10 +196,10 @@ def test_index_plan_adds_the_partitioned_parents_index_after_the_partitions() ->
             IndexInfo(names.ENTRIES_TABLE, "half_done", ("fecha_hora",), False),  # ON ONLY, not yet attached
         ),
     )
-    plan = judge_access.index_plan(tree)
+    plan = kit_plan.index_plan(tree)
     assert plan == [
-        judge_access.IndexPlan(names.ENTRIES_TABLE, "half_done", ("fecha_hora",), partitioned=True),
-        judge_access.IndexPlan(
+        kit_plan.IndexPlan(names.ENTRIES_TABLE, "half_done", ("fecha_hora",), partitioned=True),
+        kit_plan.IndexPlan(
             names.ENTRIES_TABLE, "registro_entradas_miembro_fecha_idx", ("id_miembro", "fecha_hora"), partitioned=True
         ),
     ]

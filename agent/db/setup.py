@@ -2,7 +2,7 @@
 
 Runs the same files a person would run with psql (``sql/*.sql``), in one transaction, so a failure leaves the
 database as it was; then, outside any transaction, builds missing indexes concurrently (:mod:`.setup_index`) and
-judges what it installed (:mod:`agent.doctor.judge`: partitions, two-phase commit). Which thread: any;
+judges what it installed (:mod:`agent.db.kit_plan`: partitions, two-phase commit). Which thread: any;
 :func:`apply` works on the caller's connection (not shared with another thread meanwhile) and commits or rolls
 back on it.
 """
@@ -201,12 +201,11 @@ def _after_commit(
     progress_interval_s: float,
 ) -> None:
     """Indexes (outside any transaction), then what the installed state means (pure judges)."""
-    from agent.db import setup_index
-    from agent.doctor import judge, judge_access
+    from agent.db import kit_plan, setup_index
 
     report.flush()
     state = inspect.read(conn)
-    plan = judge_access.index_plan(state)
+    plan = kit_plan.index_plan(state)
     if plan and not indexes:
         missing = ", ".join(f"{p.table} ({', '.join(p.columns)})" for p in plan)
         report.add(tr("setup.index_skipped", lang, indexes=missing))
@@ -230,7 +229,7 @@ def _after_commit(
                 report.add(tr("setup.index_failed", lang, index=out.plan.name, detail=out.detail))
             report.flush()
         state = inspect.read(conn)
-    for line in judge.setup_notes(state, with_trigger=trigger, lang=lang):
+    for line in kit_plan.setup_notes(state, with_trigger=trigger, lang=lang):
         report.add(line)
     report.flush()
 

@@ -1,6 +1,6 @@
 """``setup-db``'s index step: build the indexes the agent relies on, without blocking the turnstile.
 
-Each index of :func:`agent.doctor.judge_access.index_plan` is built with ``CREATE INDEX CONCURRENTLY IF NOT
+Each index of :func:`agent.db.kit_plan.index_plan` is built with ``CREATE INDEX CONCURRENTLY IF NOT
 EXISTS`` in autocommit (it cannot run inside a transaction block; it takes a ``SHARE UPDATE EXCLUSIVE`` lock, so
 the turnstile's INSERTs go on: PostgreSQL docs, "CREATE INDEX", "Building Indexes Concurrently"). A concurrent
 build that fails (cancelled, deadlock, the session dropped) leaves an INVALID index behind that the planner
@@ -23,7 +23,7 @@ from typing import Any
 from psycopg2 import sql
 
 from agent.core.i18n import tr
-from agent.doctor.judge_access import IndexPlan
+from agent.db.kit_plan import IndexPlan
 
 Progress = Callable[[str], None]
 

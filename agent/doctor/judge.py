@@ -19,6 +19,7 @@ from agent.core import names
 from agent.core.advice import Problem
 from agent.core.i18n import tr
 from agent.db.inspect import KitState
+from agent.db.kit_plan import untriggered_tables
 from agent.doctor.report import CheckResult, Status, skipped
 
 MIN_SERVER_VERSION_NUM = 120000
@@ -135,13 +136,6 @@ def channel(state: KitState, wanted: str, lang: str) -> CheckResult:
     )
 
 
-def untriggered_tables(state: KitState) -> tuple[str, ...]:
-    """Tables rows can land in (``relkind = 'r'`` in the ``registro_entradas`` tree) whose inserts run no enabled
-    trigger of ours. A partitioned parent (``relkind = 'p'``) holds no rows: its partitions are judged."""
-    covered = {t.relation for t in state.triggers if t.enabled not in ("D", "R")}
-    return tuple(r.name for r in state.landing_tables() if r.name not in covered)
-
-
 def partitions(state: KitState, lang: str) -> CheckResult:
     """An INSERT through the turnstile's path notifies, judged from the catalog: every table a row can land in
     (inheritance children, declarative partitions) runs our trigger. A ``BEFORE INSERT`` row trigger on the parent
@@ -210,19 +204,3 @@ def configure_findings(
     if rep is not None:
         out.append(rep)
     return out
-
-
-def setup_notes(state: KitState, *, with_trigger: bool, lang: str) -> list[str]:
-    """Lines ``setup-db`` prints after installing, from the state read afterwards: two-phase commit, a replica, the
-    tables the trigger covers. Pure."""
-    lines: list[str] = []
-    if with_trigger:
-        covered = sorted({t.relation for t in state.triggers})
-        if len(state.relations) > 1:
-            lines.append(tr("setup.partitions", lang, tables=", ".join(covered)))
-        missing = untriggered_tables(state)
-        if missing:
-            lines.append(tr("setup.partitions_missing", lang, tables=", ".join(missing)))
-        if state.max_prepared_transactions > 0:
-            lines.append(tr("setup.two_phase", lang, count=state.max_prepared_transactions))
-    return lines

@@ -11,62 +11,13 @@ from dataclasses import dataclass
 from agent.core import names
 from agent.core.i18n import tr
 from agent.db.inspect import KitState
+from agent.db.kit_plan import index_plan
 from agent.doctor.report import CheckResult, Status
-
-REQUIRED_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("fecha_hora_idx", ("fecha_hora",)),
-    ("miembro_fecha_idx", ("id_miembro", "fecha_hora")),
-)
-"""(name suffix, leading key columns) of the indexes the agent's queries rely on besides the primary key: the
-sweep/catch-up by time, the re-read of a member's previous entry (repeat-entry / first-visit alerts)."""
 
 SWEEP_WARN_MS = 50.0
 """A sweep runs every heartbeat (15 s) per front desk: above this the turnstile's PC feels ten desks."""
 SEQ_SCAN_ROWS = 10_000.0
 """Below this many rows a sequential scan is what the planner rightly prefers: no warning."""
-
-
-@dataclass(frozen=True)
-class IndexPlan:
-    """One index ``setup-db`` should build on ``table``: ``name`` over ``columns``; ``invalid`` names an INVALID
-    index left by a failed concurrent build that must be dropped first ('' when none). ``partitioned``: ``table``
-    is a declaratively partitioned table: the index is made ``ON ONLY`` it and the partitions' indexes are
-    attached to it (then partitions created later get the index from the server)."""
-
-    table: str
-    name: str
-    columns: tuple[str, ...]
-    invalid: str = ""
-    partitioned: bool = False
-
-
-def index_name(table: str, suffix: str) -> str:
-    """``<table>_<suffix>``, e.g. ``registro_entradas_fecha_hora_idx`` (the name ``sql/schema.sql`` uses), cut to
-    PostgreSQL's 63-byte identifier limit."""
-    return f"{table}_{suffix}".encode()[:63].decode("utf-8", errors="ignore")
-
-
-def index_plan(state: KitState) -> list[IndexPlan]:
-    """The missing or INVALID indexes on every table rows land in, then (declarative partitioning) the
-    partitioned parent's index that makes partitions created later get one too; in build order. Pure."""
-    plan: list[IndexPlan] = []
-    for rel in state.landing_tables():
-        mine = [i for i in state.indexes if i.relation == rel.name]
-        for suffix, cols in REQUIRED_INDEXES:
-            if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
-                continue
-            name = index_name(rel.name, suffix)
-            invalid = next((i.name for i in mine if not i.valid and i.columns[: len(cols)] == cols), "")
-            plan.append(IndexPlan(rel.name, invalid or name, cols, invalid))
-    parent = state.entries
-    if parent is not None and parent.kind == "p":
-        mine = [i for i in state.indexes if i.relation == parent.name]
-        for suffix, cols in REQUIRED_INDEXES:
-            if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
-                continue
-            pending = next((i.name for i in mine if i.columns == cols), "")  # made ON ONLY, not all attached
-            plan.append(IndexPlan(parent.name, pending or index_name(parent.name, suffix), cols, partitioned=True))
-    return plan
 
 
 def indexes(state: KitState, lang: str) -> CheckResult:
