@@ -250,3 +250,38 @@ def test_no_trigger_installs_only_the_role_and_doctor_passes_in_poll_mode(
         assert polled.result("trigger").status is Status.SKIP
         notify = doctor.run(target, lang="en")
         assert notify.result("trigger").status is Status.FAIL and not notify.ok
+
+
+def test_a_failed_index_build_is_an_outcome_not_an_exception(db: Database) -> None:
+    from agent.db import setup_index
+    from agent.db.kit_plan import IndexPlan
+
+    conn = psycopg2.connect(db.admin_dsn())
+    plan = [IndexPlan("no_such_table", "no_such_idx", ("fecha_hora",)), IndexPlan("registro_entradas", "extra_idx",
+            ("fecha_hora",))]  # fmt: skip
+    outcomes = list(setup_index.build(conn, plan, lang="en"))
+    assert [o.ok for o in outcomes] == [False, True]  # the first failing does not stop the second
+    assert 'relation "no_such_table" does not exist' in outcomes[0].detail
+    assert conn.autocommit is False  # given back as it was
+    conn.close()
+    assert index_validity(db)["extra_idx"] is True
+
+
+def test_doctor_cli_mode_poll(db: Database) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.test_sql_kit import ROOT
+
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TRIGGER {names.TRIGGER_NAME} ON {names.ENTRIES_TABLE}")
+    dsn = db.server.dsn(dbname=db.name, user=names.ROLE)
+    args = [sys.executable, "-m", "agent", "doctor", "--dsn", dsn, "--password-stdin", "--json"]
+    run = {"input": db.pos_password + "\n", "capture_output": True, "text": True, "cwd": ROOT, "timeout": 60}
+    notify = subprocess.run(args, **run)  # type: ignore[call-overload]
+    assert notify.returncode == 1, notify.stdout
+    poll = subprocess.run([*args, "--mode", "poll"], **run)  # type: ignore[call-overload]
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    checks = {c["check"]: c["status"] for c in json.loads(poll.stdout)["checks"]}
+    assert checks["trigger"] == checks["listen"] == "skip" and checks["queries"] == "ok"
