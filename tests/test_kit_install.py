@@ -149,6 +149,12 @@ def test_index_build_on_a_large_table_reports_progress(db: Database) -> None:
 
 
 def test_role_level_session_limits_are_reported(db: Database) -> None:
+    bulk_entries(db, 100_000)
+    drop_agent_indexes(db)
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER ROLE {names.ROLE} IN DATABASE {db.name} SET statement_timeout = '1ms'")
+    slow = doctor.run(pos_target(db), lang="en")  # a sequential sweep measured despite a 1 ms role-level limit
+    assert slow.result("sweep").status is Status.WARN and "Seq Scan" in slow.result("sweep").detail, slow.table()
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute(f"ALTER ROLE {names.ROLE} IN DATABASE {db.name} SET statement_timeout = '400ms'")
         cur.execute(f"ALTER ROLE {names.ROLE} IN DATABASE {db.name} SET idle_session_timeout = '4s'")

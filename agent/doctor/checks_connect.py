@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.core.advice import Problem
 from agent.core.i18n import tr
@@ -120,7 +121,30 @@ def connect(ctx: Context) -> tuple[CheckResult, ...]:
     return (CheckResult("tls_handshake", Status.OK, tr("doctor.tls_handshake.ok", lang)), *_connected(ctx))
 
 
+SESSION_STATEMENT_TIMEOUT = "30s"
+"""doctor's own bound per statement, set on its session: a role-level ``statement_timeout`` of a few ms (reported by
+the ``session_limits`` check) must not cancel the checks themselves."""
+
+
+def _own_session_limits(conn: Any) -> None:
+    """Like the agent, doctor sets its own session limits over role/database-level ones: ``statement_timeout``,
+    and ``idle_session_timeout = 0`` (PostgreSQL 14+; the setting does not exist before). Best effort. Behind a
+    transaction-pooling PgBouncer a session SET can outlive doctor on the pooled server connection: a 30 s bound
+    there is harmless."""
+    import psycopg2
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", (SESSION_STATEMENT_TIMEOUT,))
+            if conn.server_version >= 140000:
+                cur.execute("SET idle_session_timeout = 0")
+        conn.commit()
+    except psycopg2.Error:
+        conn.rollback()
+
+
 def _connected(ctx: Context) -> tuple[CheckResult, CheckResult]:
+    _own_session_limits(ctx.conn)
     info = ctx.conn.info
     return (
         CheckResult("auth", Status.OK, tr("doctor.auth.ok", ctx.lang, user=info.user)),

@@ -25,6 +25,8 @@ from agent.doctor.report import CheckResult, Status, failed
 
 CLOCK_SKEW_WARN_S = 30.0
 """Above this many seconds between the PC's and the server's clocks, warn (entry times and "ago" texts drift)."""
+SWEEP_TIMEOUT_S = 30.0
+"""The measured sweep (``EXPLAIN ANALYZE``) may take this long; a longer one is reported as the error it is."""
 QUEUE_WARN = 0.25
 QUEUE_FAIL = 0.5
 """At half full the trigger stops sending notifications (``sql/setup_postgres_trigger.sql``)."""
@@ -193,6 +195,8 @@ def sweep(ctx: Context) -> CheckResult:
     tables = {r.name for r in state.relations}
     total = judge_access.SweepCost(0.0, 0, False)
     with read_only(ctx.conn) as cur:
+        # A role-level statement_timeout (reported by `session_limits`) must not cancel the measurement itself.
+        cur.execute("SET LOCAL statement_timeout = %s", (f"{int(SWEEP_TIMEOUT_S * 1000)}ms",))
         cur.execute(f"SELECT coalesce(max(id_entrada), 0), now() FROM {names.ENTRIES_TABLE}")
         max_id, now = cur.fetchone()
         params = {
