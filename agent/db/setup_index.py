@@ -59,6 +59,9 @@ def build(
     was = conn.autocommit
     conn.autocommit = True
     try:
+        with conn.cursor() as cur:  # a database-level statement_timeout must not cancel a build of minutes
+            cur.execute("SET statement_timeout = 0")
+            cur.execute("SET lock_timeout = 0")
         for item in plan:
             if item.partitioned:
                 yield _partitioned(conn, item)
