@@ -321,9 +321,11 @@ def report(res: dict[str, Any]) -> str:
     for key, label in (("from_commit_ms", "COMMIT returned (client)"), ("from_row_ms", "fecha_hora (server now())")):
         f = res[key]
         lines.append(f"{label:<32}" + "".join(f"{f[k]:>9.1f}" for k in ("p50", "p90", "p99", "max", "min")))
-    p99 = res["from_commit_ms"]["p99"]
-    verdict = "met" if p99 <= TARGET_P99_MS else "missed"
-    lines.append(f"target p99 <= {TARGET_P99_MS:g} ms (from COMMIT): {verdict}")
+    verdicts = ["met" if res[k]["p99"] <= TARGET_P99_MS else "missed" for k in ("from_row_ms", "from_commit_ms")]
+    lines.append(
+        f"target p99 <= {TARGET_P99_MS:g} ms: {verdicts[0]} from fecha_hora (the upper bound),"
+        f" {verdicts[1]} from COMMIT returned"
+    )
     lines.append(
         f"cpus {m['cpus']}, load average 1/5/15 min before {' '.join(f'{x:.2f}' for x in m['loadavg_before'])}"
         f", after {' '.join(f'{x:.2f}' for x in m['loadavg_after'])}; all CPUs busy {m['cpu_busy_during']:.0%}"
