@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -31,6 +32,8 @@ class BusMonitor:
     notices: list[Notice] = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
     proc: subprocess.Popen[str] | None = None
+    raw_path: Path | None = None
+    """Where to copy the monitor's text as read (None: nowhere)."""
 
     def start(self) -> None:
         match = "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"
@@ -42,7 +45,8 @@ class BusMonitor:
             encoding="utf-8",
             errors="replace",
         )
-        threading.Thread(target=self._read, name="bus-monitor", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name="bus-monitor", daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         """One message: a header line ``method call time=S.US ... member=Notify``, then its arguments indented by
@@ -50,7 +54,10 @@ class BusMonitor:
         assert self.proc is not None and self.proc.stdout is not None
         stamp: float | None = None
         strings = 0
+        raw = open(self.raw_path, "w", encoding="utf-8") if self.raw_path else None  # noqa: SIM115
         for line in self.proc.stdout:
+            if raw is not None:
+                raw.write(line)
             if not line.startswith(" "):
                 found = re.search(r"time=(\d+\.\d+)", line)
                 stamp = float(found.group(1)) if found and "member=Notify" in line else None
@@ -62,6 +69,8 @@ class BusMonitor:
                         self.notices.append(Notice(stamp, line.rstrip("\n")[len('   string "') : -1]))
                         self.cond.notify_all()
                     stamp = None
+        if raw is not None:
+            raw.close()
 
     def wait_for(self, match: Callable[[str], bool], timeout_s: float) -> Notice | None:
         """The first notice whose summary ``match`` accepts, waiting up to ``timeout_s`` seconds."""
@@ -80,3 +89,4 @@ class BusMonitor:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=5)
+            self._reader.join(timeout=5)  # the rest of its text is read and copied

@@ -162,7 +162,7 @@ def _dunst_close_all() -> None:
 def measure(count: int, rate: float, work: Path) -> dict[str, Any]:
     """Run one measurement inside the desktop session; returns the result dictionary (see :func:`summarize`)."""
     server = throwaway.from_environment()
-    monitor = BusMonitor()
+    monitor = BusMonitor(raw_path=work / "bus.txt")
     agent: subprocess.Popen[bytes] | None = None
     agent_out = work / "agent.out"
     try:
@@ -339,6 +339,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=100, help="member entries to measure (default 100)")
     p.add_argument("--rate", type=float, default=1.0, help="entries per second (default 1)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the result as JSON")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copy the agent's log and output and the bus monitor's text to DIR (to explain a slow entry)",
+    )
     return p
 
 
@@ -357,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         for var in ("AVISO_IN_DBUS_SESSION", "DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"):
             env.pop(var, None)  # always a private session of our own
         inner = ["--count", str(args.count), "--rate", repr(args.rate)]
-        if args.json is not None:
-            inner += ["--json", str(args.json.resolve())]  # the session runs in the repository folder
+        for flag in ("json", "keep"):  # the session runs in the repository folder: absolute paths
+            if getattr(args, flag) is not None:
+                inner += [f"--{flag}", str(getattr(args, flag).resolve())]
         cmd = [str(SESSION_SCRIPT), sys.executable, "-m", "bench.desk_latency", *inner]
         return subprocess.run(cmd, env=env, cwd=REPO, check=False).returncode
     with tempfile.TemporaryDirectory(prefix="aviso-desk-latency-") as tmp:
@@ -367,6 +375,15 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, psycopg2.Error, throwaway.ServerError) as exc:
             print(f"desk_latency: {exc}", file=sys.stderr)
             return 1
+        finally:
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for name in ("log", "agent.out", "bus.txt"):
+                    src = Path(tmp) / name
+                    if src.is_dir():
+                        shutil.copytree(src, args.keep / name, dirs_exist_ok=True)
+                    elif src.exists():
+                        shutil.copy2(src, args.keep / name)
     print(report(res))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

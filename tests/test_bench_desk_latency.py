@@ -39,8 +39,9 @@ def test_desk_latency_short_run_matches_every_entry(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != desk_latency.SESSION_MARK}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.desk_latency", "--count", str(COUNT), "--rate", "4", "--json", str(out)],
-        cwd=tmp_path,  # a relative --json or another folder must not matter: the bench runs from the repository
+        [sys.executable, "-m", "bench.desk_latency", "--count", str(COUNT), "--rate", "4"]
+        + ["--json", str(out), "--keep", "kept"],
+        cwd=tmp_path,  # a relative --keep from another folder must work: the bench runs from the repository
         env=env,
         capture_output=True,
         text=True,
@@ -64,6 +65,10 @@ def test_desk_latency_short_run_matches_every_entry(tmp_path: Path) -> None:
         assert f["n"] == COUNT
         assert all(math.isfinite(f[k]) for k in ("p50", "p90", "p99", "max", "min")), f
         assert f["min"] <= f["p50"] <= f["p90"] <= f["p99"] <= f["max"], f
+    # --keep (relative to the caller's folder): the monitor's text has every measured Notify, the agent's log exists
+    bus_text = (tmp_path / "kept" / "bus.txt").read_text(encoding="utf-8")
+    assert all(f'string "Banco Latencia {tag:04d}"' in bus_text for tag in range(1, COUNT + 1))
+    assert (tmp_path / "kept" / "log" / "aviso-entradas.log").stat().st_size > 0
     meta = res["meta"]
     assert meta["flood_override"] == {"flood_max_count": 1000, "flood_window_s": 1.0}
     assert meta["count"] == COUNT and meta["cpus"] >= 1 and 0 <= meta["cpu_busy_during"] <= 1
