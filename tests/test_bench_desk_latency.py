@@ -26,6 +26,7 @@ pytestmark = pytest.mark.desktop
 
 REPO = Path(__file__).resolve().parent.parent
 COUNT = 5
+ARGS = ("--count", str(COUNT), "--rate", "4")
 
 
 def test_desk_latency_short_run_matches_every_entry(tmp_path: Path) -> None:
@@ -39,8 +40,7 @@ def test_desk_latency_short_run_matches_every_entry(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != desk_latency.SESSION_MARK}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.desk_latency", "--count", str(COUNT), "--rate", "4"]
-        + ["--json", str(out), "--keep", "kept"],
+        [sys.executable, "-m", "bench.desk_latency", *ARGS, "--json", str(out), "--keep", "kept"],
         cwd=tmp_path,  # a relative --keep from another folder must work: the bench runs from the repository
         env=env,
         capture_output=True,
