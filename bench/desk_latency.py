@@ -196,7 +196,8 @@ def measure(count: int, rate: float, work: Path) -> dict[str, Any]:
             if warm is not None:
                 break
         if warm is None:
-            raise RuntimeError("the agent raised no notice for the warm-up entry within 60 s")
+            ended = "" if agent.poll() is None else f" (it exited with status {agent.returncode})"
+            raise RuntimeError(f"the agent raised no notice for the warm-up entry{ended} (--keep DIR keeps its log)")
         time.sleep(1.0)
         _dunst_close_all()
         with monitor.cond:
@@ -217,8 +218,9 @@ def measure(count: int, rate: float, work: Path) -> dict[str, Any]:
 
         members = [tags[i] for i in range(1, count + 1)]
         simulate.insert_entries(admin_dsn, count=count, rate_per_s=rate, members=members, on_insert=on_insert)
+        deadline = time.monotonic() + 15.0  # for all the notices still to come, not each
         for tag in committed:
-            monitor.wait_for(_names(tag), 10.0)
+            monitor.wait_for(_names(tag), max(0.0, deadline - time.monotonic()))
         time.sleep(0.5)  # late duplicates or summaries
         load_after = _loadavg()
         cpu_after = cpu_times()
