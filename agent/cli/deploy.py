@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from agent.core import config
 from agent.core.config import ConfigError, ConnectionSettings, Settings
 from agent.core.i18n import MESSAGES, tr
+
+if TYPE_CHECKING:
+    from agent.deploy.connection import ConnectionParams
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 
@@ -81,26 +85,39 @@ def trigger_channel(tgargs_hex: str | None) -> str:
     return args[0].decode("utf-8") if args else names.DEFAULT_CHANNEL
 
 
-def check_server(conn: ConnectionSettings, password: str | None, lang: str) -> CheckResult:
+def check_server(
+    conn: ConnectionSettings, password: str | None, lang: str, *, params: ConnectionParams | None = None
+) -> CheckResult:
     """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel``.
 
-    Opens and closes its own connection (bounded by ``connect_timeout_s``); any thread. Never raises for
-    database errors: they become lines in the result.
+    ``params``: the resolved connection (:func:`agent.deploy.connection.resolve`); when None it is resolved here
+    from ``conn`` and ``password`` without reading the keyring. Opens and closes its own connection (bounded by
+    ``connect_timeout_s``); any thread. Never raises for database or TLS-setting errors: they become lines.
     """
     import psycopg2
 
     from agent.core import advice, names
-    from agent.deploy.config_files import connection_dsn
+    from agent.db.connect import error_text
+    from agent.deploy.connection import ConnectionSetupError, resolve
 
     result = CheckResult(ok=False)
-    dsn = connection_dsn(conn, application_name="aviso-entradas configure")
     try:
-        db = psycopg2.connect(dsn, password=password or None)
+        if params is None:
+            params = resolve(conn, password_override=password, read_password=lambda _account, _timeout: None)
+        kwargs = params.connect_kwargs(application_name="aviso-entradas configure")
+    except (ConnectionSetupError, ValueError) as exc:
+        text = exc.message(lang) if isinstance(exc, ConnectionSetupError) else str(exc)
+        result.lines.append(tr("configure.connect_failed", lang, detail=text))
+        return result
+    try:
+        db = psycopg2.connect(**kwargs)
     except psycopg2.Error as exc:
-        detail = str(exc).strip()
+        detail = error_text(exc, params.password)
         problem = advice.classify(getattr(exc, "pgcode", None), detail)
         hint_key = f"advice.{problem.value}"
-        if hint_key in MESSAGES:
+        if problem is advice.Problem.TLS and params.sslmode == "require" and "SSL" in detail:
+            detail = f"{detail}\n  {tr('configure.tls_hint', lang)}"
+        elif hint_key in MESSAGES:
             detail = f"{detail}\n  {tr(hint_key, lang)}"
         result.lines.append(tr("configure.connect_failed", lang, detail=detail))
         return result
@@ -122,7 +139,7 @@ def check_server(conn: ConnectionSettings, password: str | None, lang: str) -> C
             )
             row = cur.fetchone()
     except psycopg2.Error as exc:
-        result.lines.append(tr("configure.connect_failed", lang, detail=str(exc).strip()))
+        result.lines.append(tr("configure.connect_failed", lang, detail=error_text(exc, params.password)))
         return result
     finally:
         db.close()
@@ -140,30 +157,26 @@ def check_server(conn: ConnectionSettings, password: str | None, lang: str) -> C
 
 # ------------------------------------------------------------------------------------------------ configure
 
-
-def _read_password_stdin(lang: str, user: str) -> str:
-    """First line of standard input without its line ending (a pipe: ``printf %s "$PW" | ...``); on a terminal,
-    a prompt without echo instead of a visible line."""
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass(tr("configure.password_prompt", lang, user=user))
-    # A byte-order mark some Windows tools put before piped text is not part of the password.
-    return sys.stdin.readline().lstrip("\ufeff").rstrip("\r\n")
+NEW_CONFIG_SSLMODE = "require"
+"""``sslmode`` written by ``configure`` for a new configuration (no user file, no machine-wide value): encrypted,
+never silently plain. An existing configuration keeps its mode (e.g. ``prefer``)."""
 
 
 def _base_settings(lang: str) -> Settings:
-    """Settings from the files (not the environment: overrides must not be written into the user file).
-
-    A broken file is reported and ignored, since ``configure`` is how people repair it.
-    """
+    """Settings from the files (not the environment: overrides must not be written into the user file), with
+    :data:`NEW_CONFIG_SSLMODE` for a new configuration. A broken file is reported and ignored, since
+    ``configure`` is how people repair it."""
     from agent.deploy import config_files
 
     try:
-        return config_files.load(use_env=False).settings
+        loaded = config_files.load(use_env=False)
     except ConfigError as exc:
         print(tr("config.invalid_header", lang) + "\n" + exc.describe(lang), file=sys.stderr)
         return Settings()
+    settings = loaded.settings
+    if "connection.sslmode" not in loaded.sources and not config_files.user_file().exists():
+        settings = replace(settings, connection=replace(settings.connection, sslmode=NEW_CONFIG_SSLMODE))
+    return settings
 
 
 def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object], str | None]:
@@ -183,8 +196,16 @@ def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object]
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
     from agent.deploy import config_files
+    from agent.deploy.connection import (
+        ConnectionSetupError,
+        KeyringProblem,
+        NoPasswordStored,
+        open_keyring,
+        read_secret_line,
+        resolve,
+        store_password,
+    )
 
     lang: str = args.lang
     if args.show:
@@ -200,7 +221,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             overrides: dict[str, object] = {k: config.coerce(k, str(v)) for k, v in given.items()}
             if args.password_stdin:
                 user = str(overrides.get("connection.user", base.connection.user))
-                password = _read_password_stdin(lang, user) or None
+                password = read_secret_line(tr("configure.password_prompt", lang, user=user)) or None
         elif sys.stdin.isatty():
             overrides, password = _interactive(base.connection, lang)
         else:
@@ -219,25 +240,23 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     conn = settings.connection
     account = config.credential_account(conn)
     try:
-        store = open_store()
-    except CredentialsUnavailable as exc:
-        print(tr("cred.unavailable", lang, detail=exc.detail), file=sys.stderr)
+        store = open_keyring()  # before testing anything: without a keyring nothing can be saved
+        params = resolve(conn, password_override=password)
+        keep_password = password is None
+        password = params.require_password()
+    except NoPasswordStored:
+        print(tr("configure.no_password", lang, account=account), file=sys.stderr)
+        return 2
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
         print(tr("configure.not_saved", lang), file=sys.stderr)
         return 1
-    keep_password = False
-    if password is None:
-        try:
-            password = store.get(account)
-        except CredentialsError as exc:
-            print(tr("cred.error", lang, detail=exc.detail), file=sys.stderr)
-            return 1
-        if password is None:
-            print(tr("configure.no_password", lang, account=account), file=sys.stderr)
-            return 2
-        keep_password = True
+    except ConnectionSetupError as exc:  # sslrootcert = system not usable here
+        print(exc.message(lang), file=sys.stderr)
+        return 2
 
-    print(tr("configure.checking", lang, server=f"{conn.host}:{conn.port}/{conn.database}"), flush=True)
-    result = check_server(conn, password, lang)
+    print(tr("configure.checking", lang, server=params.server), flush=True)
+    result = check_server(conn, password, lang, params=params)
     for line in result.lines:
         print("  " + line)
     if not result.ok:
@@ -245,10 +264,11 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         return 1
     try:
         if not keep_password:
-            store.set(account, password)
+            store_password(store, account, password)
         path = config_files.save_user(settings)
-    except CredentialsError as exc:
-        print(tr("cred.error", lang, detail=exc.detail), file=sys.stderr)
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
+        print(tr("configure.not_saved", lang), file=sys.stderr)
         return 1
     except OSError as exc:
         print(tr("configure.save_failed", lang, detail=str(exc)), file=sys.stderr)
@@ -270,8 +290,8 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
 
 def _show(lang: str) -> int:
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
     from agent.deploy import config_files
+    from agent.deploy.connection import KeyringProblem, open_keyring, read_keyring_password
 
     print(tr("configure.show_user_file", lang, path=config_files.user_file()))
     print(tr("configure.show_machine_file", lang, path=config_files.machine_file()))
@@ -285,27 +305,24 @@ def _show(lang: str) -> int:
         print("  " + line)
     account = config.credential_account(loaded.settings.connection)
     try:
-        store = open_store()
-        state = "configure.password_stored" if store.get(account) is not None else "configure.password_absent"
+        store = open_keyring()
+        stored = read_keyring_password(account) is not None
+        state = "configure.password_stored" if stored else "configure.password_absent"
         print(tr("configure.show_password", lang, account=account, state=tr(state, lang), backend=store.backend_name))
-    except CredentialsUnavailable as exc:
-        print(tr("cred.unavailable", lang, detail=exc.detail), file=sys.stderr)
-        return 1
-    except CredentialsError as exc:
-        print(tr("cred.error", lang, detail=exc.detail), file=sys.stderr)
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
         return 1
     return 0
 
 
 def _forget(conn: ConnectionSettings, lang: str) -> int:
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+    from agent.deploy.connection import KeyringProblem, forget_password, open_keyring
 
     account = config.credential_account(conn)
     try:
-        removed = open_store().delete(account)
-    except CredentialsError as exc:  # includes CredentialsUnavailable
-        key = "cred.unavailable" if isinstance(exc, CredentialsUnavailable) else "cred.error"
-        print(tr(key, lang, detail=exc.detail), file=sys.stderr)
+        removed = forget_password(open_keyring(), account)
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
         return 1
     print(tr("configure.forgot" if removed else "configure.none_to_forget", lang, account=account))
     return 0
@@ -337,16 +354,15 @@ def _cmd_autostart(args: argparse.Namespace) -> int:
 
 
 def load_connection() -> tuple[str, str | None]:
-    """For the running agent and ``listen`` without ``--dsn``: (conninfo without password, keyring password).
+    """Compatibility for callers not yet on :func:`agent.deploy.connection.resolve` (cli/tray.py until the lead
+    wires it): (conninfo without password, keyring password or None).
 
-    Reads the effective settings (:func:`agent.deploy.config_files.load`) and the password of their server. Raises
-    :class:`agent.core.config.ConfigError` for invalid settings and
-    :class:`agent.adapters.credentials_api.CredentialsError` (incl. ``CredentialsUnavailable``) from the keyring;
-    returns ``None`` as password when none is stored (libpq then tries ``PGPASSWORD``/``pgpass``). Any thread.
+    Raises :class:`agent.core.config.ConfigError` for invalid settings; keyring problems give None (as libpq's own
+    sources then apply). The keyring read is bounded (:func:`agent.deploy.connection.read_keyring_password`).
     """
-    from agent.adapters.credentials_api import open_store
     from agent.deploy import config_files
+    from agent.deploy.connection import resolve
 
     settings = config_files.load().settings
-    password = open_store().get(config.credential_account(settings.connection))
-    return config_files.connection_dsn(settings.connection), password
+    params = resolve(settings.connection)
+    return config_files.connection_dsn(settings.connection), params.password

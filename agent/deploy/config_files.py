@@ -204,21 +204,22 @@ def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
 
 
 def connection_dsn(conn: config.ConnectionSettings, *, application_name: str = "aviso-entradas") -> str:
-    """A libpq conninfo string for ``conn`` without password (PostgreSQL docs, "Connection Strings")."""
-    from psycopg2.extensions import make_dsn
+    """A libpq conninfo string for ``conn`` without password (PostgreSQL docs, "Connection Strings").
 
-    params: dict[str, str] = {
-        "host": conn.host,
-        "port": str(conn.port),
-        "dbname": conn.database,
-        "user": conn.user,
-        "sslmode": conn.sslmode,
-        "connect_timeout": str(conn.connect_timeout_s),
-        "application_name": application_name,
-    }
-    if conn.sslrootcert:
-        params["sslrootcert"] = conn.sslrootcert
-    return str(make_dsn(**params))
+    Compatibility for callers not yet on :func:`agent.deploy.connection.resolve` (which also applies the TLS
+    policy and reads the keyring); built by the one conninfo builder, :func:`agent.db.connect.make_conninfo`."""
+    from agent.db.connect import make_conninfo
+
+    return make_conninfo(
+        host=conn.host,
+        port=conn.port,
+        dbname=conn.database,
+        user=conn.user,
+        sslmode=conn.sslmode,
+        sslrootcert=conn.sslrootcert,
+        connect_timeout=conn.connect_timeout_s,
+        application_name=application_name,
+    )
 
 
 def describe_sources(loaded: Loaded) -> list[str]:
