@@ -1,10 +1,12 @@
 """``configure`` and ``autostart``: the deploy area's subcommands. Handlers run on the main thread.
 
-``configure`` is silent when given options (IT scripts) and interactive in a terminal otherwise. It always tests
-the connection with the password and checks that our trigger is installed (and notifies on the configured
+``configure`` is silent when given options (IT scripts) and interactive in a terminal otherwise. A new
+configuration gets ``sslmode = require`` (:data:`NEW_CONFIG_SSLMODE`). It always tests the connection with the
+password and checks that our trigger is installed (and notifies on the configured
 channel) **before** saving anything: the settings file (:mod:`agent.deploy.config_files`) and the password in the OS
-keyring (:mod:`agent.adapters.credentials_api`). Exit codes: 0 saved / shown, 1 check or save failed (nothing
-saved), 2 usage or invalid settings.
+keyring (:mod:`agent.adapters.credentials_api`), through the one connection path (:mod:`agent.deploy.connection`:
+bounded keyring calls, distinct keyring states). Exit codes: 0 saved / shown, 1 check, keyring or save failed
+(nothing saved), 2 usage, invalid settings or no password given or stored.
 """
 
 from __future__ import annotations
@@ -39,8 +41,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument("--database", help="database name (default torniquete_db)")
     p.add_argument("--user", help="role (default pos_user)")
     p.add_argument("--channel", help="NOTIFY channel (default nueva_entrada_canal)")
-    p.add_argument("--sslmode", help="libpq sslmode: " + ", ".join(config.SSLMODES))
-    p.add_argument("--sslrootcert", help="CA certificate file for verify-ca / verify-full")
+    p.add_argument(
+        "--sslmode",
+        help="libpq sslmode: " + ", ".join(config.SSLMODES) + " (a new configuration gets require; an existing "
+        "one keeps its mode)",
+    )
+    p.add_argument(
+        "--sslrootcert",
+        help="CA certificate file for verify-ca / verify-full, or 'system' (the OS's trusted CAs; needs verify-full)",
+    )
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of standard input"
     )
