@@ -214,8 +214,8 @@ def test_locked_keyring_without_a_prompter_says_locked_at_once(tmp_path: Path, m
         _point_at(env, monkeypatch)
         monkeypatch.delenv("DISPLAY", raising=False)
         started = time.monotonic()
-        with pytest.raises(KeyringLocked):
-            read_keyring_password(LOCKED_ITEM[1], timeout_s=5.0)
+        with pytest.raises(KeyringLocked):  # any account: the collection must be unlocked to search it
+            read_keyring_password("cuenta-sin-prompter@" + LOCKED_ITEM[1], timeout_s=5.0)
         assert time.monotonic() - started < 5.0
 
 

@@ -14,7 +14,6 @@ Which thread: any. Workers are daemon threads named ``keyring-read`` / ``keyring
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -49,7 +48,6 @@ class _Read:
     store: CredentialStore | None = None
     value: str | None = None
     error: CredentialsError | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 _reads: dict[str, _Read] = {}
