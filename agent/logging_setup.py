@@ -30,6 +30,7 @@ MAX_BYTES = 1_000_000
 BACKUP_COUNT = 5
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 
+
 def redact(text: str) -> str:
     """``text`` with password values replaced by ``***`` (the one redactor: :func:`agent.db.connect.redact`)."""
     from agent.db.connect import redact as redact_secrets
