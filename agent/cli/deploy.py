@@ -341,7 +341,8 @@ def _forget(conn: ConnectionSettings, lang: str) -> int:
 
 
 def _cmd_autostart(args: argparse.Namespace) -> int:
-    from agent.adapters.autostart_api import launch_command, open_autostart
+    from agent.adapters.autostart_api import launch_command
+    from agent.adapters.choose import autostart as open_autostart
 
     lang: str = args.lang
     try:

@@ -55,9 +55,9 @@ _reads_lock = threading.Lock()
 
 
 def _default_open_store() -> CredentialStore:
-    from agent.adapters.credentials_api import open_store  # the chooser (moving to agent.adapters.choose)
+    from agent.adapters.choose import credential_store  # the one credentials chooser
 
-    return open_store()
+    return credential_store()
 
 
 def read_keyring_password(
