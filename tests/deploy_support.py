@@ -223,3 +223,24 @@ def show_prompts_on(env: dict[str, str], display: str) -> None:
         capture_output=True,
         timeout=10,
     )
+
+
+def secrets_daemon_pid(env: dict[str, str]) -> int:
+    """The process id of the program that owns ``org.freedesktop.secrets`` on this session's bus."""
+    out = subprocess.run(
+        [
+            "dbus-send",
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            "string:org.freedesktop.secrets",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return int(out.stdout.split()[-1])

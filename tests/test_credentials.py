@@ -236,3 +236,28 @@ def test_no_password_stored_is_not_a_keyring_failure() -> None:
     assert not isinstance(params.password_problem, KeyringProblem)
     with pytest.raises(NoPasswordStored):
         params.require_password()
+
+
+@linux_only
+def test_a_hung_keyring_service_times_out_and_says_so(session: dict[str, str]) -> None:
+    """gnome-keyring stopped with SIGSTOP (a hung service, neither locked nor gone): the read gives up at the bound
+    and, since the lock probe gets no answer either, reports "not answering", not "locked" and not "no password"."""
+    import signal
+
+    from deploy_support import secrets_daemon_pid
+
+    from agent.deploy.connection import KeyringTimedOut, read_keyring_password
+
+    open_store().set(ACCOUNT_A, "uno")
+    pid = secrets_daemon_pid(session)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyringTimedOut) as err:
+            read_keyring_password(ACCOUNT_A, timeout_s=1.5)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert 1.5 <= elapsed < 1.5 + 1.5, elapsed
+    assert err.value.state("es") == "llavero sin respuesta" and "1.5 s" in err.value.message("en")
+    assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"  # the same read, answered once resumed
