@@ -19,8 +19,8 @@ from conftest import Database
 from deploy_support import secret_service
 from test_tls import TlsServer
 
-from agent.cli.deploy import trigger_channel
 from agent.core import config
+from agent.deploy.server_check import trigger_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 tls_server = test_tls.tls_server  # the module-scoped TLS server fixture (a CA and a server made with openssl)

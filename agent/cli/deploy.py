@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 from agent.core import config
 from agent.core.config import ConfigError, ConnectionSettings, Settings
-from agent.core.i18n import MESSAGES, tr
+from agent.core.i18n import tr
 
-if TYPE_CHECKING:
-    from agent.deploy.connection import ConnectionParams
+# re-exported for the settings window until it imports agent.deploy.server_check itself (then the last import
+# circle, settings_window <-> cli.deploy, is gone: tests/test_imports.py KNOWN_CYCLE_EDGES)
+from agent.deploy.server_check import CheckResult as CheckResult
+from agent.deploy.server_check import check_server as check_server
+from agent.deploy.server_check import trigger_channel as trigger_channel
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 
@@ -69,99 +71,6 @@ def _cmd_settings(args: argparse.Namespace) -> int:
     from agent.desk import settings_window
 
     return settings_window.run(args.lang)
-
-
-# --------------------------------------------------------------------------------------------------- checks
-
-
-@dataclass
-class CheckResult:
-    """Outcome of :func:`check_server`: ``ok`` and translated ``lines`` for people (one per check)."""
-
-    ok: bool
-    lines: list[str] = field(default_factory=list)
-
-
-def trigger_channel(tgargs_hex: str | None) -> str:
-    """The channel a trigger notifies on from ``pg_trigger.tgargs`` (hex; NUL-terminated arguments).
-
-    No argument means the trigger function's default, :data:`agent.core.names.DEFAULT_CHANNEL`.
-    """
-    from agent.core import names
-
-    raw = bytes.fromhex(tgargs_hex or "")
-    args = raw.split(b"\x00")[:-1] if raw else []
-    return args[0].decode("utf-8") if args else names.DEFAULT_CHANNEL
-
-
-def check_server(
-    conn: ConnectionSettings, password: str | None, lang: str, *, params: ConnectionParams | None = None
-) -> CheckResult:
-    """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel``.
-
-    ``params``: the resolved connection (:func:`agent.deploy.connection.resolve`); when None it is resolved here
-    from ``conn`` and ``password`` without reading the keyring. Opens and closes its own connection (bounded by
-    ``connect_timeout_s``); any thread. Never raises for database or TLS-setting errors: they become lines.
-    """
-    import psycopg2
-
-    from agent.core import advice, names
-    from agent.db.connect import error_text
-    from agent.deploy.connection import ConnectionSetupError, resolve
-
-    result = CheckResult(ok=False)
-    try:
-        if params is None:
-            params = resolve(conn, password_override=password, read_password=lambda _account, _timeout: None)
-        kwargs = params.connect_kwargs(application_name="aviso-entradas configure")
-    except (ConnectionSetupError, ValueError) as exc:
-        text = exc.message(lang) if isinstance(exc, ConnectionSetupError) else str(exc)
-        result.lines.append(tr("configure.connect_failed", lang, detail=text))
-        return result
-    try:
-        db = psycopg2.connect(**kwargs)
-    except psycopg2.Error as exc:
-        detail = error_text(exc, params.password)
-        problem = advice.classify(getattr(exc, "pgcode", None), detail)
-        hint_key = f"advice.{problem.value}"
-        if problem is advice.Problem.TLS and params.sslmode == "require" and "SSL" in detail:
-            detail = f"{detail}\n  {tr('configure.tls_hint', lang)}"
-        elif hint_key in MESSAGES:
-            detail = f"{detail}\n  {tr(hint_key, lang)}"
-        result.lines.append(tr("configure.connect_failed", lang, detail=detail))
-        return result
-    try:
-        db.autocommit = True
-        with db.cursor() as cur:
-            cur.execute("SHOW server_version")
-            row = cur.fetchone()
-            result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (names.ENTRIES_TABLE,))
-            row = cur.fetchone()
-            if not (row and row[0]):
-                result.lines.append(tr("configure.no_table", lang))
-                return result
-            cur.execute(
-                "SELECT encode(t.tgargs, 'hex') FROM pg_trigger t "
-                "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
-                (names.ENTRIES_TABLE, names.TRIGGER_NAME),
-            )
-            row = cur.fetchone()
-    except psycopg2.Error as exc:
-        result.lines.append(tr("configure.connect_failed", lang, detail=error_text(exc, params.password)))
-        return result
-    finally:
-        db.close()
-    if row is None:
-        result.lines.append(tr("configure.no_trigger", lang))
-        return result
-    actual = trigger_channel(row[0])
-    if actual != conn.channel:
-        result.lines.append(tr("configure.channel_mismatch", lang, actual=actual, wanted=conn.channel))
-        return result
-    result.lines.append(tr("configure.trigger_ok", lang, channel=actual))
-    result.ok = True
-    return result
 
 
 # ------------------------------------------------------------------------------------------------ configure
@@ -361,18 +270,3 @@ def _cmd_autostart(args: argparse.Namespace) -> int:
     else:
         print(tr("autostart.off", lang, location=status.location))
     return 0
-
-
-def load_connection() -> tuple[str, str | None]:
-    """Compatibility for callers not yet on :func:`agent.deploy.connection.resolve` (cli/tray.py until the lead
-    wires it): (conninfo without password, keyring password or None).
-
-    Raises :class:`agent.core.config.ConfigError` for invalid settings; keyring problems give None (as libpq's own
-    sources then apply). The keyring read is bounded (:func:`agent.deploy.connection.read_keyring_password`).
-    """
-    from agent.deploy import config_files
-    from agent.deploy.connection import resolve
-
-    settings = config_files.load().settings
-    params = resolve(settings.connection)
-    return config_files.connection_dsn(settings.connection), params.password
