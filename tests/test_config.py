@@ -284,3 +284,32 @@ def test_resolve_with_a_dsn_override_takes_tls_and_timeout_from_it() -> None:
     )
     assert settings_params.password_source == "override" and settings_params.password_problem is None
     assert settings_params.connect_kwargs()["sslrootcert"] == "/ca.pem"
+
+
+def test_listen_with_invalid_settings_is_a_usage_error(tmp_path: Path) -> None:
+    """`listen` without --dsn reads the settings through the connection path: invalid ones are exit 2 with every
+    problem and its source, before any keyring read (BadSettings)."""
+    import subprocess
+    import sys
+
+    machine = tmp_path / "machine.toml"
+    machine.write_text("[connection]\nport = 99999\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVISO_", "PG"))}
+    env.update(
+        AVISO_MACHINE_CONFIG_FILE=str(machine),
+        AVISO_CONFIG_FILE=str(tmp_path / "user.toml"),
+        AVISO_CREDENTIALS="memory",
+        AVISO_LANG="en",
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "The settings have errors" in out.stderr and "connection.port = 99999" in out.stderr
+    assert str(machine) in out.stderr and "Traceback" not in out.stderr
