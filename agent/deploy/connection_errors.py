@@ -51,6 +51,15 @@ class MalformedDsn(ConnectionSetupError):
         super().__init__("the connection string (DSN) is malformed")
 
 
+_TLS_KEYS = {
+    "weak_sslmode": "tls.system.weak_sslmode",
+    "bad_env": "tls.system.bad_env",
+    "no_bundle": "tls.system.no_bundle",
+    "no_roots": "tls.system.no_roots",
+}
+""":class:`agent.deploy.tls.SystemRootsError` reason -> message key."""
+
+
 class TlsSettingsError(ConnectionSetupError):
     """``sslrootcert = system`` cannot be used here (``reason``: see :class:`agent.deploy.tls.SystemRootsError`)."""
 
@@ -59,7 +68,7 @@ class TlsSettingsError(ConnectionSetupError):
         self.reason = reason
 
     def message(self, lang: str = "es") -> str:
-        return tr(f"tls.system.{self.reason}", lang, detail=self.detail)
+        return tr(_TLS_KEYS.get(self.reason, "tls.system.no_bundle"), lang, detail=self.detail)
 
 
 class PasswordProblem(ConnectionSetupError):
