@@ -309,7 +309,10 @@ def test_new_configuration_requires_tls_and_says_how_to_fix(db: Database, user: 
     out = user.run("configure", *args, "--password-stdin", stdin=db.pos_password + "\n")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "server does not support SSL" in out.stdout
-    assert "new configurations require it (sslmode = require)" in out.stdout and "--sslmode prefer" in out.stdout
+    assert (
+        "the settings require it (sslmode = require, the default of new configurations)" in out.stdout
+        and "--sslmode prefer" in out.stdout
+    )
     assert not user.user_file.exists()
     assert user.stored_password(account(db)) is None
 

@@ -138,12 +138,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "configure.tls_hint": {
         "es": (
-            "El servidor no ofrece TLS y las configuraciones nuevas lo exigen (sslmode = require). Active TLS en "
+            "El servidor no ofrece TLS y la configuración lo exige (sslmode = require, lo normal en configuraciones "
+            "nuevas). Active TLS en "
             "el servidor (ssl = on; ver docs/it-deployment.md, «TLS») o acepte una conexión sin cifrar con "
             "--sslmode prefer."
         ),
         "en": (
-            "The server offers no TLS and new configurations require it (sslmode = require). Turn TLS on in the "
+            "The server offers no TLS and the settings require it (sslmode = require, the default of new "
+            "configurations). Turn TLS on in the "
             'server (ssl = on; see docs/it-deployment.md, "TLS") or accept an unencrypted connection with '
             "--sslmode prefer."
         ),
