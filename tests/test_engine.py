@@ -301,4 +301,4 @@ def test_acknowledgements_keep_nothing_without_a_saved_ledger(db: Database) -> N
         assert run.wait_ids({e.entry_id for e in inserted})
         for e in inserted:
             run.engine.ack(e.entry_id)
-        assert run.engine._pending == {} and run.engine._acks.empty()
+        assert run.engine._delivery.pending_acks() == 0
