@@ -18,10 +18,11 @@ Every statement is bounded by an index (docs/engine.md "Index use"); the session
 
 Threads: :meth:`ListenerEngine.start`, :meth:`stop`, :meth:`abandon`, :meth:`reconnect_now` and :meth:`ack` may be
 called from any thread. The worker only posts immutable events (:mod:`agent.core.events`) to the queue given at
-construction. :meth:`stop` returns within ``timeout_s`` even while connecting to an unreachable host (libpq's
-non-blocking API, every wait watches a wake-up socket) — except inside a DNS lookup, which libpq makes blocking:
-:meth:`stop` then says False and :meth:`abandon` makes sure the stuck engine writes and posts nothing more. The
-worker closes every socket it opened (connection, wake-up pair) when it ends.
+construction. :meth:`stop` returns within ``timeout_s`` even while connecting to an unreachable host or waiting
+for a DNS server that never answers (libpq's non-blocking API; the host name is resolved in a helper thread first,
+:mod:`agent.db.resolve`; every wait watches a wake-up socket). Should the worker still be stuck in a call that
+cannot be interrupted, :meth:`stop` says False and :meth:`abandon` makes sure it writes and posts nothing more.
+The worker closes every socket it opened (connection, wake-up pair) when it ends.
 
 Persistence: the ledger is written at most once per ``persist_interval_s``, once no NOTIFY has arrived for
 :data:`PERSIST_QUIET_S` (or after :data:`PERSIST_MAX_DEFER_S` of uninterrupted traffic), and at stop. Entries

@@ -23,6 +23,7 @@ import psycopg2.extensions
 from agent.core import advice
 from agent.core.advice import Problem
 from agent.db import queries
+from agent.db.resolve import ResolveError, with_hostaddr
 from agent.db.waiting import WaitTimeout, Waker, drive
 
 # A SQL_ASCII database holds bytes in whatever encoding the turnstile software wrote (PostgreSQL docs, "Character
@@ -128,9 +129,14 @@ def open_session(
     clock: Callable[[], float],
     interrupted: Callable[[], bool],
 ) -> Session:
-    """Connect with ``kwargs`` (:func:`agent.db.connect.connection_kwargs` output), set the session limits and
-    read the server clock. Raises :class:`Failure` (``TIMEOUT`` after ``connect_timeout_s``), ``psycopg2.Error``
-    or :class:`agent.db.waiting.Interrupted`; on any failure the connection is closed."""
+    """Connect with ``kwargs`` (:func:`agent.db.connect.connection_kwargs` output; the host name is resolved
+    first, interruptibly: :mod:`agent.db.resolve`), set the session limits and read the server clock. Raises
+    :class:`Failure` (``UNKNOWN_HOST``; ``TIMEOUT`` after ``connect_timeout_s``), ``psycopg2.Error`` or
+    :class:`agent.db.waiting.Interrupted`; on any failure the connection is closed."""
+    try:
+        kwargs = with_hostaddr(kwargs, timeout_s=connect_timeout_s, waker=waker, clock=clock, interrupted=interrupted)
+    except ResolveError as exc:
+        raise Failure(Problem.UNKNOWN_HOST, str(exc)) from None
     kwargs = dict(kwargs)
     dsn = kwargs.pop("dsn")
     conn: psycopg2.extensions.connection = psycopg2.connect(dsn, async_=True, **kwargs)
