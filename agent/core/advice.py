@@ -189,9 +189,11 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"nome o servizio sconosciuto|nella risoluzione del nome", Problem.UNKNOWN_HOST),  # glibc it
     (r"der dienst ist nicht bekannt|fehler bei der namensauflösung", Problem.UNKNOWN_HOST),  # glibc de
     (r"host desconocido|no se conoce ese host", Problem.UNKNOWN_HOST),  # Windows es
-    # --- server limits (English server texts; other languages arrive with their SQLSTATE) ---
+    # --- server limits (the FATAL text of an ended session arrives without SQLSTATE: as a notice) ---
     (r"idle-session timeout|idle-in-transaction timeout", Problem.SESSION_TIMEOUT),
     (r"statement timeout", Problem.STATEMENT_TIMEOUT),
+    (r"(sesiones|transacciones) abiertas inactivas", Problem.SESSION_TIMEOUT),  # es (postgres-15.mo)
+    (r"tiempo de espera de sentencias", Problem.STATEMENT_TIMEOUT),  # es
     # --- lost connections ---
     (r"server closed the connection", Problem.CONNECTION_LOST),
     (r"terminating connection", Problem.CONNECTION_LOST),

@@ -196,7 +196,7 @@ class ListenerEngine:
         except Interrupted:
             pass
         except (Failure, psycopg2.Error, OSError, queries.SchemaError) as exc:
-            self._on_failure(failure(exc))
+            self._on_failure(session.failure(exc) if session is not None else failure(exc))
         except ValueError as exc:  # a malformed DSN or setting: connection_kwargs says which, safely
             self._on_failure(Failure(Problem.OTHER, str(exc)))
         finally:

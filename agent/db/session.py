@@ -114,6 +114,17 @@ class Session:
         finally:
             cur.close()
 
+    def failure(self, exc: BaseException) -> Failure:
+        """:func:`failure` for an error on this session. When the server ended the session, libpq keeps the
+        ``FATAL`` message as a *notice* and psycopg2 then raises only "server closed the connection unexpectedly"
+        (no SQLSTATE; checked with ``idle_session_timeout``): the notice is what names the cause."""
+        if isinstance(exc, psycopg2.Error) and getattr(exc, "pgcode", None) is None:
+            fatal = [n for n in self.conn.notices if "FATAL" in n]
+            if fatal:
+                detail = " ".join(fatal[-1].split())[:300]
+                return Failure(advice.classify(None, detail), detail)
+        return failure(exc)
+
     def close(self) -> None:
         """Close the connection (idempotent, never raises)."""
         with contextlib.suppress(Exception):
