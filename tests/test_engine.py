@@ -302,3 +302,53 @@ def test_acknowledgements_keep_nothing_without_a_saved_ledger(db: Database) -> N
         for e in inserted:
             run.engine.ack(e.entry_id)
         assert run.engine._delivery.pending_acks() == 0
+
+
+def test_history_columns_in_the_batched_reread(db: Database) -> None:
+    """``previous_entry_at`` = the member's latest earlier *granted* entry; ``first_visit`` = no earlier entry at
+    all; both from the one re-read query per batch, and degraded (not failed) without ``resultado``."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Ana', 'Nueva') RETURNING id_miembro")
+        (newcomer,) = cur.fetchone()
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (a,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        (b,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer, result="denegado")
+        (c,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        assert run.wait_ids({a.entry_id, b.entry_id, c.entry_id})
+        got = {e.entry.entry_id: e.entry for e in run.entries}
+    assert got[a.entry_id].first_visit is True and got[a.entry_id].previous_entry_at is None
+    assert got[b.entry_id].first_visit is False and got[b.entry_id].previous_entry_at == a.occurred_at
+    assert got[c.entry_id].previous_entry_at == a.occurred_at  # b was denied: not a previous *granted* entry
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("REVOKE SELECT (resultado) ON registro_entradas FROM pos_user")
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (d,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        assert run.wait_ids({d.entry_id})
+        entry = run.entries[-1].entry
+    assert entry.result is None and entry.previous_entry_at == c.occurred_at and not entry.first_visit
+
+
+def test_photo_column_read_into_member_photo_data(db: Database) -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE miembros ADD COLUMN foto bytea")
+        cur.execute("UPDATE miembros SET foto = %s WHERE id_miembro = 1", (psycopg2.Binary(jpeg),))
+        cur.execute("GRANT SELECT (foto) ON miembros TO pos_user")
+    with Running(db.pos_dsn(), None, photo_column="foto") as run:
+        assert run.wait_listening()
+        (one,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=1)
+        (two,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=2)
+        assert run.wait_ids({one.entry_id, two.entry_id})
+        members = {e.entry.entry_id: e.entry.member for e in run.entries}
+    assert members[one.entry_id] is not None and members[one.entry_id].photo_data == jpeg
+    assert members[two.entry_id] is not None and members[two.entry_id].photo_data is None
+    # Too large for the configured cap, or a column that does not exist: delivered without a photo.
+    for overrides in ({"photo_column": "foto", "photo_max_bytes": 100}, {"photo_column": "no_existe"}):
+        with Running(db.pos_dsn(), None, **overrides) as run:
+            assert run.wait_listening()
+            (e,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=1)
+            assert run.wait_ids({e.entry_id})
+            member = run.entries[-1].entry.member
+            assert member is not None and member.photo_data is None and member.first_name

@@ -4,6 +4,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     # listen: the seed's three start lines
     "listen.connected": {"es": "✅ Conexión establecida", "en": "✅ Connection established"},
     "listen.listening": {"es": "Escuchando canal: {channel}", "en": "Listening on channel: {channel}"},
+    "listen.polling": {
+        "es": "Consultando la tabla cada {seconds} s (modo sin trigger)",
+        "en": "Polling the table every {seconds} s (no-trigger mode)",
+    },
     "listen.waiting": {"es": "Esperando notificaciones...", "en": "Waiting for notifications..."},
     "listen.entry": {
         "es": "[{at}] Entrada {entry_id}: {name} ({plan}) {source}",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.core import names
+from agent.core.config import Settings
 
 MODES = ("notify", "poll")
 """``notify``: LISTEN + the kit's trigger. ``poll``: no trigger, one query per interval (hot standbys too)."""
@@ -60,3 +61,22 @@ class EngineConfig:
             raise ValueError(f"unknown mode {self.mode!r}: use notify or poll")
         if not 0.05 <= self.poll_interval_s <= 3600:
             raise ValueError("poll_interval_s must be between 0.05 and 3600 seconds")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, dsn: str, password: str | None, **overrides: Any) -> EngineConfig:
+        """The engine's part of the settings (``connection.channel``, ``sslmode``, ``sslrootcert``,
+        ``connect_timeout_s``, ``mode``, ``poll_interval_s``; ``photos.column``, ``photos.max_bytes``), then
+        ``overrides`` (any field). Raises ``ValueError`` for an unknown mode or an out-of-range interval."""
+        conn, photos = settings.connection, settings.photos
+        fields: dict[str, Any] = {
+            "channel": conn.channel,
+            "sslmode": conn.sslmode,
+            "sslrootcert": conn.sslrootcert,
+            "connect_timeout_s": float(conn.connect_timeout_s),
+            "mode": conn.mode,
+            "poll_interval_s": float(conn.poll_interval_s),
+            "photo_column": photos.column,
+            "photo_max_bytes": int(photos.max_bytes),
+        }
+        fields.update(overrides)
+        return cls(dsn=dsn, password=password, **fields)
