@@ -13,7 +13,7 @@ from agent.core.model import Source
 from agent.db import setup, simulate
 from agent.db.demo_data import BIG_NOTE
 from tests.conftest import Database
-from tests.engine_helpers import Running, assert_exactly_once
+from tests.engine_helpers import MEMBER_DATE_INDEX, Running, assert_exactly_once
 from tests.tcp_proxy import TcpProxy
 from tests.test_core_engine import GARBAGE
 
@@ -310,6 +310,15 @@ def test_history_columns_in_the_batched_reread(db: Database) -> None:
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Ana', 'Nueva') RETURNING id_miembro")
         (newcomer,) = cur.fetchone()
+    # Without the (id_miembro, fecha_hora) index the history would scan the table per entry: left out.
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (z,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        assert run.wait_ids({z.entry_id})
+        assert run.entries[0].entry.first_visit is False and run.entries[0].entry.previous_entry_at is None
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM registro_entradas WHERE id_entrada = %s", (z.entry_id,))
+        cur.execute(MEMBER_DATE_INDEX)
     with Running(db.pos_dsn(), None) as run:
         assert run.wait_listening()
         (a,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
@@ -352,3 +361,26 @@ def test_photo_column_read_into_member_photo_data(db: Database) -> None:
             assert run.wait_ids({e.entry_id})
             member = run.entries[-1].entry.member
             assert member is not None and member.photo_data is None and member.first_name
+
+
+def test_catch_up_loses_nothing_at_the_replay_age_boundary(db: Database, tmp_path: Path) -> None:
+    """Entries dated right at ``now() - replay_max_age_s`` go either into the summary or one by one, never
+    neither: the backlog and the replay share one cutoff (two statements' ``now()`` differ by a few ms)."""
+    cursor = tmp_path / "cursor.json"
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=5.0) as run:
+        assert run.wait_listening()
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            "INSERT INTO registro_entradas (id_miembro, tipo_acceso, fecha_hora)"
+            " SELECT 1 + g % 5, 'miembro', clock_timestamp() - interval '6.5 s' + g * interval '500 microseconds'"
+            " FROM generate_series(1, 6000) AS g RETURNING id_entrada"
+        )
+        inserted = {int(r[0]) for r in cur.fetchall()}
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=5.0) as run:
+        assert run.wait_listening()
+        time.sleep(0.3)
+        summarized = sum(s.count for s in run.summaries)
+        assert summarized > 0 and run.ids(), (summarized, len(run.ids()))
+        assert summarized + len(run.ids()) == len(inserted)
+        assert set(run.ids()) <= inserted and len(set(run.ids())) == len(run.ids())

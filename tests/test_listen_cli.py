@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import Database
+from tests.engine_helpers import MEMBER_DATE_INDEX
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -245,6 +246,7 @@ def test_listen_poll_mode_json_carries_previous_entry_and_first_visit(db: Databa
     """``listen --mode poll`` with no trigger installed; ``entrada_previa`` / ``primera_visita`` in ``--json``."""
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
+        cur.execute(MEMBER_DATE_INDEX)  # setup-db creates it; history columns need it
         cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Nueva', 'Socia') RETURNING id_miembro")
         (newcomer,) = cur.fetchone()  # type: ignore[misc]
     listener = _agent(

@@ -77,10 +77,18 @@ class Delivery:
         readable = s.query(
             queries.READABLE_COLUMNS_SQL, {"entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE}
         )
+        ((history,),) = s.query(queries.HISTORY_INDEX_SQL, {"entries": names.ENTRIES_TABLE})
+        if not history:
+            log.warning(
+                "no index on %s (id_miembro, fecha_hora): repeat-entry and first-visit data left out (setup-db"
+                " creates it)",
+                names.ENTRIES_TABLE,
+            )
         self._select = queries.EntrySelect.from_readable(
             [(str(t), str(col)) for t, col in readable],
             photo_column=c.photo_column,
             photo_max_bytes=c.photo_max_bytes,
+            history=bool(history),
         )
         if c.photo_column and self._select.photo_column is None:
             log.warning("photo column %s.%s missing or not readable: no photos", names.MEMBERS_TABLE, c.photo_column)
@@ -163,9 +171,10 @@ class Delivery:
             self._deliver(entries, source)
         return found
 
-    def fetch_pending(self, s: Session, source: Source) -> None:
+    def fetch_pending(self, s: Session, source: Source, cutoff: dt.datetime | None = None) -> None:
         """New ids (primary key range, paged) and the late-commit window (``fecha_hora`` range), deduplicated by
-        the ledger, then re-read and delivered. Idle: one query."""
+        the ledger, then re-read and delivered. Idle: one query. ``cutoff``: entries dated before it are left
+        out (the backlog summary's; None: any date, as a NOTIFY would deliver them)."""
         assert self._select is not None
         c = self.config
         page_after = self.ledger.cursor_id
@@ -177,7 +186,7 @@ class Delivery:
                     "after_id": self.ledger.cursor_id,
                     "page_after": page_after,
                     "since": self.ledger.since(),
-                    "max_age_s": c.replay_max_age_s,
+                    "cutoff": cutoff,
                     "limit": c.catch_up_page,
                 },
             )
@@ -192,7 +201,7 @@ class Delivery:
     def catch_up(self, s: Session, source: Source) -> None:
         """Replay what the table has and we have not delivered: old ones as one summary, recent ones one by one."""
         c = self.config
-        count, oldest, newest, max_id = s.query(
+        count, oldest, newest, max_id, cutoff = s.query(
             queries.BACKLOG_SQL,
             {"member": names.MEMBER_ACCESS, "after_id": self.ledger.cursor_id, "max_age_s": c.replay_max_age_s},
         )[0]
@@ -201,7 +210,7 @@ class Delivery:
             self.ledger.skip_to(int(max_id), newest, self._server_now())
             self.dirty = True
             self._post(BacklogSummary(int(count), oldest, newest))
-        self.fetch_pending(s, source)
+        self.fetch_pending(s, source, cutoff)
         self.ledger.prune()
 
     def handle_notifies(self, s: Session) -> None:

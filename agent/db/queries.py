@@ -28,6 +28,17 @@ SELECT c.relname, a.attname
 """
 """Parameters: ``entries``, ``members`` (table names). Rows: (table, column) the current role may SELECT."""
 
+HISTORY_INDEX_SQL = """
+SELECT EXISTS (
+  SELECT 1 FROM pg_index AS i
+   WHERE i.indrelid = to_regclass(%(entries)s) AND i.indisvalid AND i.indnatts >= 2
+     AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) = 'id_miembro'
+     AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[1]) = 'fecha_hora')
+"""
+"""Parameter ``entries``. One row: whether an index on ``(id_miembro, fecha_hora, ...)`` exists (setup-db's
+``registro_entradas_miembro_fecha_idx``). Without it the history columns would scan the table once per entry, so
+the engine leaves them out (``previous_entry_at`` None, ``first_visit`` False) and logs why."""
+
 START_SQL = f"""
 SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE e.fecha_hora < t.start), 0), t.start
   FROM (SELECT now() - %(elapsed_s)s * interval '1 second' AS start) AS t
@@ -36,13 +47,16 @@ SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE 
 the agent's monotonic clock, so the PC's wall clock does not matter). Row: (highest id older than that, start)."""
 
 BACKLOG_SQL = f"""
-SELECT count(*), min(fecha_hora)::timestamptz, max(fecha_hora)::timestamptz, coalesce(max(id_entrada), 0)
-  FROM {names.ENTRIES_TABLE}
- WHERE id_entrada > %(after_id)s AND tipo_acceso = %(member)s
-   AND fecha_hora < now() - %(max_age_s)s * interval '1 second'
+SELECT count(e.id_entrada), min(e.fecha_hora)::timestamptz, max(e.fecha_hora)::timestamptz,
+       coalesce(max(e.id_entrada), 0), min(t.cutoff)
+  FROM (SELECT now() - %(max_age_s)s * interval '1 second' AS cutoff) AS t
+  LEFT JOIN {names.ENTRIES_TABLE} AS e
+    ON e.id_entrada > %(after_id)s AND e.tipo_acceso = %(member)s AND e.fecha_hora < t.cutoff
 """
 """Entries not yet delivered that are older than the replay age: reported as one summary. Row: count, oldest,
-newest, max id. Index: a range of the primary key (``id_entrada > after_id``): only rows not yet delivered."""
+newest, max id, and the ``cutoff`` time used (pass it to :meth:`EntrySelect.pending_ids_sql`, so that an entry
+dated between two statements' ``now()`` is in exactly one of them). Index: a range of the primary key
+(``id_entrada > after_id``): only rows not yet delivered."""
 
 
 def session_limits_sql(server_version: int, *, statement_timeout_ms: int, idle_in_transaction_ms: int) -> str:
@@ -104,7 +118,12 @@ class EntrySelect:
 
     @classmethod
     def from_readable(
-        cls, readable: Sequence[tuple[str, str]], *, photo_column: str = "", photo_max_bytes: int = 5_000_000
+        cls,
+        readable: Sequence[tuple[str, str]],
+        *,
+        photo_column: str = "",
+        photo_max_bytes: int = 5_000_000,
+        history: bool = True,
     ) -> EntrySelect:
         """Build from :data:`READABLE_COLUMNS_SQL` rows. Raises :class:`SchemaError` naming what is missing. A
         configured ``photo_column`` that is not readable is left out (logged by the caller, never fatal)."""
@@ -119,6 +138,7 @@ class EntrySelect:
             tuple(c for c in names.MEMBER_COLUMNS if c in members and c != "id_miembro"),
             photo_column=photo_column if photo_column and photo_column in members else None,
             photo_max_bytes=int(photo_max_bytes),
+            history=history,
         )
 
     def _select_list(self, photo: bool) -> str:
@@ -169,28 +189,32 @@ class EntrySelect:
         poll. Two index range scans in one statement, never a scan of the table:
 
         * new ids: ``id_entrada > greatest(after_id, page_after)`` by the primary key, in id order, at most
-          ``limit`` rows, not older than ``max_age_s`` seconds (older ones go into the backlog summary);
+          ``limit`` rows, not dated before ``cutoff`` (those went into the backlog summary; None: any date);
         * the late-commit window: ``fecha_hora >= since AND id_entrada <= after_id`` by the ``fecha_hora`` index
           (``registro_entradas_fecha_hora_idx``): rows that committed after a higher id was delivered (not
-          older than ``max_age_s`` either).
+          before ``cutoff`` either).
 
         Parameters: ``member``, ``after_id`` (the ledger's cursor id), ``page_after`` (keyset paging of the new
-        ids; 0 or ``after_id`` on the first page), ``since`` (cursor time - lookback), ``max_age_s``, ``limit``.
+        ids; 0 or ``after_id`` on the first page), ``since`` (cursor time - lookback), ``cutoff`` (the backlog's,
+        or None), ``limit``.
         Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part)``; the new part first, in id order."""
         t = names.ENTRIES_TABLE
         fecha = _EXPR["fecha_hora"].format(t="e", c="fecha_hora")
         return (
             f"(SELECT e.id_entrada::bigint, {fecha}, true FROM {t} AS e"
             " WHERE e.id_entrada > greatest(%(after_id)s, %(page_after)s) AND e.tipo_acceso = %(member)s"
-            " AND (e.fecha_hora >= now() - %(max_age_s)s * interval '1 second' OR e.fecha_hora IS NULL)"
+            " AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s OR e.fecha_hora IS NULL)"
             " ORDER BY e.id_entrada LIMIT %(limit)s)"
             f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false FROM {t} AS e"
-            " WHERE e.fecha_hora >= %(since)s AND e.fecha_hora >= now() - %(max_age_s)s * interval '1 second'"
+            " WHERE e.fecha_hora >= %(since)s AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s)"
             " AND e.id_entrada <= %(after_id)s AND e.tipo_acceso = %(member)s)"
         )
 
-    catch_up_sql = pending_ids_sql
-    """Older name of :meth:`pending_ids_sql` (doctor)."""
+    @classmethod
+    def catch_up_sql(cls) -> str:
+        """:meth:`pending_ids_sql` with the cutoff computed from a ``max_age_s`` parameter (the older interface,
+        used by ``doctor``)."""
+        return cls.pending_ids_sql().replace("%(cutoff)s", "(now() - %(max_age_s)s * interval '1 second')")
 
     @staticmethod
     def row_to_entry(row: Sequence[Any]) -> Entry:
@@ -249,7 +273,7 @@ def engine_queries(
         "after_id": max_id,
         "page_after": max_id,
         "since": now - dt.timedelta(seconds=lookback_s),
-        "max_age_s": 600.0,
+        "cutoff": now - dt.timedelta(seconds=600),
         "limit": 5000,
     }
     return (
