@@ -45,21 +45,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.set_defaults(handler=_cmd_setup_db)
 
 
-def _read_password(lang: str) -> str:
-    # A pipe (`printf %s "$PW" | ...`) gives the first line; a terminal gets a prompt without echo.
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass(tr("setup.password_prompt", lang))
-    return sys.stdin.readline().rstrip("\r\n")
-
-
 def _cmd_setup_db(args: argparse.Namespace) -> int:
     import psycopg2
 
     from agent.db import connect, setup
 
-    password = _read_password(args.lang) if args.pos_password_stdin else None
+    password = None
+    if args.pos_password_stdin:
+        from agent.deploy.connection import read_secret_line  # the one stdin/prompt password reader
+
+        password = read_secret_line(tr("setup.password_prompt", args.lang))
     try:
         # Parsed here, not by psycopg2.connect: libpq's parse errors quote the DSN, password included.
         kwargs = connect.connection_kwargs(args.dsn, application_name="aviso-entradas setup-db")

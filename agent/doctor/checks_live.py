@@ -245,21 +245,21 @@ def tls(ctx: Context) -> CheckResult:
         cipher = info.ssl_attribute("cipher") or ""
         if sslmode == "verify-full":
             return CheckResult("tls", Status.OK, tr("doctor.tls.verified", lang, protocol=proto, cipher=cipher))
-        return CheckResult(
-            "tls",
-            Status.WARN,
-            tr("doctor.tls.unverified", lang, protocol=proto, sslmode=sslmode),
-            tr("doctor.tls.verify_fix", lang),
-        )
+        detail = tr("doctor.tls.unverified", lang, protocol=proto, sslmode=sslmode) + _ignored_root_cert(ctx)
+        return CheckResult("tls", Status.WARN, detail, tr("doctor.tls.verify_fix", lang))
     if local:
         return CheckResult("tls", Status.OK, tr("doctor.tls.local", lang, host=host))
     detail = tr("doctor.tls.off", lang)
-    from agent.doctor.checks_connect import default_root_cert
-
-    root = ctx.notes.get("root_cert") or (default_root_cert() if sslmode in ("allow", "prefer") else None)
-    if root:
-        detail += " " + tr("doctor.tls.off_root_cert", lang, path=root)
     return CheckResult("tls", Status.WARN, detail, tr("doctor.tls.off_fix", lang))
+
+
+def _ignored_root_cert(ctx: Context) -> str:
+    """' <libpq's default root.crt> exists and is ignored' when the connection layer kept libpq from it
+    (:data:`agent.db.connect.NO_ROOT_CERT`), else ''. A stale file there is not what decides the session."""
+    from agent.db.connect import NO_ROOT_CERT, default_root_cert
+
+    path = default_root_cert() if (ctx.kwargs or {}).get("sslrootcert") == NO_ROOT_CERT else None
+    return " " + tr("doctor.tls.root_cert_ignored", ctx.lang, path=path) if path else ""
 
 
 def clock(ctx: Context) -> CheckResult:
