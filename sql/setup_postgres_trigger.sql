@@ -144,47 +144,104 @@ $columnas$;
 
 COMMENT ON FUNCTION aviso_notificar_entrada() IS 'aviso-entradas trigger, payload v1';
 
--- (Re)create the trigger only when it is missing, calls another function or names another channel, so a second
--- run is a no-op and takes no lock on registro_entradas. tgargs holds each argument's bytes in the server
+-- (Re)create the trigger only when it is missing, disabled, calls another function or names another channel, so a
+-- second run is a no-op and takes no lock on registro_entradas. tgargs holds each argument's bytes in the server
 -- encoding followed by a NUL byte.
 -- Where rows land: registro_entradas itself and every inheritance child (any depth; found in pg_inherits) gets
 -- its own trigger, because a child runs none of its parent's triggers and a BEFORE INSERT trigger on the parent
 -- that redirects a row into a child and returns NULL skips the parent's AFTER triggers (PostgreSQL docs,
 -- "Overview of Trigger Behavior"). Declarative partitions are left out: a row trigger on a partitioned table is
 -- cloned by the server into every partition, existing or attached later (PostgreSQL docs, "CREATE TRIGGER",
--- PostgreSQL 11+). Inheritance children created later get nothing: re-run this file (or setup-db) after adding one.
+-- PostgreSQL 11+); a clone someone disabled on one partition is enabled again. Inheritance children created
+-- later get nothing: re-run this file (or setup-db) after adding one. A trigger found disabled (ALTER TABLE ...
+-- DISABLE TRIGGER, also DISABLE TRIGGER USER/ALL, or ENABLE REPLICA) is enabled again.
+-- The turnstile's INSERTs never queue behind this install: CREATE/ENABLE TRIGGER need a SHARE ROW EXCLUSIVE lock
+-- and DROP TRIGGER an ACCESS EXCLUSIVE one, which conflict with the INSERTs' ROW EXCLUSIVE lock, and a lock request
+-- that waits (behind a long transaction of the turnstile's program, a VACUUM, an index build) makes every later
+-- INSERT wait behind it (PostgreSQL docs, "Explicit Locking"). So every lock needed is taken first, in one LOCK
+-- statement, with lock_timeout = 100ms; when that fails the attempt is rolled back (nothing held) and retried
+-- after 400 ms, up to 50 times (about 25 s); then this block fails with SQLSTATE 55P03 (lock_not_available) and
+-- nothing is changed: run it again when the turnstile is quieter.
 DO $do$
 DECLARE
-    canal text := coalesce(nullif(current_setting('aviso_entradas.channel', true), ''), 'nueva_entrada_canal');
-    tabla regclass;
-    existe boolean;
-    igual boolean;
+    canal    text := coalesce(nullif(current_setting('aviso_entradas.channel', true), ''), 'nueva_entrada_canal');
+    fila     record;
+    crear    regclass[] := '{}';   -- no trigger of ours yet
+    cambiar  regclass[] := '{}';   -- ours, but another function or channel: drop and create
+    activar  regclass[] := '{}';   -- ours, disabled: enable
+    bloqueo  text[] := '{}';
+    intento  int := 0;
+    anterior text := current_setting('lock_timeout');
+    tabla    regclass;
 BEGIN
-    FOR tabla IN
+    FOR fila IN
         WITH RECURSIVE arbol(oid, profundidad) AS (
             SELECT 'registro_entradas'::regclass::oid, 0
           UNION ALL
             SELECT i.inhrelid, a.profundidad + 1
               FROM pg_inherits AS i JOIN arbol AS a ON i.inhparent = a.oid
-              JOIN pg_class AS c ON c.oid = i.inhrelid
-             WHERE NOT c.relispartition AND a.profundidad < 10
+             WHERE a.profundidad < 10
         )
-        SELECT a.oid::regclass FROM arbol AS a ORDER BY a.profundidad, a.oid
+        SELECT a.oid::regclass AS tabla, c.relispartition AS particion, c.relkind AS tipo,
+               t.oid IS NOT NULL AS existe, t.tgenabled IN ('O', 'A') AS activo,
+               t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
+                   AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex') AS igual
+          FROM arbol AS a JOIN pg_class AS c ON c.oid = a.oid
+          LEFT JOIN pg_trigger AS t
+                 ON t.tgrelid = a.oid AND t.tgname = 'aviso_nueva_entrada' AND (c.relispartition OR NOT t.tgisinternal)
+         ORDER BY a.profundidad, a.oid
     LOOP
-        existe := NULL;
-        igual := NULL;
-        SELECT true, t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
-                     AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex')
-          INTO existe, igual
-          FROM pg_trigger AS t
-         WHERE t.tgrelid = tabla AND t.tgname = 'aviso_nueva_entrada' AND NOT t.tgisinternal;
-        CONTINUE WHEN igual;
-        IF existe THEN
-            EXECUTE format('DROP TRIGGER aviso_nueva_entrada ON %s', tabla);
+        IF fila.particion THEN  -- a declarative partition: the server clones the parent's; only re-enable it
+            IF fila.existe AND fila.igual AND NOT fila.activo THEN
+                activar := activar || fila.tabla;
+                bloqueo := bloqueo || format('ONLY %s', fila.tabla);
+            END IF;
+            CONTINUE;
         END IF;
+        IF NOT fila.existe THEN
+            crear := crear || fila.tabla;
+        ELSIF NOT fila.igual THEN
+            cambiar := cambiar || fila.tabla;
+        ELSIF NOT fila.activo THEN
+            activar := activar || fila.tabla;
+        ELSE
+            CONTINUE;
+        END IF;
+        -- A partitioned table's trigger is created on its partitions too: lock them with it (no ONLY).
+        bloqueo := bloqueo || format(CASE WHEN fila.tipo = 'p' THEN '%s' ELSE 'ONLY %s' END, fila.tabla);
+    END LOOP;
+    IF cardinality(bloqueo) = 0 THEN
+        RETURN;
+    END IF;
+    LOOP
+        BEGIN
+            PERFORM set_config('lock_timeout', '100ms', true);
+            EXECUTE format('LOCK TABLE %s IN %s MODE', array_to_string(bloqueo, ', '),
+                           CASE WHEN cardinality(cambiar) > 0 THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END);
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            intento := intento + 1;
+            IF intento >= 50 THEN
+                RAISE EXCEPTION 'aviso_entradas: registro_entradas stayed locked by other sessions for about 25 s '
+                                '(a long transaction, VACUUM or index build); the trigger was not installed'
+                      USING ERRCODE = 'lock_not_available',
+                            HINT = 'Nothing was changed. Run it again when the turnstile is quieter '
+                                   '(pg_stat_activity shows who holds the lock).';
+            END IF;
+            PERFORM pg_sleep(0.4);
+        END;
+    END LOOP;
+    PERFORM set_config('lock_timeout', anterior, true);
+    FOREACH tabla IN ARRAY cambiar LOOP
+        EXECUTE format('DROP TRIGGER aviso_nueva_entrada ON %s', tabla);
+    END LOOP;
+    FOREACH tabla IN ARRAY crear || cambiar LOOP
         EXECUTE format(
             'CREATE TRIGGER aviso_nueva_entrada AFTER INSERT ON %s FOR EACH ROW '
             'WHEN (NEW.tipo_acceso = %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)', tabla, 'miembro', canal);
+    END LOOP;
+    FOREACH tabla IN ARRAY activar LOOP
+        EXECUTE format('ALTER TABLE ONLY %s ENABLE TRIGGER aviso_nueva_entrada', tabla);
     END LOOP;
 END
 $do$;

@@ -57,17 +57,20 @@ def trigger_sql() -> str:
     return text.split(PREAMBLE_END, 1)[1]
 
 
-_TriggerState = tuple[tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...]]
+_TriggerState = tuple[
+    tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...], tuple[tuple[str, str], ...]
+]
 
 
 def _trigger_state(cur: psycopg2.extensions.cursor) -> _TriggerState:
-    """Our function's body and comment and every trigger calling it (relation, name, enabled, arguments), read
-    inside the install's transaction."""
+    """Our function's body and comment, every trigger calling it (relation, name, enabled, arguments) and whether
+    each server-made clone on a partition is enabled, read inside the install's transaction."""
     state = inspect.read_cursor(cur)
     fn = state.function
     return (
         (fn.source, fn.comment) if fn else None,
         tuple((t.relation, t.name, t.enabled, t.args) for t in state.triggers if not t.cloned),
+        tuple((t.relation, t.enabled) for t in state.triggers if t.cloned),  # a partition's clone re-enabled
     )
 
 
