@@ -171,3 +171,43 @@ def test_disabled_clone_on_a_declarative_partition_is_enabled_again(db: Database
     insert_entry(db.admin_dsn(), member)
     assert len(drain(listener, expect=1)) == 1
     listener.close()
+
+
+def make_partitioned(db: Database) -> None:
+    """``registro_entradas`` as a declaratively partitioned table with one partition taking every row."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE registro_entradas CASCADE")
+        cur.execute(
+            "CREATE TABLE registro_entradas (id_entrada bigserial, id_miembro bigint, tipo_acceso text NOT NULL,"
+            " fecha_hora timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (id_entrada, fecha_hora))"
+            " PARTITION BY RANGE (fecha_hora)"
+        )
+        cur.execute("CREATE TABLE registro_entradas_todo PARTITION OF registro_entradas DEFAULT")
+
+
+def test_partitioned_parent_index_behind_a_long_transaction_never_holds_up_the_turnstile(db: Database) -> None:
+    """setup-db's index step makes the parent index ``ON ONLY`` the partitioned table: a plain CREATE INDEX, whose
+    SHARE lock conflicts with INSERTs, and it ran with ``lock_timeout = 0``. Behind a 3 s transaction of the
+    turnstile's program every INSERT queued behind it. Now it asks 100 ms at a time."""
+    member = member_id(db, "current")
+    make_partitioned(db)
+    conn = psycopg2.connect(db.admin_dsn())
+    setup.apply(conn, lang="en", indexes=False)  # the trigger first, on a quiet table
+    with db.connect_admin() as admin, admin.cursor() as cur:  # the vendor indexed its partition, not the parent
+        cur.execute("CREATE INDEX ON registro_entradas_todo (fecha_hora)")
+        cur.execute("CREATE INDEX ON registro_entradas_todo (id_miembro, fecha_hora)")
+    vendor = "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (NULL, 'empleado')"
+    with turnstile_running(db.admin_dsn(), member) as turnstile:
+        time.sleep(0.3)
+        with long_transaction(db.admin_dsn(), 3.0, vendor):
+            report = setup.apply(conn, lang="en")
+        time.sleep(0.3)
+    conn.close()
+    assert turnstile.failed == [], turnstile.failed[:3]
+    assert turnstile.worst_s < 0.6, turnstile.worst_s
+    assert turnstile.inserted > 100
+    assert not report.failed, report.lines
+    assert (
+        "index registro_entradas_fecha_hora_idx on the partitioned table registro_entradas: 1 partition(s)"
+        " attached; new partitions will get it" in report.lines
+    )

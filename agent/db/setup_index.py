@@ -124,9 +124,10 @@ def _partitioned(conn: Any, item: IndexPlan) -> IndexOutcome:
     missing: list[str] = []
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} ({})").format(index, sql.Identifier(item.table), cols)
+            create = sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} ({})").format(
+                index, sql.Identifier(item.table), cols
             )
+            _without_queueing(cur, create)
             cur.execute(_ATTACHABLE_SQL, {"parent": item.table, "index": item.name, "cols": list(item.columns)})
             for partition, child_index in cur.fetchall():
                 if child_index is None:
@@ -137,6 +138,34 @@ def _partitioned(conn: Any, item: IndexPlan) -> IndexOutcome:
     except psycopg2.Error as exc:
         return IndexOutcome(item, False, time.monotonic() - started, " ".join(str(exc).split()), attached)
     return IndexOutcome(item, True, time.monotonic() - started, "", attached, tuple(missing))
+
+
+SHORT_LOCK_TIMEOUT = "100ms"
+"""How long one attempt at a lock that conflicts with the turnstile's INSERTs may wait (they queue behind it)."""
+SHORT_LOCK_ATTEMPTS = 50
+SHORT_LOCK_PAUSE_S = 0.4
+
+
+def _without_queueing(cur: Any, statement: sql.Composable) -> None:
+    """Run ``statement`` (autocommit), which needs a lock that conflicts with INSERTs, without ever keeping the
+    turnstile's INSERTs waiting behind it for more than :data:`SHORT_LOCK_TIMEOUT`: a waiting lock request makes
+    every later conflicting one wait behind it (PostgreSQL docs, "Explicit Locking"), so behind a long transaction
+    a plain ``CREATE INDEX ... ON ONLY`` (``SHARE`` lock) would hold up every INSERT until it ended. Retries every
+    :data:`SHORT_LOCK_PAUSE_S` s, :data:`SHORT_LOCK_ATTEMPTS` times; then raises the last ``LockNotAvailable``."""
+    import psycopg2.errors
+
+    cur.execute("SET lock_timeout = %s", (SHORT_LOCK_TIMEOUT,))
+    try:
+        for attempt in range(SHORT_LOCK_ATTEMPTS):
+            try:
+                cur.execute(statement)
+                return
+            except psycopg2.errors.LockNotAvailable:
+                if attempt == SHORT_LOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(SHORT_LOCK_PAUSE_S)
+    finally:
+        cur.execute("SET lock_timeout = 0")
 
 
 def progress_line(
