@@ -211,3 +211,33 @@ def test_partitioned_parent_index_behind_a_long_transaction_never_holds_up_the_t
         "index registro_entradas_fecha_hora_idx on the partitioned table registro_entradas: 1 partition(s)"
         " attached; new partitions will get it" in report.lines
     )
+
+
+def test_setup_db_schema_on_a_turnstile_table_in_use_never_holds_up_the_turnstile(db: Database) -> None:
+    """``setup-db --schema`` on a turnstile whose tables exist (``sql/schema.sql`` is idempotent, so an unsure IT
+    person passes it): its plain ``CREATE INDEX IF NOT EXISTS`` took a SHARE lock, waiting behind the turnstile
+    program's open transaction with every INSERT queued behind it, and on a table without the index it built it
+    non-concurrently, INSERTs stopped for the whole build. Now the file leaves a table with rows to setup-db's
+    concurrent build."""
+    member = member_id(db, "current")
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP INDEX registro_entradas_fecha_hora_idx, registro_entradas_miembro_fecha_idx")
+        cur.execute("INSERT INTO registro_entradas (tipo_acceso) SELECT 'visitante' FROM generate_series(1, 1000)")
+    vendor = "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (NULL, 'empleado')"
+    conn = psycopg2.connect(db.admin_dsn())
+    with turnstile_running(db.admin_dsn(), member) as turnstile:
+        time.sleep(0.3)
+        with long_transaction(db.admin_dsn(), 3.0, vendor):
+            report = setup.apply(conn, lang="en", schema=True)
+        time.sleep(0.3)
+    conn.close()
+    assert turnstile.failed == [], turnstile.failed[:3]
+    assert turnstile.worst_s < 0.6, turnstile.worst_s
+    assert not report.failed, report.lines
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_index WHERE indrelid = 'registro_entradas'::regclass AND indisvalid"
+            " AND indexrelid::regclass::text IN ('registro_entradas_fecha_hora_idx',"
+            " 'registro_entradas_miembro_fecha_idx')"
+        )
+        assert cur.fetchone() == (2,)
