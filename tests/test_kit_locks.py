@@ -241,3 +241,53 @@ def test_setup_db_schema_on_a_turnstile_table_in_use_never_holds_up_the_turnstil
             " 'registro_entradas_miembro_fecha_idx')"
         )
         assert cur.fetchone() == (2,)
+
+
+def test_an_index_another_session_is_building_is_not_dropped_as_invalid(db: Database) -> None:
+    """A DBA runs ``CREATE INDEX CONCURRENTLY`` of the same index (or a second setup-db does): until it ends the
+    index is not valid, and setup-db took it for a failed build's leftover and ran ``DROP INDEX CONCURRENTLY`` on
+    it (seen: a deadlock that failed one build or the other). Now it sees the build in
+    ``pg_stat_progress_create_index`` and leaves it alone."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP INDEX registro_entradas_fecha_hora_idx")
+    vendor = "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (NULL, 'empleado')"
+    errors: list[str] = []
+    dba = db.connect_admin()
+
+    def build() -> None:  # waits for the vendor's transaction ("waiting for writers before build")
+        try:
+            with dba.cursor() as cur:
+                cur.execute(
+                    "CREATE INDEX CONCURRENTLY registro_entradas_fecha_hora_idx ON registro_entradas (fecha_hora)"
+                )
+        except psycopg2.Error as exc:
+            errors.append(str(exc).strip())
+
+    with long_transaction(db.admin_dsn(), 3.0, vendor):
+        thread = threading.Thread(target=build, daemon=True)
+        thread.start()
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            deadline = time.monotonic() + 5
+            oid = None
+            while oid is None and time.monotonic() < deadline:
+                cur.execute("SELECT to_regclass('registro_entradas_fecha_hora_idx')::oid")
+                oid = cur.fetchone()[0]
+                time.sleep(0.05)
+        assert oid is not None
+        conn = psycopg2.connect(db.admin_dsn())
+        report = setup.apply(conn, lang="en")
+        conn.close()
+    thread.join(timeout=30)
+    dba.close()
+    assert errors == []
+    assert any(
+        line.startswith("index registro_entradas_fecha_hora_idx on registro_entradas: another session (pid ")
+        for line in report.lines
+    ), report.lines
+    assert not report.failed, report.lines
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT i.indexrelid, i.indisvalid FROM pg_index i"
+            " WHERE i.indexrelid = to_regclass('registro_entradas_fecha_hora_idx')"
+        )
+        assert cur.fetchone() == (oid, True)  # the DBA's own index, built to the end

@@ -241,6 +241,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "índice {index} en {table}: INVALID (una creación anterior falló), se borra y se reconstruye",
         "en": "index {index} on {table}: INVALID (an earlier build failed), dropping and rebuilding it",
     },
+    "setup.index_busy": {
+        "es": "índice {index} en {table}: otra sesión (pid {pid}) lo está creando ahora; no se toca (compruebe"
+        " después con doctor que quedó válido)",
+        "en": "index {index} on {table}: another session (pid {pid}) is building it right now; left alone (check"
+        " with doctor afterwards that it ended valid)",
+    },
     "setup.index_progress": {
         "es": "  {index}: {phase}, {done}/{total} bloques",
         "en": "  {index}: {phase}, {done}/{total} blocks",

@@ -65,6 +65,10 @@ class IndexInfo:
     name: str
     columns: tuple[str, ...]
     valid: bool
+    building: int = 0
+    """PID of a session building this index right now (``pg_stat_progress_create_index.index_relid``, PostgreSQL
+    docs "Progress Reporting"; visible to the index's owner, a superuser or ``pg_read_all_stats``), 0 when none:
+    an index still being built concurrently is not valid either, yet it is not a failed build's leftover."""
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,7 @@ def _char(value: Any) -> str:
 def _indexes(cur: Any, params: dict[str, str]) -> tuple[IndexInfo, ...]:
     cur.execute(
         _tree_oids_sql() + "SELECT c.relname, ic.relname, i.indisvalid AND i.indisready, "
+        "coalesce((SELECT min(p.pid) FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid), 0), "
         "array(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
         "      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) "
         "FROM pg_index i JOIN tree ON tree.oid = i.indrelid JOIN pg_class c ON c.oid = i.indrelid "
@@ -304,8 +309,8 @@ def _indexes(cur: Any, params: dict[str, str]) -> tuple[IndexInfo, ...]:
         params,
     )
     return tuple(
-        IndexInfo(str(rel), str(idx), tuple(str(c) for c in cols), bool(valid))
-        for rel, idx, valid, cols in cur.fetchall()
+        IndexInfo(str(rel), str(idx), tuple(str(c) for c in cols), bool(valid), int(building))
+        for rel, idx, valid, building, cols in cur.fetchall()
     )
 
 

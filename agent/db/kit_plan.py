@@ -31,6 +31,9 @@ class IndexPlan:
     columns: tuple[str, ...]
     invalid: str = ""
     partitioned: bool = False
+    building: int = 0
+    """PID of another session building ``invalid`` concurrently right now: ``setup-db`` leaves it alone (dropping
+    it would make one of the two builds fail, e.g. with a deadlock) and says so."""
 
 
 def index_name(table: str, suffix: str) -> str:
@@ -49,8 +52,9 @@ def index_plan(state: KitState) -> list[IndexPlan]:
             if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
                 continue
             name = index_name(rel.name, suffix)
-            invalid = next((i.name for i in mine if not i.valid and i.columns[: len(cols)] == cols), "")
-            plan.append(IndexPlan(rel.name, invalid or name, cols, invalid))
+            stale = next((i for i in mine if not i.valid and i.columns[: len(cols)] == cols), None)
+            invalid = stale.name if stale else ""
+            plan.append(IndexPlan(rel.name, invalid or name, cols, invalid, building=stale.building if stale else 0))
     parent = state.entries
     if parent is not None and parent.kind == "p":
         mine = [i for i in state.indexes if i.relation == parent.name]

@@ -214,9 +214,12 @@ def _after_commit(
         report.add(tr("setup.index_skipped", lang, indexes=missing))
     elif plan:
         for item in plan:
-            if item.invalid:
+            if item.building:  # another session's concurrent build: not a leftover, left alone
+                report.add(tr("setup.index_busy", lang, index=item.name, table=item.table, pid=item.building))
+            elif item.invalid:
                 report.add(tr("setup.index_rebuild", lang, index=item.name, table=item.table))
         report.flush()
+        plan = [item for item in plan if not item.building]
         outcomes = setup_index.build(conn, plan, lang=lang, progress=progress, progress_interval_s=progress_interval_s)
         for out in outcomes:
             if out.ok and out.plan.partitioned:
