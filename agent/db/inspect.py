@@ -43,13 +43,16 @@ class TriggerInfo:
 class Relation:
     """A table of the ``registro_entradas`` tree. ``kind``: ``r`` table, ``p`` partitioned (holds no rows).
     ``parent`` is '' for ``registro_entradas`` itself; ``declarative``: a partition, not an inheritance child.
-    ``rows``: the planner's estimate (``pg_class.reltuples``; -1 or 0 when never analysed)."""
+    ``rows``: the planner's estimate (``pg_class.reltuples``; -1 or 0 when never analysed). ``schema``: its schema
+    (``pg_namespace.nspname``): a partition or child may live in another schema than its parent, off the
+    search_path, so statements naming it qualify it with this."""
 
     name: str
     kind: str
     parent: str = ""
     declarative: bool = False
     rows: float = 0.0
+    schema: str = ""
 
     @property
     def holds_rows(self) -> bool:
@@ -144,11 +147,13 @@ WITH RECURSIVE tree(oid, parent, depth) AS (
     SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
      WHERE t.depth < 10
 )
-SELECT c.relname::text, c.relkind::text, coalesce(p.relname::text, ''), c.relispartition, c.reltuples::float8
+SELECT c.relname::text, c.relkind::text, coalesce(p.relname::text, ''), c.relispartition, c.reltuples::float8,
+       n.nspname::text
   FROM tree t JOIN pg_class c ON c.oid = t.oid LEFT JOIN pg_class p ON p.oid = t.parent
+  JOIN pg_namespace n ON n.oid = c.relnamespace
  ORDER BY t.depth, c.relname
 """
-"""Rows: (name, relkind, parent name or '', is a declarative partition, reltuples), tree order."""
+"""Rows: (name, relkind, parent name or '', is a declarative partition, reltuples, schema), tree order."""
 
 
 def _tree_oids_sql() -> str:
@@ -214,7 +219,8 @@ def read_cursor(cur: Any, *, role: str | None = None) -> KitState:
     params = {"table": names.ENTRIES_TABLE}
     cur.execute(RELATIONS_SQL, params)
     relations = tuple(
-        Relation(str(n), str(k), str(p), bool(decl), float(rows or 0)) for n, k, p, decl, rows in cur.fetchall()
+        Relation(str(n), str(k), str(p), bool(decl), float(rows or 0), str(ns))
+        for n, k, p, decl, rows, ns in cur.fetchall()
     )
     cur.execute(
         "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
