@@ -163,6 +163,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "un barrido en reposo: {ms} ms, {buffers} bloques leídos (~{rows} filas en la tabla)",
         "en": "one idle sweep: {ms} ms, {buffers} blocks read (~{rows} rows in the table)",
     },
+    "doctor.sweep.not_run": {
+        "es": "un barrido en reposo recorrería la tabla entera (Seq Scan, ~{rows} filas): no se mide, para no"
+        " cargar el servidor del torniquete",
+        "en": "one idle sweep would scan the whole table (Seq Scan, ~{rows} rows): not measured, so as not to load"
+        " the turnstile's server",
+    },
     "doctor.sweep.seq": {
         "es": "recorre la tabla entera (Seq Scan)",
         "en": "it scans the whole table (Seq Scan)",
