@@ -6,8 +6,8 @@ binaries (CI runs the suite once with each).
 
 The ``slow`` marker is set here, not in each test file (``pytest_collection_modifyitems``): ``pytest -m "not slow"``
 is the fast inner loop (pure code, no server, no child process), ``pytest`` alone still runs everything. A test is
-slow when it uses a PostgreSQL fixture, carries the ``desktop``/``wine``/``restart`` marker, starts a process
-(``subprocess``/``sys.executable`` in its own source or in the module helpers it calls), or matches
+slow when it uses a PostgreSQL fixture, carries the ``desktop``/``wine``/``restart`` marker, starts a process, a
+server or a database connection (seen in its source, its fixtures' or the ``tests/`` helpers they call), or matches
 ``SLOW_NODE_IDS`` (measured: each took more than ~1 s here).
 """
 
@@ -20,6 +20,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -37,32 +38,57 @@ SLOW_NODE_IDS: tuple[str, ...] = (
     "tests/test_build_linux.py::*",  # builds the one-file binary with PyInstaller (~30 s)
     "tests/test_throwaway.py::*",  # starts and stops PostgreSQL servers itself
     "tests/test_tls.py::*",  # a CA made with openssl and a TLS server
-    "tests/test_advice.py::test_spanish_server_messages_are_understood",  # its own lc_messages=es server
     "tests/test_advice.py::test_real_client_side_failures",  # real connect timeouts (2 s)
     "tests/test_doctor.py::test_port_timed_out_is_told_apart_from_refused",  # a black-holed port (2 s)
     "tests/test_doctor.py::test_server_that_accepts_but_never_answers_is_a_libpq_timeout",  # libpq timeout (2 s)
 )
-_STARTS_PROCESS = re.compile(r"\bsubprocess\.|\bPopen\(|\bsys\.executable\b|\bos\.(?:system|spawn|exec)")
+# What starts a process or a server, in a test, a fixture, or a helper of tests/ they call.
+_STARTS_PROCESS = re.compile(
+    r"\bsubprocess\.|\bPopen\(|\bsys\.executable\b|\bos\.(?:system|spawn|exec)|HTTPServer\b|serve_forever\b"
+    r"|\bthrowaway\.|\bpsycopg2\.connect\(|\bsocket\.socket\(|\.listen\(|\w*Server\("
+)
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
+_TESTS_DIR = str(Path(__file__).resolve().parent)
 
 
-def _starts_process(function: object, depth: int = 2) -> bool:
-    """True when ``function``'s source, or a module-level helper it calls (``depth`` levels), starts a process."""
+def _in_tests(obj: object) -> bool:
     try:
-        source = inspect.getsource(function)  # type: ignore[arg-type]
+        target = inspect.unwrap(obj) if inspect.isfunction(obj) else obj  # through @contextmanager and friends
+        return (inspect.getsourcefile(target) or "").startswith(_TESTS_DIR)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _starts_process(obj: object, depth: int = 2, seen: set[int] | None = None) -> bool:
+    """True when ``obj``'s source, or a function or class of ``tests/`` it calls (``depth`` levels), starts a
+    process, a server or a database connection."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return False
+    seen.add(id(obj))
+    try:
+        source = inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):
         return False
     if _STARTS_PROCESS.search(source):
         return True
     if depth == 0:
         return False
-    module = inspect.getmodule(function)
+    module = inspect.getmodule(obj)
     for name in set(_CALL.findall(source)):
         helper = getattr(module, name, None)
-        local = inspect.isfunction(helper) and helper.__module__ == getattr(module, "__name__", None)
-        if local and helper is not function and _starts_process(helper, depth - 1):
+        ours = (inspect.isfunction(helper) or inspect.isclass(helper)) and _in_tests(helper)
+        if ours and _starts_process(helper, depth - 1, seen):
             return True
     return False
+
+
+def _fixture_functions(item: pytest.Item) -> Iterator[object]:
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in getattr(info, "name2fixturedefs", {}).values():
+        for fixturedef in defs:
+            if _in_tests(fixturedef.func):
+                yield fixturedef.func
 
 
 def is_slow(item: pytest.Item) -> bool:
@@ -74,7 +100,9 @@ def is_slow(item: pytest.Item) -> bool:
     if any(fnmatch.fnmatch(item.nodeid, pattern) for pattern in SLOW_NODE_IDS):
         return True
     function = getattr(item, "function", None)
-    return function is not None and _starts_process(function)
+    if function is not None and _starts_process(function):
+        return True
+    return any(_starts_process(fixture) for fixture in _fixture_functions(item))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
