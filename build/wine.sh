@@ -41,7 +41,7 @@ winepipe() {
   # Wine 8.0 (Debian 12): a Windows CPython whose stdin/stdout/stderr is a regular *file* dies in CPython's start-up
   # with "init_sys_streams: ... [WinError 6] Invalid handle", before any of our code runs; pipes and /dev/null work.
   # So every wine call goes through pipes (docs/troubleshooting.md "The exe under Wine"); standard input too when it
-  # is a regular file (`build/wine.sh run configure --password-stdin < file`).
+  # is a regular file (`build/wine.sh run ... < input.txt`).
   if [ -f /dev/stdin ]; then
     cat | wine "$@" 2> >(cat >&2) | cat
   else
