@@ -59,13 +59,21 @@ def _in_tests(obj: object) -> bool:
         return False
 
 
-def _starts_process(obj: object, depth: int = 2, seen: set[int] | None = None) -> bool:
+_VERDICTS: dict[tuple[object, int], bool] = {}
+
+
+def _starts_process(obj: object, depth: int = 2) -> bool:
     """True when ``obj``'s source, or a function or class of ``tests/`` it calls (``depth`` levels), starts a
-    process, a server or a database connection."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return False
-    seen.add(id(obj))
+    process, a server or a database connection. Memoised: fixtures and helpers are shared by many tests, and
+    ``inspect.getsource`` of a class parses its whole module."""
+    key = (obj, depth)
+    if key not in _VERDICTS:
+        _VERDICTS[key] = False  # a helper that (indirectly) calls itself
+        _VERDICTS[key] = _scan(obj, depth)
+    return _VERDICTS[key]
+
+
+def _scan(obj: object, depth: int) -> bool:
     try:
         source = inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):
@@ -78,7 +86,7 @@ def _starts_process(obj: object, depth: int = 2, seen: set[int] | None = None) -
     for name in set(_CALL.findall(source)):
         helper = getattr(module, name, None)
         ours = (inspect.isfunction(helper) or inspect.isclass(helper)) and _in_tests(helper)
-        if ours and _starts_process(helper, depth - 1, seen):
+        if ours and _starts_process(helper, depth - 1):
             return True
     return False
 
