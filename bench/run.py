@@ -1,4 +1,4 @@
-"""The benchmark program: ``.venv/bin/python -m bench [--quick] [--json PATH]`` (README "Benchmarks").
+"""The benchmark program: ``.venv/bin/python -m bench [--quick] [--json PATH]`` (docs/benchmarks.md).
 
 Starts a throwaway PostgreSQL (machine binaries unless ``AVISO_PG_BACKEND`` says otherwise), installs the
 turnstile kit in a few databases, and measures side by side, in one run:
