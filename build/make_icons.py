@@ -3,7 +3,7 @@
     .venv/bin/python build/make_icons.py
 
 Writes ``assets/tray-<state>.png`` (64 px) and ``.ico`` (16-256 px) for the states connected, connecting, paused
-and error, plus ``assets/app.png``/``app.ico`` (the AUMID, notification and executable icon). Drawn at 256 px and
+error, degraded (notifications fail) and quiet (warnings-only mode), plus ``assets/app.png``/``app.ico`` (the AUMID, notification and executable icon). Drawn at 256 px and
 downsampled, so small sizes stay smooth. Deterministic: the same Pillow version writes the same files.
 """
 
@@ -21,6 +21,8 @@ COLORS = {
     "connecting": (245, 166, 35),  # amber
     "paused": (84, 110, 122),  # blue grey
     "error": (198, 40, 40),  # red
+    "degraded": (230, 81, 0),  # deep orange: connected, but notifications fail
+    "quiet": (46, 125, 50),  # green with a filter mark: warnings-only mode
 }
 WHITE = (255, 255, 255, 255)
 
@@ -47,8 +49,16 @@ def draw(state: str) -> Image.Image:
     elif state == "error":
         d.rounded_rectangle((110, 46, 146, 160), radius=14, fill=WHITE)
         d.ellipse((108, 176, 148, 216), fill=WHITE)
+    elif state == "degraded":  # a speech bubble crossed out: the notices do not get through
+        d.rounded_rectangle((54, 62, 202, 168), radius=28, fill=WHITE)
+        d.polygon([(92, 160), (78, 210), (136, 164)], fill=WHITE)
+        d.line((58, 206, 206, 50), fill=(*COLORS[state], 255), width=30)
+        d.line((58, 206, 206, 50), fill=WHITE, width=12)
     else:
         _person(d)
+        if state == "quiet":  # a funnel badge: only warnings pass
+            d.ellipse((150, 150, 250, 250), fill=(255, 193, 7, 255), outline=WHITE, width=8)
+            d.polygon([(170, 172), (230, 172), (206, 202), (206, 232), (194, 226), (194, 202)], fill=(60, 40, 0, 255))
         if state == "connecting":
             for i, x in enumerate((92, 128, 164)):
                 r = 10 + 3 * i

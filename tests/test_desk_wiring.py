@@ -1,0 +1,170 @@
+"""The desk's adapters that can run here without a desktop: single instance, the notifier chain and its
+fallbacks, balloon and console notifiers, logging (no std streams, redaction, excepthooks), stable assets, the
+keyring reader's timeout. (Moved from the old ``test_tray_menu.py`` and extended.)"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from desk_rig import PYSTRAY  # noqa: F401 (pystray on the dummy backend before anything imports it)
+
+from agent import logging_setup
+from agent.adapters.notifier_api import NotifierUnavailable
+from agent.adapters.notifier_balloon import BalloonNotifier
+from agent.adapters.notifier_console import ConsoleNotifier, format_line
+from agent.adapters.single_instance_posix import LockFileInstance
+from agent.core.notify_text import Notice, Urgency
+from agent.desk import wiring
+from agent.desk.password import KeyringReader
+
+
+def test_single_instance_lock(tmp_path: Path) -> None:
+    first, second = LockFileInstance("agent", tmp_path), LockFileInstance("agent", tmp_path)
+    assert first.acquire()
+    assert not second.acquire()
+    assert (tmp_path / "agent.lock").read_text().strip() == str(os.getpid())
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_notifier_chain_selection_and_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/aviso-bus")
+
+    def names(choice: str) -> list[str]:
+        return [n.name for n in wiring.make_notifiers(choice, None, lambda n: None)]
+
+    assert names("null") == ["null"]
+    assert names("dbus") == ["console"]  # no session bus here
+    assert names("balloon") == ["console"]  # no tray
+    assert names("winrt") == ["console"]  # not Windows
+    assert names("auto") == ["console"]
+    assert wiring.notifier_order("auto") == ["dbus", "balloon", "console"]
+    with pytest.raises(ValueError, match="AVISO_NOTIFIER"):
+        wiring.make_notifiers("growl", None, lambda n: None)
+
+
+def test_windows_notifier_says_why_it_is_unavailable() -> None:
+    from agent.adapters.notifier_windows import WinRtNotifier
+
+    with pytest.raises(NotifierUnavailable, match="only on Windows"):
+        WinRtNotifier("AvisoEntradas", "Aviso de Entradas")
+
+
+def test_balloon_and_console_notifiers() -> None:
+    shown: list[tuple[str, str]] = []
+    balloon = BalloonNotifier(lambda t, b: shown.append((t, b)) is None)
+    balloon.show(Notice("Ana López", "Plan Mensual\nVENCIDA hace 2 días", urgency=Urgency.CRITICAL))
+    assert shown == [("⚠ Ana López", "Plan Mensual\nVENCIDA hace 2 días")]
+    buf = io.StringIO()
+    ConsoleNotifier(buf).show(Notice("Ana López", "Plan Mensual\nAl día"))
+    assert buf.getvalue() == "[i] Ana López — Plan Mensual | Al día\n"
+    assert format_line(Notice("T", "", urgency=Urgency.CRITICAL)) == "[!] T"
+
+
+def _drop_our_handlers() -> None:
+    for h in list(logging.getLogger().handlers):
+        if getattr(h, "_aviso", False):
+            logging.getLogger().removeHandler(h)
+            h.close()
+
+
+def test_logging_works_without_std_streams_and_redacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    path = logging_setup.setup_logging("INFO", path=tmp_path / "a.log")
+    try:
+        print("no crash")  # a windowed exe's print
+        logging.getLogger("agent.test").info("dsn host=x password=s3cr3t user=pos_user")
+        logging.getLogger("agent.test").info("url %s", "postgresql://pos_user:s3cr3t@h/db")
+        for h in logging.getLogger().handlers:
+            h.flush()
+        text = path.read_text(encoding="utf-8")
+        assert "s3cr3t" not in text
+        assert "password=*** user=pos_user" in text and "postgresql://pos_user:***@h/db" in text
+    finally:
+        _drop_our_handlers()
+
+
+def test_uncaught_exceptions_of_any_thread_reach_the_log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    path = logging_setup.setup_logging("INFO", console=False, path=tmp_path / "a.log")
+    logging_setup.install_excepthooks()
+    try:
+
+        def boom() -> None:
+            raise LookupError("thread went wrong")
+
+        t = threading.Thread(target=boom, name="aviso-test-thread")
+        t.start()
+        t.join()
+        try:
+            raise KeyError("main went wrong")
+        except KeyError:
+            sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+        for h in logging.getLogger().handlers:
+            h.flush()
+        text = path.read_text(encoding="utf-8")
+        assert "uncaught exception in thread aviso-test-thread" in text and "LookupError: thread went wrong" in text
+        assert "uncaught exception: the agent stops" in text and "KeyError: 'main went wrong'" in text
+    finally:
+        _drop_our_handlers()
+
+
+def test_stable_asset_copies_out_of_a_one_file_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    icon = tmp_path / "bundle" / "app.ico"
+    icon.parent.mkdir()
+    icon.write_bytes(b"ico-bytes")
+    assert wiring.stable_asset(icon) == icon  # not frozen: used in place
+    monkeypatch.setattr(sys, "_MEIPASS", str(icon.parent), raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    copy = wiring.stable_asset(icon)
+    assert copy != icon and copy.read_bytes() == b"ico-bytes" and str(tmp_path / "data") in str(copy)
+
+
+def test_every_icon_state_has_its_asset() -> None:
+    for state, path in wiring.icon_paths().items():
+        assert path.is_file(), state
+        assert path.with_suffix(".ico").is_file(), state
+
+
+def test_keyring_reader_times_out_on_a_blocked_keyring_and_does_not_pile_up_threads() -> None:
+    release = threading.Event()
+    calls: list[str] = []
+
+    def blocked(account: str) -> str | None:
+        calls.append(account)
+        release.wait(10)
+        return "pw"
+
+    reader = KeyringReader(blocked, lang="es", timeout_s=0.2)
+    t0 = time.monotonic()
+    first = reader.read("pos_user@h")
+    assert time.monotonic() - t0 < 1.0
+    assert first.password is None and first.locked and "no respondió en 0.2 s" in first.problem
+    again = reader.read("pos_user@h")
+    assert again.locked and calls == ["pos_user@h"]  # the blocked read is waited for, not repeated
+    release.set()
+    time.sleep(0.05)
+    done = reader.read("pos_user@h")
+    assert done.password == "pw" and done.problem == "" and not done.locked
+    assert "pw" not in repr(done)
+
+
+def test_keyring_reader_says_when_there_is_no_keyring() -> None:
+    from agent.adapters.credentials_api import CredentialsUnavailable
+
+    def missing(account: str) -> str | None:
+        raise CredentialsUnavailable("no Secret Service")
+
+    reading = KeyringReader(missing, lang="es").read("a")
+    assert reading.password is None and not reading.locked
+    assert "No hay un almacén de contraseñas del sistema utilizable" in reading.problem
