@@ -21,6 +21,7 @@ from agent.core.notify_text import Notice, NoticeKind, Urgency
 from agent.core.tray_model import IconState, MenuItemSpec
 from agent.desk import state as desk_state
 from agent.desk.app import MenuContext
+from agent.desk.conn_watch import OUTAGE_NOTICE_S
 from agent.desk.loop import IDLE_TICK_S, TICK_S
 
 
@@ -314,7 +315,7 @@ def test_one_notice_per_outage_and_one_when_back(rig: Rig) -> None:
 def test_rejected_password_at_start_is_a_critical_notice_but_not_while_paused(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     rig.handle(StateChanged(ConnState.AUTH_FAILED, reason="Contraseña incorrecta para pos_user.", retry_in_s=60))
-    rig.clock.t += desk_state.OUTAGE_NOTICE_S + 1
+    rig.clock.t += OUTAGE_NOTICE_S + 1
     rig.tick()
     (n,) = rig.shown
     assert n.urgency is Urgency.CRITICAL and n.body.endswith("Contraseña incorrecta para pos_user.")

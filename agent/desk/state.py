@@ -30,24 +30,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.core import names
-from agent.core.advice import Problem, explain
 from agent.core.config import Settings
-from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, PhotoReady, StateChanged
+from agent.core.events import BacklogSummary, EntryReceived, Event, PhotoReady, StateChanged
 from agent.core.flood import NoticeGate, Show, Summarize, SummaryReason
-from agent.core.i18n import tr
 from agent.core.model import Source
 from agent.core.notify_summary import backlog_notice, summary_notice, trial_notice
-from agent.core.notify_text import Notice, NoticeKind, Sound, Urgency, entry_notice, plain_entry_notice
+from agent.core.notify_text import Notice, NoticeKind, entry_notice, plain_entry_notice
 from agent.desk import messages as m
+from agent.desk.conn_watch import ConnWatch
 from agent.desk.display import DisplayHealth
 from agent.desk.faults import FaultCounter
 
 log = logging.getLogger("agent.desk.state")
 
 RECENT_MAX = 10
-OUTAGE_NOTICE_S = 20.0
-"""Without a working connection for this many seconds (at start or after a loss), one notice says so; when the
-connection is back after that notice, one more says so. Not while paused."""
 KEYRING_RETRY_S = 30.0
 """While the keyring gives no password (locked, unreachable), the desk asks the composition to read it again
 this often (a reload: settings, password, a fresh engine)."""
@@ -103,8 +99,7 @@ class DeskState:
         self.only_warnings = notif.only_warnings
         self.display = DisplayHealth(notifier_names, self._missed_summary)
         self.faults = FaultCounter()
-        self.conn = StateChanged(ConnState.CONNECTING)
-        self.conn_at = now
+        self.watch = ConnWatch(lang, now)
         self.today, self.today_count = today, 0
         self.recent: deque[Notice] = deque(maxlen=RECENT_MAX)
         self.keyring_problem = ""
@@ -113,9 +108,6 @@ class DeskState:
         self._pause_until_text = ""
         self._held: dict[int, _Held] = {}
         self._seq = 0
-        self._last_said: tuple[ConnState, str] | None = None
-        self._down_since: float | None = now
-        self._outage_noticed = False
 
     # -- the one entry point for events and commands --------------------------------------------------------------
     def handle(self, msg: Event | PhotoReady | m.Command, now: float, wall: dt.datetime) -> list[m.Effect]:
@@ -123,7 +115,7 @@ class DeskState:
         if isinstance(msg, EntryReceived):
             return self.entry(msg, now, wall)
         if isinstance(msg, StateChanged):
-            return self._state_changed(msg, now)
+            return self.watch.changed(msg, now, paused=self.paused(now), keyring_problem=self.keyring_problem)
         if isinstance(msg, BacklogSummary):
             log.info("backlog: %s older entries reported as one summary", msg.count)
             if self.gate.submit_backlog(msg.count, now):
@@ -186,11 +178,7 @@ class DeskState:
         probe = self.display.due(now)
         if probe is not None:
             out.append(probe)
-        down = self._down_since
-        if down is not None and now - down >= OUTAGE_NOTICE_S and not self._outage_noticed and not self.paused(now):
-            self._outage_noticed = True
-            warning = self.conn.state is ConnState.AUTH_FAILED or bool(self.keyring_problem)
-            out.append(m.ShowNotice(self._plain("conn.lost_title", "conn.lost_body", warning, reason=self.conn.reason)))
+        out += self.watch.tick(now, paused=self.paused(now), keyring_problem=bool(self.keyring_problem))
         if self._keyring_retry_at is not None and now >= self._keyring_retry_at:
             self._keyring_retry_at = now + KEYRING_RETRY_S
             out.append(m.DoReload())
@@ -222,14 +210,19 @@ class DeskState:
     def counting_down(self, now: float) -> bool:
         """True while the tooltip shows something that changes by itself (connecting, retry countdown, pause,
         pending outage notice)."""
-        return self.conn.state is not ConnState.LISTENING or self._down_since is not None or self.paused(now)
+        return self.watch.counting_down or self.paused(now)
+
+    @property
+    def conn(self) -> StateChanged:
+        """The connection's latest state (reason possibly replaced by the keyring's)."""
+        return self.watch.conn
 
     def view(self, now: float) -> DeskView:
         """An immutable snapshot for the presenter."""
         return DeskView(
             lang=self.lang,
-            conn=self.conn,
-            conn_at=self.conn_at,
+            conn=self.watch.conn,
+            conn_at=self.watch.conn_at,
             paused=self.paused(now),
             paused_until=self.gate.paused_until,
             pause_until_text=self._pause_until_text,
@@ -261,7 +254,7 @@ class DeskState:
             log.info("warnings-only mode %s", "on" if self.only_warnings else "off")
             return []
         if isinstance(cmd, m.TestNotice):
-            return [m.ShowNotice(trial_notice(self._state_word(), self.lang))]
+            return [m.ShowNotice(trial_notice(self.watch.state_word(), self.lang))]
         if isinstance(cmd, m.Replay):
             return [m.ShowNotice(dataclasses.replace(cmd.notice, kind=NoticeKind.REPLAY))]
         if isinstance(cmd, m.ShowText):
@@ -323,51 +316,6 @@ class DeskState:
         entries = [n for n in notices if n.entry_id is not None]
         return summary_notice(
             SummaryReason.MISSED, entries, self.lang, extra=len(notices) - len(entries), seq=self._seq
-        )
-
-    def _state_changed(self, event: StateChanged, now: float) -> list[m.Effect]:
-        if self.keyring_problem and event.state in (ConnState.BACKING_OFF, ConnState.AUTH_FAILED) and event.reason:
-            password_reasons = {explain(p, self.lang) for p in (Problem.NO_PASSWORD, Problem.AUTH_FAILED)}
-            if event.reason in password_reasons:
-                event = dataclasses.replace(event, reason=self.keyring_problem)
-        self.conn, self.conn_at = event, now
-        log.info("connection state: %s %s", event.state.value, event.reason)
-        out: list[m.Effect] = []
-        key = (event.state, event.reason)
-        if event.state is not ConnState.CONNECTING and key != self._last_said:
-            self._last_said = key
-            detail = event.server if event.state is ConnState.LISTENING else event.reason
-            out.append(m.SayLine(f"· {self._state_word()}" + (f" — {detail}" if detail else "")))
-        if event.state is ConnState.LISTENING:
-            if self._outage_noticed and not self.paused(now):
-                out.append(m.ShowNotice(self._plain("conn.restored_title", "conn.restored_body", None)))
-            self._down_since, self._outage_noticed = None, False
-        elif self._down_since is None:
-            self._down_since = now
-        return out
-
-    def _state_word(self) -> str:
-        """The connection state without its countdown (test notice, console lines)."""
-        state = self.conn.state
-        key = {
-            ConnState.LISTENING: "state.listening",
-            ConnState.CONNECTING: "state.connecting",
-            ConnState.AUTH_FAILED: "state.auth_failed",
-            ConnState.STOPPED: "state.stopped",
-        }.get(state, "state.backing_off_plain")
-        return tr(key, self.lang)
-
-    def _plain(self, title_key: str, body_key: str, warning: bool | None, **fields: object) -> Notice:
-        """A connection notice: critical when ``warning``, low when None (good news), else normal."""
-        urgency = Urgency.LOW if warning is None else Urgency.CRITICAL if warning else Urgency.NORMAL
-        sound = Sound.NONE if warning is None else Sound.WARNING if warning else Sound.DEFAULT
-        return Notice(
-            title=tr(title_key, self.lang),
-            body=tr(body_key, self.lang, **fields).strip(),
-            urgency=urgency,
-            sound=sound,
-            kind=NoticeKind.SUMMARY,
-            tag="connection",
         )
 
 
