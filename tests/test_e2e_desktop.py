@@ -504,3 +504,56 @@ def test_icon_docks_when_the_tray_host_starts_after_the_agent(desktop: Desktop, 
     wait_until(desktop.icon_windows, 15, "the icon to dock in the tray host that started later")
     assert "a system tray host is there but the icon is not docked: docking it" in agent.log_text()
     assert agent.stop() == 0
+
+
+def test_notification_daemon_gone_every_entry_reaches_a_person_and_the_icon_says_so(desktop: Desktop, db: Any) -> None:
+    """Issue 11: the daemon stops (no working D-Bus activation: the bus's activation environment has no
+    DISPLAY), entries come in, the daemon starts again. Every entry is shown by some notifier (the console
+    fallback meanwhile, then one summary on the desktop), none is acknowledged unseen (a restart replays
+    nothing), and the icon is not green while the daemon is gone.
+
+    Needs the D-Bus notifier to report a failed ``Notify`` (``show`` returns False): with a fire-and-forget
+    notifier the entries are "accepted" into the void and the degraded state never shows (the assertion on the
+    log's ``tray icon: degraded`` then fails first)."""
+    m = members(db)
+    agent = start_agent(desktop, db)
+    start = len(agent.log_text())
+    desktop.close_all()
+    base = desktop.last_id()
+    dunst = next(p for p in desktop.procs if isinstance(p.args, list) and p.args[0] == "dunst")
+    dunst.terminate()
+    dunst.wait(timeout=10)
+    desktop.procs.remove(dunst)
+    wait_until(lambda: not desktop.run("dunstctl", "count", check=False), 10, "dunst gone from the bus")
+    keys = ("expired", "current", "balance")
+    rows = [insert(db, m[k]["id"]) for k in keys]
+    out = agent.out
+    for key in keys:
+        wait_until(lambda k=key: m[k]["name"] in out.read_text(errors="replace"), 20, f"{key} on the console fallback")
+    agent.wait_log("tray icon: degraded", timeout_s=10, start=start)
+    assert "notifier dbus did not show entry-" in agent.log_text()[start:]
+    dunst_log = open(desktop.work / "dunst2.log", "wb")  # noqa: SIM115 (closed with the process)
+    desktop.procs.append(
+        subprocess.Popen(
+            ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=desktop.env, stdout=dunst_log, stderr=dunst_log
+        )
+    )
+    wait_until(lambda: desktop.run("dunstctl", "count", check=False), 10, "dunst back on the session bus")
+    wait_until(lambda: desktop.displayed() >= 1, 70, "the summary of what was missed")
+    time.sleep(1.0)
+    desktop.close_all()
+    got = desktop.history(base)
+    summaries = [n for n in got if "no mostrado" in n["summary"]]
+    assert [n["summary"] for n in summaries] == ["3 avisos no mostrados mientras fallaban las notificaciones"]
+    body = summaries[0]["body"]
+    assert all(m[k]["name"] in body for k in keys)
+    assert summaries[0]["urgency"] == "CRITICAL"  # an expired member is among them
+    agent.wait_log("tray icon: connected", timeout_s=10, start=start)
+    assert agent.stop() == 0
+    # none was acknowledged unseen, and all were seen: a restart replays nothing
+    base = desktop.last_id()
+    again = start_agent(desktop, db)
+    time.sleep(3.0)
+    assert desktop.displayed() == 0 and desktop.history(base) == []
+    assert all(f"entry-{r.entry_id}" not in again.log_text()[-4000:] for r in rows)
+    assert again.stop() == 0

@@ -6,12 +6,15 @@ of a password error. Pure: ``now`` is passed in; owned by :class:`agent.desk.sta
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from agent.core.advice import Problem, explain
 from agent.core.events import ConnState, StateChanged
 from agent.core.i18n import tr
 from agent.core.notify_text import Notice, NoticeKind, Sound, Urgency
 from agent.desk import messages as m
+
+log = logging.getLogger("agent.desk.state")
 
 OUTAGE_NOTICE_S = 20.0
 """Without a working connection for this many seconds (at start or after a loss), one notice says so; when the
@@ -41,6 +44,7 @@ class ConnWatch:
             if event.reason in password_reasons:  # the fix is the keyring, not the server
                 event = dataclasses.replace(event, reason=keyring_problem)
         self.conn, self.conn_at = event, now
+        log.info("connection state: %s %s", event.state.value, event.reason)
         out: list[m.Effect] = []
         key = (event.state, event.reason)
         if event.state is not ConnState.CONNECTING and key != self._last_said:

@@ -277,6 +277,8 @@ class DeskLoop:
             return
         if look == last and menu_key == self._last_menu:
             return
+        if last is None or look.icon is not last.icon:
+            log.info("tray icon: %s", look.icon.value)
         self._last_push, self._last_tray = now, look
         menu_changed, self._last_menu = menu_key != self._last_menu, menu_key
         if self.tray is not None:

@@ -295,7 +295,8 @@ class DeskState:
             return [m.Ack((notice.entry_id,))]
         outputs = self.gate.submit(notice, now, catchup=catchup)
         if not outputs:
-            log.info("entry %s: %s", notice.entry_id, "paused" if self.paused(now) else "batched")
+            source = (Source.CATCHUP if catchup else Source.LIVE).value
+            log.info("entry %s (%s): %s", notice.entry_id, source, "paused" if self.paused(now) else "batched")
         return self._render(outputs)
 
     def _render(self, outputs: Sequence[Show[Notice] | Summarize[Notice]]) -> list[m.Effect]:
