@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from agent.adapters.notifier_api import Notifier
-from agent.adapters.notifier_null import RecordingNotifier
 from agent.core.config import Settings
 from agent.core.events import EntryReceived
 from agent.core.model import Entry, Member, Source
@@ -63,6 +63,31 @@ class Engines:
 
     def reconnect_now(self) -> None:
         self.reconnects += 1
+
+
+class RecordingNotifier:
+    """Keeps every notice shown, in order; thread-safe; ``wait_for`` blocks until ``count`` were shown."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+        self.closed = False
+        self._cond = threading.Condition()
+
+    def show(self, notice: Notice) -> bool:
+        with self._cond:
+            self.notices.append(notice)
+            self._cond.notify_all()
+        return True
+
+    def wait_for(self, count: int, timeout_s: float = 5.0) -> list[Notice]:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.notices) >= count, timeout=timeout_s)
+            return list(self.notices)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FailingNotifier:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from desk_rig import FailingNotifier, Rig, make_entry
+from desk_rig import FailingNotifier, RecordingNotifier, Rig, make_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.adapters.notifier_null import RecordingNotifier
 from agent.core.events import ConnState, StateChanged
 from agent.core.notify_text import Notice
 from agent.core.tray_model import IconState

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from desk_rig import Engines, Rig, make_entry
+from desk_rig import Engines, RecordingNotifier, Rig, make_entry
 
 from agent import logging_setup
-from agent.adapters.notifier_null import RecordingNotifier
 from agent.core.config import Settings
 from agent.core.events import ConnState, Event, StateChanged
 from agent.core.notify_text import NoticeKind

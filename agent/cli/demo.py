@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -58,7 +59,6 @@ def run_demo(args: argparse.Namespace) -> int:
     import psycopg2
 
     from agent import logging_setup
-    from agent.cli.tray import EXIT_ALREADY_RUNNING, _hold_single_instance
     from agent.core.config import NotificationSettings, Settings
     from agent.core.i18n import tr
     from agent.db import demo_data, setup, throwaway
@@ -69,13 +69,15 @@ def run_demo(args: argparse.Namespace) -> int:
     if not headless and not wiring.has_display():
         print(tr("demo.no_display", lang))
         headless = True
-    instance = _hold_single_instance("demo", lang)
+    instance = wiring.hold_single_instance("demo", lang)
     if instance is None:
-        return EXIT_ALREADY_RUNNING
+        return wiring.EXIT_ALREADY_RUNNING
     log_file = logging_setup.setup_logging("INFO", console=bool(args.verbose))
     logging_setup.install_excepthooks()
     print(tr("demo.starting", lang), flush=True)
     server: throwaway.ThrowawayPostgres | None = None
+    photo_server: Any = None
+    photo_cache = tempfile.TemporaryDirectory(prefix="aviso-demo-photos-")
     stop = threading.Event()
     turnstile: threading.Thread | None = None
     try:
@@ -89,6 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
         conn = psycopg2.connect(server.dsn(dbname=DEMO_DATABASE))
         try:
             report = setup.apply(conn, schema=True, demo_data=True, pos_password=pos_password, lang=lang)
+            photo_server = _start_photo_server(conn)
             with conn.cursor() as cur:
                 cur.execute("SELECT id_miembro, nombre, apellido FROM miembros ORDER BY id_miembro")
                 rows = cur.fetchall()
@@ -125,7 +128,7 @@ def run_demo(args: argparse.Namespace) -> int:
             log_file=log_file,
         )
         turnstile.start()
-        return compose.run_agent(opts)
+        return compose.run_agent(opts, photos=_demo_photos(photo_cache.name))
     except (throwaway.ServerError, psycopg2.Error, setup.SetupError, OSError) as exc:
         print(tr("demo.failed", lang, detail=str(exc).strip()), file=sys.stderr)
         log.exception("demo failed")
@@ -136,7 +139,36 @@ def run_demo(args: argparse.Namespace) -> int:
             turnstile.join(timeout=5)
         if server is not None:
             server.stop()
+        if photo_server is not None:
+            photo_server.stop()
+        photo_cache.cleanup()
         instance.release()
+
+
+def _start_photo_server(conn: Any) -> Any:
+    """The demo's photo server (avatars on 127.0.0.1), with the demo members' ``foto_url`` pointing at it; None
+    when it cannot start (the demo goes on without photos)."""
+    from agent.db import demo_data
+    from agent.photos.demo_server import DemoPhotoServer
+
+    try:
+        photo_server = DemoPhotoServer(demo_data.photo_people()).start()
+    except OSError as exc:
+        log.warning("demo photo server: %s", exc)
+        return None
+    with conn, conn.cursor() as cur:
+        demo_data.set_photo_urls(cur, photo_server.base_url)
+    return photo_server
+
+
+def _demo_photos(folder: str) -> Any:
+    """The photo source for the demo, caching in a temporary folder (nothing kept)."""
+    from pathlib import Path
+
+    from agent.core.config import PhotoSettings
+    from agent.photos.source import Photos
+
+    return Photos(PhotoSettings(), folder=Path(folder))
 
 
 def _earlier_visits(dsn: str, member_ids: list[int]) -> None:

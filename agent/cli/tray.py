@@ -84,11 +84,12 @@ def run_tray(args: argparse.Namespace) -> int:
     tray up in its own state, retried, and ``--duration`` is honoured. A failure to start is logged and told to
     the person (:mod:`agent.desk.fatal`), exit code 2 (configuration) or 1."""
     from agent import logging_setup
+    from agent.desk import wiring
 
     lang = str(args.lang)
-    instance = _hold_single_instance("agent", lang)
+    instance = wiring.hold_single_instance("agent", lang)
     if instance is None:
-        return EXIT_ALREADY_RUNNING
+        return wiring.EXIT_ALREADY_RUNNING
     log_file = None
     try:
         log_file = logging_setup.setup_logging("INFO", console=bool(getattr(args, "verbose", False)))
@@ -157,37 +158,18 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
         keyring_locked=locked,
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
-    return compose.run_agent(opts)
+    return compose.run_agent(opts, photos=_photo_source(settings))
 
 
-EXIT_ALREADY_RUNNING = 3
-
-
-def _hold_single_instance(name: str, lang: str) -> Any:
-    """The acquired single-instance guard, or None when another instance runs (said to the person)."""
-    from agent import APP_NAME
-    from agent.core.i18n import tr
-    from agent.desk import wiring
-
-    instance = wiring.make_single_instance(name)
+def _photo_source(settings: Any) -> Any:
+    """The member photo source (:mod:`agent.photos.source`), or None (no photos) when it cannot load."""
     try:
-        acquired = instance.acquire()
-    except OSError as exc:
-        log.warning("single-instance check failed (%s): continuing", exc)
-        acquired = True
-    if acquired:
-        return instance
-    if sys.stdout is not None:
-        print(tr("app.already_running", lang), flush=True)
-    if sys.platform == "win32":
-        from agent.adapters.single_instance_windows import tell_user
+        from agent.photos.source import Photos
 
-        try:
-            tell_user(tr("app.already_running", lang), APP_NAME)
-        except Exception:
-            log.exception("could not tell the user")
-    log.info("another instance is running: exiting")
-    return None
+        return Photos(settings.photos)
+    except Exception:  # a broken cache folder or image library must not stop the agent
+        log.exception("member photos unavailable")
+        return None
 
 
 def _fatal(lang: str, detail: str, log_file: Any) -> None:

@@ -137,3 +137,33 @@ def make_single_instance(name: str) -> Any:
 
     directory = Path(os.environ["AVISO_RUNTIME_DIR"]) if os.environ.get("AVISO_RUNTIME_DIR") else None
     return LockFileInstance(name, directory or default_lock_dir(APP_ID))
+
+
+EXIT_ALREADY_RUNNING = 3
+"""Exit code of ``tray``/``demo`` when another instance runs for this user."""
+
+
+def hold_single_instance(name: str, lang: str) -> Any:
+    """The acquired single-instance guard (call ``release()`` at exit), or None when another instance runs for
+    this user (said on stdout and, on Windows, in a message box). Taken before anything that may block."""
+    from agent.core.i18n import tr
+
+    instance = make_single_instance(name)
+    try:
+        acquired = instance.acquire()
+    except OSError as exc:
+        log.warning("single-instance check failed (%s): continuing", exc)
+        acquired = True
+    if acquired:
+        return instance
+    if sys.stdout is not None:
+        print(tr("app.already_running", lang), flush=True)
+    if sys.platform == "win32":
+        from agent.adapters.single_instance_windows import tell_user
+
+        try:
+            tell_user(tr("app.already_running", lang), APP_NAME)
+        except Exception:
+            log.exception("could not tell the user")
+    log.info("another instance is running: exiting")
+    return None
