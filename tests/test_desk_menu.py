@@ -412,6 +412,10 @@ def test_a_locked_keyring_is_its_own_state_and_is_retried(rig: Rig) -> None:
     rig.clock.t += desk_state.KEYRING_RETRY_S
     rig.tick()
     assert rig.engines.reconnects == 1  # no reload handler in this rig: the retry reconnects
+    rig.handle(StateChanged(ConnState.LISTENING))  # connected anyway (e.g. .pgpass): no more retries
+    rig.clock.t += desk_state.KEYRING_RETRY_S * 3
+    rig.tick()
+    assert rig.engines.reconnects == 1
     rig.handle(messages.KeyringStatus(""))
     rig.clock.t += desk_state.KEYRING_RETRY_S * 3
     rig.tick()

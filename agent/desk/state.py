@@ -31,7 +31,7 @@ from pathlib import Path
 
 from agent.core import names
 from agent.core.config import Settings
-from agent.core.events import BacklogSummary, EntryReceived, Event, PhotoReady, StateChanged
+from agent.core.events import BacklogSummary, ConnState, EntryReceived, Event, PhotoReady, StateChanged
 from agent.core.flood import NoticeGate, Show, Summarize, SummaryReason
 from agent.core.model import Source
 from agent.core.notify_summary import backlog_notice, summary_notice, trial_notice
@@ -45,8 +45,8 @@ log = logging.getLogger("agent.desk.state")
 
 RECENT_MAX = 10
 KEYRING_RETRY_S = 30.0
-"""While the keyring gives no password (locked, unreachable), the desk asks the composition to read it again
-this often (a reload: settings, password, a fresh engine)."""
+"""While the keyring gives no password (locked, unreachable) and there is no connection, the desk asks the
+composition to read it again this often (a reload: settings, password, a fresh engine)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,8 @@ class DeskState:
         out += self.watch.tick(now, paused=self.paused(now), keyring_problem=bool(self.keyring_problem))
         if self._keyring_retry_at is not None and now >= self._keyring_retry_at:
             self._keyring_retry_at = now + KEYRING_RETRY_S
-            out.append(m.DoReload())
+            if self.watch.conn.state is not ConnState.LISTENING:  # connected anyway (.pgpass): leave it be
+                out.append(m.DoReload())
         return out
 
     def shown(self, show: m.ShowNotice, tried: Sequence[int], accepted: int | None, now: float) -> list[m.Effect]:
