@@ -247,7 +247,7 @@ def test_a_locked_secret_service_collection_is_said_as_locked(db: Any, tmp_path:
     )
     script = (
         "printf pw | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null\n"
-        f"{sys.executable} -c \"$LOCK\"\n"
+        f'{sys.executable} -c "$LOCK"\n'
         f"exec {sys.executable} -m agent tray --headless --duration 4\n"
     )
     proc = subprocess.run(
