@@ -159,6 +159,7 @@ class Rig:
         wall: Callable[[], dt.datetime] = lambda: NOW,
         has_menu: bool = True,
         reload: Callable[[], None] | None = None,
+        run_click: Callable[[str, int | str], None] | None = None,
     ) -> None:
         from agent.desk import messages
         from agent.desk.app import MenuContext
@@ -199,7 +200,7 @@ class Rig:
             entry_listeners=listeners,
             reload=reload,
             open_log=lambda: self.opened.append(str(self.log)),
-            run_click=lambda template, member_id: self.clicks.append((template, member_id)),
+            run_click=run_click or (lambda template, member_id: self.clicks.append((template, member_id))),
             out=self.lines.append,
             clock=self.clock,
             wall=wall,

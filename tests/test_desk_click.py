@@ -81,8 +81,7 @@ def test_a_notification_click_runs_the_configured_action_through_the_desk(tmp_pa
 
 def test_a_broken_template_is_a_logged_failure_not_a_crash(tmp_path: Path) -> None:
     settings = Settings(notifications=NotificationSettings(click_action="pos 'unclosed {id_miembro}"))
-    rig = Rig(tmp_path, settings=settings)
-    rig.loop._run_click = run_click_action  # the real action: shlex refuses the template itself
+    rig = Rig(tmp_path, settings=settings, run_click=run_click_action)  # the real action: shlex refuses it
     rig.mailbox.post(m.Clicked(Notice("x", "y", member_id=45)))
     rig.run_posted()
     assert rig.loop.failures == 1

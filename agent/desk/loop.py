@@ -291,7 +291,7 @@ class DeskLoop:
         """Drain the mailbox and run the timers until quit (or ``duration_s`` seconds); then stop the tray."""
         end = self.clock() + duration_s if duration_s is not None else math.inf
         inbox = self.mailbox.inbox
-        self.refresh(force=True)
+        self._guard("tray refresh", self.refresh, True)
         try:
             while not self.mailbox.stopping:
                 now = self.clock()
