@@ -388,7 +388,7 @@ def test_an_unreadable_keyring_is_the_reason_shown_not_a_rejected_password(rig: 
     from agent.desk import messages
 
     keyring = "No hay un almacén de contraseñas del sistema utilizable (no Secret Service)."
-    rig.handle(messages.KeyringStatus(keyring))
+    rig.handle(messages.KeyringStatus(keyring, "sin llavero"))
     rig.handle(StateChanged(ConnState.BACKING_OFF, explain(Problem.NO_PASSWORD, "es"), 1.0, "db:5432"))
     assert rig.state.conn.reason == keyring
     assert keyring[:40] in rig.look().tooltip and rig.look().tooltip.startswith("Aviso de Entradas: Sin llavero")
@@ -406,7 +406,7 @@ def test_an_unreadable_keyring_is_the_reason_shown_not_a_rejected_password(rig: 
 def test_a_locked_keyring_is_its_own_state_and_is_retried(rig: Rig) -> None:
     from agent.desk import messages
 
-    rig.handle(messages.KeyringStatus("El llavero del sistema no respondió en 5 s (¿bloqueado?).", locked=True))
+    rig.handle(messages.KeyringStatus("Llavero bloqueado: el almacén está bloqueado (…).", "llavero bloqueado"))
     assert rig.look().tooltip.startswith("Aviso de Entradas: Llavero bloqueado")
     assert rig.look().icon is IconState.ERROR
     rig.clock.t += desk_state.KEYRING_RETRY_S

@@ -1,6 +1,7 @@
 """The desk's adapters that can run here without a desktop: single instance, the notifier chain and its
-fallbacks, balloon and console notifiers, logging (no std streams, redaction, excepthooks), stable assets, the
-keyring reader's timeout. (Moved from the old ``test_tray_menu.py`` and extended.)"""
+fallbacks, balloon and console notifiers, logging (no std streams, redaction, excepthooks), the state and tone
+icons, the bounded password read. (Copying assets out of a one-file bundle moved with the choosers:
+``tests/test_choose.py``.) (Moved from the old ``test_tray_menu.py`` and extended.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from desk_rig import PYSTRAY  # noqa: F401 (pystray on the dummy backend before anything imports it)
@@ -22,7 +24,7 @@ from agent.adapters.notifier_console import ConsoleNotifier, format_line
 from agent.adapters.single_instance_posix import LockFileInstance
 from agent.core.notify_text import Notice, Urgency
 from agent.desk import wiring
-from agent.desk.password import KeyringReader
+from agent.desk.password import read_password
 
 
 def test_single_instance_lock(tmp_path: Path) -> None:
@@ -39,7 +41,7 @@ def test_notifier_chain_selection_and_fallbacks(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/aviso-bus")
 
     def names(choice: str) -> list[str]:
-        return [n.name for n in wiring.make_notifiers(choice, None, lambda n: None)]
+        return [n.name for n in wiring.make_notifiers(choice, tray=None, on_click=lambda n: None)]
 
     assert names("null") == ["null"]
     assert names("dbus") == ["console"]  # no session bus here
@@ -48,7 +50,7 @@ def test_notifier_chain_selection_and_fallbacks(monkeypatch: pytest.MonkeyPatch)
     assert names("auto") == ["console"]
     assert wiring.notifier_order("auto") == ["dbus", "balloon", "console"]
     with pytest.raises(ValueError, match="AVISO_NOTIFIER"):
-        wiring.make_notifiers("growl", None, lambda n: None)
+        wiring.make_notifiers("growl", tray=None, on_click=lambda n: None)
 
 
 def test_windows_notifier_says_why_it_is_unavailable() -> None:
@@ -119,24 +121,32 @@ def test_uncaught_exceptions_of_any_thread_reach_the_log_file(tmp_path: Path, mo
         _drop_our_handlers()
 
 
-def test_stable_asset_copies_out_of_a_one_file_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    icon = tmp_path / "bundle" / "app.ico"
-    icon.parent.mkdir()
-    icon.write_bytes(b"ico-bytes")
-    assert wiring.stable_asset(icon) == icon  # not frozen: used in place
-    monkeypatch.setattr(sys, "_MEIPASS", str(icon.parent), raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    copy = wiring.stable_asset(icon)
-    assert copy != icon and copy.read_bytes() == b"ico-bytes" and str(tmp_path / "data") in str(copy)
-
-
 def test_every_icon_state_has_its_asset() -> None:
     for state, path in wiring.icon_paths().items():
         assert path.is_file(), state
         assert path.with_suffix(".ico").is_file(), state
 
 
-def test_keyring_reader_times_out_on_a_blocked_keyring_and_does_not_pile_up_threads() -> None:
+class _Store:
+    """A credential store whose ``get`` blocks until released (an unanswered unlock prompt) or raises."""
+
+    backend_name = "test"
+
+    def __init__(self, get: Any) -> None:
+        self._get = get
+
+    def get(self, account: str) -> str | None:
+        return self._get(account)
+
+    def is_locked(self) -> bool | None:
+        return None
+
+
+def test_password_read_times_out_on_a_blocked_keyring_and_does_not_pile_up_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.deploy import keyring_access
+
     release = threading.Event()
     calls: list[str] = []
 
@@ -145,26 +155,37 @@ def test_keyring_reader_times_out_on_a_blocked_keyring_and_does_not_pile_up_thre
         release.wait(10)
         return "pw"
 
-    reader = KeyringReader(blocked, lang="es", timeout_s=0.2)
+    monkeypatch.setattr(keyring_access, "_default_open_store", lambda: _Store(blocked))
     t0 = time.monotonic()
-    first = reader.read("pos_user@h")
-    assert time.monotonic() - t0 < 1.0
-    assert first.password is None and first.locked and "no respondió en 0.2 s" in first.problem
-    again = reader.read("pos_user@h")
-    assert again.locked and calls == ["pos_user@h"]  # the blocked read is waited for, not repeated
+    first = read_password("pos_user@h-desk-test", "es", timeout_s=0.2)
+    assert time.monotonic() - t0 < 2.0
+    assert first.password is None and first.state == "llavero sin respuesta" and "no respondió" in first.problem
+    again = read_password("pos_user@h-desk-test", "es", timeout_s=0.2)
+    assert again.state == "llavero sin respuesta" and calls == ["pos_user@h-desk-test"]  # waited for, not repeated
     release.set()
     time.sleep(0.05)
-    done = reader.read("pos_user@h")
-    assert done.password == "pw" and done.problem == "" and not done.locked
+    done = read_password("pos_user@h-desk-test", "es", timeout_s=0.2)
+    assert done.password == "pw" and done.problem == "" and done.state == ""
     assert "pw" not in repr(done)
 
 
-def test_keyring_reader_says_when_there_is_no_keyring() -> None:
+def test_password_read_says_when_there_is_no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.adapters.credentials_api import CredentialsUnavailable
+    from agent.deploy import keyring_access
 
-    def missing(account: str) -> str | None:
+    def missing() -> Any:
         raise CredentialsUnavailable("no Secret Service")
 
-    reading = KeyringReader(missing, lang="es").read("a")
-    assert reading.password is None and not reading.locked
+    monkeypatch.setattr(keyring_access, "_default_open_store", missing)
+    reading = read_password("a-desk-test", "es")
+    assert reading.password is None and reading.state == "sin llavero"
     assert "No hay un almacén de contraseñas del sistema utilizable" in reading.problem
+
+
+def test_tone_icons_exist_for_every_member_tone() -> None:
+    from agent.core.notify_text import Notice, Tone
+
+    for tone in Tone:
+        icon = wiring.tone_icon(Notice("x", "", tone=tone))
+        assert (icon is None) == (tone is Tone.NEUTRAL)
+        assert icon is None or icon.is_file()

@@ -7,17 +7,14 @@ Credentials", generic credential ``AvisoEntradas`` or ``<account>@AvisoEntradas`
 WinVault backend names them); on Linux the Secret Service (GNOME Keyring, KWallet 5.97+).
 
 Implementations: :mod:`agent.adapters.credentials_keyring` (the OS keyring) and
-:mod:`agent.adapters.credentials_memory` (in-process twin for tests). ``AVISO_CREDENTIALS=keyring|memory``
-overrides the choice. Passwords never appear in ``repr``, logs or exception messages.
+:mod:`agent.adapters.credentials_memory` (in-process twin for tests), picked by
+:func:`agent.adapters.choose.credential_store` (``AVISO_CREDENTIALS=keyring|memory`` overrides the choice). This
+module holds only the protocol and the errors. Passwords never appear in ``repr``, logs or exception messages.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Protocol
-
-ENV_CHOICE = "AVISO_CREDENTIALS"
 
 
 class CredentialStore(Protocol):
@@ -25,7 +22,8 @@ class CredentialStore(Protocol):
 
     @property
     def backend_name(self) -> str:
-        """Human-readable backend, e.g. ``Windows Credential Manager (keyring WinVaultKeyring)``."""
+        """Where the password goes, for people: ``Windows Credential Manager``, ``GNOME Keyring / Secret Service``
+        (no internal class names)."""
         ...
 
     def get(self, account: str) -> str | None:
@@ -40,6 +38,12 @@ class CredentialStore(Protocol):
         """Remove the password; False when there was none. Raises :class:`CredentialsError`."""
         ...
 
+    def is_locked(self) -> bool | None:
+        """Whether the store is locked right now, asked without prompting (Secret Service: the collection's
+        ``Locked`` property); None when the store has no such notion or cannot tell. May block on D-Bus: callers
+        bound it (:mod:`agent.deploy.connection`). Raises :class:`CredentialsError`."""
+        ...
+
 
 class CredentialsError(RuntimeError):
     """The keyring refused an operation. ``detail`` is the backend's text (never contains the password)."""
@@ -50,22 +54,14 @@ class CredentialsError(RuntimeError):
 
 
 class CredentialsUnavailable(CredentialsError):
-    """No usable keyring backend on this machine. ``detail`` says why; the CLI adds how to fix it."""
+    """No usable keyring backend on this machine ("sin llavero": e.g. no Secret Service on the session bus, no
+    session bus at all). ``detail`` says why; the CLI adds how to fix it."""
 
 
-def open_store(env: Mapping[str, str] | None = None) -> CredentialStore:
-    """The store chosen once at start-up: ``$AVISO_CREDENTIALS`` (``keyring`` default, ``memory`` for tests).
+class CredentialsLocked(CredentialsError):
+    """The keyring is there but locked ("llavero bloqueado"): its unlock prompt was dismissed, cannot be shown,
+    or is still waiting for the person (then keyring's read blocks; see :mod:`agent.deploy.connection`)."""
 
-    Raises :class:`CredentialsUnavailable` when the OS keyring cannot be used (no Secret Service running, etc.).
-    """
-    env = os.environ if env is None else env
-    choice = env.get(ENV_CHOICE, "keyring").strip().lower()
-    if choice == "memory":
-        from agent.adapters.credentials_memory import MemoryStore
 
-        return MemoryStore()
-    if choice != "keyring":
-        raise CredentialsUnavailable(f"{ENV_CHOICE}={choice!r} is not one of: keyring, memory")
-    from agent.adapters.credentials_keyring import KeyringStore
-
-    return KeyringStore.open(env)
+class CredentialsTimedOut(CredentialsError):
+    """The keyring did not answer within the time bound, and it did not say it was locked."""

@@ -47,13 +47,9 @@ def _cmd_setup_db(args: argparse.Namespace) -> int:
 
     password = None
     if args.pos_password_stdin:
-        # A pipe (`printf %s "$PW" | ...`) gives the first line; a terminal gets a prompt without echo.
-        if sys.stdin.isatty():
-            import getpass
+        from agent.deploy.connection import read_secret_line  # the one stdin/prompt password reader
 
-            password = getpass.getpass(tr("setup.password_prompt", args.lang))
-        else:
-            password = sys.stdin.readline().rstrip("\r\n")
+        password = read_secret_line(tr("setup.password_prompt", args.lang))
     from agent.db import connect
 
     try:

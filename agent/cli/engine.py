@@ -33,7 +33,13 @@ AddArg = Callable[[argparse.ArgumentParser], None]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
     """Add ``listen`` and ``simulate`` to ``sub``."""
-    p = sub.add_parser("listen", help="print member entries as they arrive (console listener)")
+    p = sub.add_parser(
+        "listen",
+        help="print member entries as they arrive (console listener)",
+        description="Exit codes: 0 --count reached or Ctrl+C; 1 --timeout passed or the engine stopped; 2 invalid "
+        "settings, malformed --dsn or unusable TLS settings; 4 the password could not be read from the OS keyring "
+        "(locked, no keyring, not answering).",
+    )
     p.add_argument(
         "--dsn",
         default=None,
@@ -119,36 +125,39 @@ def _human(entry: Entry, source: str, lang: str) -> str:
 
 def _listen_config(args: argparse.Namespace) -> EngineConfig:
     """--dsn given: that DSN (PG* variables fill what it leaves out). Otherwise the configured server, channel and
-    TLS settings with the password from the OS keyring (:func:`agent.cli.deploy.load_connection`)."""
+    TLS settings with the password from the OS keyring. Both through :func:`agent.deploy.connection.resolve`.
+
+    Raises :class:`agent.deploy.connection.ConnectionSetupError` subclasses: a keyring that cannot be read
+    (locked, unreachable, not answering) is raised; no password stored is not (libpq's ``PGPASSWORD``/``.pgpass``
+    may still apply)."""
     from agent.db.engine import EngineConfig
+    from agent.deploy.connection import KeyringProblem, configured_settings, resolve
 
     if args.dsn is not None:
-        return EngineConfig(
-            dsn=args.dsn,
-            channel=args.channel or names.DEFAULT_CHANNEL,
-            cursor_path=args.cursor,
-            require_ack=True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
-        )
-    from agent.cli.deploy import load_connection
-    from agent.deploy import config_files
-
-    settings = config_files.load().settings.connection
-    dsn, password = load_connection()
+        params = resolve(None, dsn_override=args.dsn, channel=args.channel)
+    else:
+        params = resolve(configured_settings().connection, channel=args.channel)
+        if isinstance(params.password_problem, KeyringProblem):
+            raise params.password_problem
     return EngineConfig(
-        dsn=dsn,
-        password=password,
-        channel=args.channel or settings.channel,
+        dsn=params.dsn,
+        password=params.password,
+        channel=params.channel,
         cursor_path=args.cursor,
-        require_ack=True,
-        sslmode=settings.sslmode,
-        sslrootcert=settings.sslrootcert,
-        connect_timeout_s=float(settings.connect_timeout_s),
+        require_ack=True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
+        sslmode=params.sslmode,
+        sslrootcert=params.sslrootcert,
+        connect_timeout_s=float(params.connect_timeout_s),
     )
 
 
+EXIT_KEYRING = 4
+"""``listen`` exit code: the password could not be read from the OS keyring (locked, none, not answering)."""
+
+
 def _cmd_listen(args: argparse.Namespace) -> int:
-    from agent.db.connect import connection_kwargs
     from agent.db.engine import ListenerEngine
+    from agent.deploy.connection import ConnectionSetupError, KeyringProblem
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
@@ -159,9 +168,12 @@ def _cmd_listen(args: argparse.Namespace) -> int:
             stream.reconfigure(errors="replace")
     try:
         config = _listen_config(args)
-        connection_kwargs(config.dsn)  # a malformed DSN is a usage error now, not an endless retry
-    except Exception as exc:  # ConfigError / CredentialsError / ValueError: a sentence, never a traceback
-        print(str(exc), file=sys.stderr)
+    except KeyringProblem as exc:  # a sentence with the fix, never a raw backend message or a traceback
+        print(exc.message(args.lang), file=sys.stderr)
+        print(tr("listen.keyring_failed", args.lang), file=sys.stderr)
+        return EXIT_KEYRING
+    except ConnectionSetupError as exc:  # invalid settings, malformed DSN, unusable sslrootcert=system
+        print(exc.message(args.lang), file=sys.stderr)
         return 2
     events: queue.Queue[Event] = queue.Queue()
     engine = ListenerEngine(config, events, lang=args.lang)

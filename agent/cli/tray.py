@@ -109,7 +109,7 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
     from agent.core.i18n import tr
     from agent.deploy import config_files
     from agent.desk import compose
-    from agent.desk.password import KeyringReader
+    from agent.desk.password import read_password
 
     overrides = _overrides(args)
     try:
@@ -123,7 +123,7 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
     log_file = logging_setup.setup_logging(settings.log_level, console=bool(getattr(args, "verbose", False)))
     dsn_arg = getattr(args, "dsn", None)
     reload = None
-    problem, locked = "", False
+    problem, state = "", ""
     if dsn_arg is not None:
         try:
             dsn, password = split_password(dsn_arg)
@@ -132,16 +132,15 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
             _fatal(lang, tr("error.dsn", lang), log_file)
             return 2
     else:
-        reader = KeyringReader(lang=lang)
         dsn = config_files.connection_dsn(settings.connection)
-        first = reader.read(credential_account(settings.connection))
-        password, problem, locked = first.password, first.problem, first.locked
+        first = read_password(credential_account(settings.connection), lang)
+        password, problem, state = first.password, first.problem, first.state
 
         def reload() -> compose.Reading:
             fresh: Settings = config_files.load(overrides=overrides).settings  # ConfigError: logged by the reloader
-            got = reader.read(credential_account(fresh.connection))
+            got = read_password(credential_account(fresh.connection), lang)
             return compose.Reading(
-                config_files.connection_dsn(fresh.connection), got.password, fresh, got.problem, got.locked
+                config_files.connection_dsn(fresh.connection), got.password, fresh, got.problem, got.state
             )
 
     opts = compose.AgentOptions(
@@ -155,7 +154,7 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
         log_file=log_file,
         reload=reload,
         keyring_problem=problem,
-        keyring_locked=locked,
+        keyring_state=state,
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
     return compose.run_agent(opts, photos=_photo_source(settings))

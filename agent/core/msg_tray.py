@@ -104,8 +104,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "state.stopped": {"es": "Detenido", "en": "Stopped"},
     "state.paused_until": {"es": "En pausa hasta las {time}", "en": "Paused until {time}"},
     "state.paused_indefinitely": {"es": "En pausa hasta reanudar", "en": "Paused until resumed"},
-    "state.keyring_locked": {"es": "Llavero bloqueado", "en": "Keyring locked"},
-    "state.no_keyring": {"es": "Sin llavero", "en": "No keyring"},
     "tooltip.fault": {
         "es": "Error interno repetido: vea el registro",
         "en": "Repeated internal error: see the log",
@@ -149,18 +147,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Aviso de Entradas, o guárdela de nuevo con «python -m agent configure».",
         "en": "Could not read the password from the OS keyring ({detail}). Unlock the keyring and restart "
         "Aviso de Entradas, or save it again with 'python -m agent configure'.",
-    },
-    "keyring.locked": {
-        "es": "El llavero del sistema no respondió en {seconds} s (¿bloqueado?). Desbloquéelo (inicie sesión en "
-        "el escritorio o abra «Contraseñas y claves»); Aviso de Entradas lo vuelve a intentar solo.",
-        "en": "The OS keyring did not answer within {seconds} s (locked?). Unlock it (log in to the desktop or open "
-        "'Passwords and Keys'); Aviso de Entradas tries again by itself.",
-    },
-    "keyring.locked_now": {
-        "es": "El llavero del sistema está bloqueado ({detail}). Desbloquéelo (inicie sesión en el escritorio o "
-        "abra «Contraseñas y claves»); Aviso de Entradas lo vuelve a intentar solo.",
-        "en": "The OS keyring is locked ({detail}). Unlock it (log in to the desktop or open 'Passwords and "
-        "Keys'); Aviso de Entradas tries again by itself.",
     },
     "app.fatal_title": {"es": "Aviso de Entradas no pudo iniciar", "en": "Aviso de Entradas could not start"},
     "app.fatal_log": {"es": "Detalles en el registro: {path}", "en": "Details in the log: {path}"},

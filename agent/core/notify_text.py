@@ -163,6 +163,7 @@ class Notice:
     member_id: int | str | None = None
     photo: str | None = None
     photo_path: Path | None = None
+    """The member's photo as an existing local file (resolved by the desk; notifiers never parse ``photo``)."""
     tone: Tone = Tone.NEUTRAL
     status_text: str = ""
 

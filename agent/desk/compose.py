@@ -48,13 +48,13 @@ DEFAULT_SECTIONS: tuple[MenuSection, ...] = (menu_deploy.menu_items,)
 @dataclass(frozen=True)
 class Reading:
     """What a reload read: connection target, password (never logged or in ``repr``), settings, and why the
-    keyring gave no password ('' when it did; ``locked`` when it did not answer in time)."""
+    keyring gave no password ('' when it did) with its few words for the tray (``keyring_state``)."""
 
     dsn: str
     password: str | None = field(default=None, repr=False)
     settings: Settings = field(default_factory=Settings)
     keyring_problem: str = ""
-    keyring_locked: bool = False
+    keyring_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class AgentOptions:
     the reload thread; may take up to the keyring timeout."""
     keyring_problem: str = ""
     """Why the keyring gave no password at start ('' when it did)."""
-    keyring_locked: bool = False
+    keyring_state: str = ""
+    """The same in a few words for the tray ("llavero bloqueado")."""
 
 
 def _print_line(text: str) -> None:
@@ -117,7 +118,7 @@ def _local_now() -> dt.datetime:
 def _new_state(opts: AgentOptions, names: Sequence[str], now: float, wall: dt.datetime) -> DeskState:
     state = DeskState(opts.settings, lang=opts.lang, notifier_names=names, now=now, today=wall.date())
     if opts.keyring_problem:
-        state.handle(messages.KeyringStatus(opts.keyring_problem, opts.keyring_locked), now, wall)
+        state.handle(messages.KeyringStatus(opts.keyring_problem, opts.keyring_state), now, wall)
     return state
 
 
@@ -176,13 +177,18 @@ def run_agent(
             has_menu=has_menu,
         )
 
-    tray = wiring.make_tray(tray_choice, menu)
+    tray = wiring.make_tray(tray_choice, menu=menu)
     if tray is None and notifier_choice == "auto":
         notifier_choice = "dbus" if sys.platform != "win32" and wiring.has_display() else "console"
     chain = (
         list(notifiers)
         if notifiers is not None
-        else wiring.make_notifiers(notifier_choice, tray, lambda notice: mailbox.post(messages.Clicked(notice)))
+        else wiring.make_notifiers(
+            notifier_choice,
+            tray=tray,
+            on_click=lambda notice: mailbox.post(messages.Clicked(notice)),
+            icon_for=wiring.tone_icon,
+        )
     )
     # 4. the pure state, 5. the engine slot, 6. the loop
     state = _new_state(opts, [n.name for n in chain], clock(), wall())
@@ -262,7 +268,7 @@ class _Reloader:
         try:
             reading = source()
             self._slot.swap(_engine_factory(self._opts, reading.dsn, reading.password, reading.settings))
-            self._mailbox.post(messages.KeyringStatus(reading.keyring_problem, reading.keyring_locked))
+            self._mailbox.post(messages.KeyringStatus(reading.keyring_problem, reading.keyring_state))
             self._mailbox.post(messages.Reloaded(reading.settings))
             log.info("engine restarted with reloaded settings")
         except Exception:  # this thread's own barrier: logged, the old engine (or none) keeps the tray honest

@@ -36,7 +36,8 @@ def settings_command() -> list[str]:
 
 def menu_items(ctx: MenuContext) -> Sequence[MenuItemSpec]:
     """The deploy area's items (placed above "Quit" by the tray)."""
-    from agent.adapters.autostart_api import launch_command, open_autostart
+    from agent.adapters.autostart_api import launch_command
+    from agent.adapters.choose import autostart as open_autostart
 
     try:
         autostart = open_autostart()

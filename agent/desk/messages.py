@@ -73,7 +73,8 @@ class KeyringStatus:
     password error; while it is not '', the desk retries the keyring every ``KEYRING_RETRY_S``."""
 
     problem: str
-    locked: bool = False
+    state: str = ""
+    """A few words for the tray ("llavero bloqueado", "sin llavero"...)."""
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,22 @@
-"""Reading the database password from the OS keyring without ever blocking the desk (issue 11 item 3).
+"""The tray's password read: the OS keyring through :func:`agent.deploy.keyring_access.read_keyring_password`
+(bounded, 5 s; single-flight per account, so retries never pile up threads), turned into what the desk shows.
 
-``keyring.get_password`` has no timeout: on a locked Secret Service collection it waits for an unlock prompt
-that may never come (an auto-login PC at boot). :class:`KeyringReader` reads on a daemon thread and waits at most
-:data:`READ_TIMEOUT_S` seconds; a read still blocked is not repeated (at most one reader thread at a time: a
-later call reports "locked" again until the blocked one returns, and then uses its answer).
-
-Each read gives a :class:`PasswordReading`: the password (or None) and, when there is none from the keyring, a
-translated sentence with the fix and whether the keyring is *locked* (timed out) rather than *missing*
-(no usable keyring). The conn helper is making ``agent/adapters/credentials_*`` time out with distinct errors
-itself; once that is merged this module calls it instead of keeping its own thread.
+Each read gives a :class:`PasswordReading`: the password (or None) and, when the keyring gave none, the
+translated sentence with the fix (:meth:`KeyringProblem.message`) and the few words for the tray's state
+(:meth:`KeyringProblem.state`: "llavero bloqueado", "llavero sin respuesta", "sin llavero"...). "No password
+stored" is not a keyring problem here: libpq's ``PGPASSWORD``/``.pgpass`` may still apply, and the engine says
+"no password" itself. Any thread (the main thread at start, the reload thread later); blocks at most the bound.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.core.i18n import tr
+from agent.deploy.connection_errors import KeyringProblem
+from agent.deploy.keyring_access import DEFAULT_TIMEOUT_S, read_keyring_password
 
 log = logging.getLogger("agent.desk.password")
-
-READ_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -31,60 +25,13 @@ class PasswordReading:
 
     password: str | None = field(default=None, repr=False)
     problem: str = ""
-    locked: bool = False
+    state: str = ""
 
 
-class KeyringReader:
-    """See the module docstring. ``get(account)`` is the store's read (``open_store().get``: may block, may raise
-    ``CredentialsUnavailable``/``CredentialsError``). Any thread may call :meth:`read`, one at a time."""
-
-    def __init__(
-        self, get: Callable[[str], str | None] | None = None, lang: str = "es", timeout_s: float = READ_TIMEOUT_S
-    ) -> None:
-        self._get = get or _store_get
-        self._lang = lang
-        self._timeout_s = timeout_s
-        self._pending: tuple[str, threading.Thread, list[PasswordReading]] | None = None
-
-    def read(self, account: str) -> PasswordReading:
-        """The password for ``account`` within the timeout, or why not (blocks at most the timeout)."""
-        pending = self._pending
-        if pending is None or pending[0] != account:
-            box: list[PasswordReading] = []
-            thread = threading.Thread(target=self._work, args=(account, box), name="aviso-keyring", daemon=True)
-            pending = self._pending = (account, thread, box)
-            thread.start()
-        _, thread, box = pending
-        thread.join(self._timeout_s)
-        if thread.is_alive() or not box:
-            log.warning("the OS keyring did not answer within %.0f s (locked?)", self._timeout_s)
-            return PasswordReading(None, tr("keyring.locked", self._lang, seconds=f"{self._timeout_s:g}"), True)
-        self._pending = None
-        return box[0]
-
-    def _work(self, account: str, box: list[PasswordReading]) -> None:
-        try:
-            from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
-        except ImportError:  # pragma: no cover (the deploy area ships it)
-            box.append(PasswordReading())
-            return
-        try:
-            box.append(PasswordReading(self._get(account)))
-        except CredentialsUnavailable as exc:
-            log.warning("no password from the OS keyring for %s: %s", account, exc)
-            box.append(PasswordReading(None, tr("cred.unavailable", self._lang, detail=exc.detail)))
-        except CredentialsError as exc:
-            log.warning("no password from the OS keyring for %s: %s", account, exc)
-            # keyring's KeyringLocked: the collection is locked and no unlock prompt could be shown
-            locked = "Locked" in exc.detail
-            key = "keyring.locked_now" if locked else "app.keyring_error"
-            box.append(PasswordReading(None, tr(key, self._lang, detail=exc.detail), locked))
-        except Exception:  # a thread's own barrier: anything else is logged, never lost
-            log.exception("reading the OS keyring failed")
-            box.append(PasswordReading(None, tr("app.keyring_error", self._lang, detail="?")))
-
-
-def _store_get(account: str) -> str | None:
-    from agent.adapters.credentials_api import open_store
-
-    return open_store().get(account)
+def read_password(account: str, lang: str = "es", timeout_s: float = DEFAULT_TIMEOUT_S) -> PasswordReading:
+    """The password for ``account`` within ``timeout_s`` seconds, or why not."""
+    try:
+        return PasswordReading(read_keyring_password(account, timeout_s))
+    except KeyringProblem as exc:
+        log.warning("no password from the OS keyring for %s: %s (%s)", account, type(exc).__name__, exc.detail)
+        return PasswordReading(None, exc.message(lang), exc.state(lang))

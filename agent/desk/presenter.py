@@ -44,7 +44,8 @@ def status_word(view: DeskView, now: float) -> str:
     if c.state is ConnState.LISTENING:
         return tr("state.listening", lang)
     if view.keyring_problem:
-        return tr("state.keyring_locked" if view.keyring_locked else "state.no_keyring", lang)
+        word = view.keyring_state or tr("cred.state.error", lang)
+        return word[:1].upper() + word[1:]
     if c.state is ConnState.CONNECTING:
         return tr("state.connecting", lang)
     if c.state is ConnState.AUTH_FAILED:

@@ -243,8 +243,9 @@ def run(lang: str) -> int:
     except Exception as exc:  # ImportError (no Tk in this Python) or TclError (no display)
         print(tr("settings.no_tk", lang, detail=f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_NO_TK
-    from agent.adapters.autostart_api import open_autostart
-    from agent.adapters.credentials_api import CredentialsError, open_store
+    from agent.adapters.choose import autostart as open_autostart
+    from agent.adapters.choose import credential_store
+    from agent.adapters.credentials_api import CredentialsError
     from agent.deploy import config_files
 
     try:
@@ -253,7 +254,7 @@ def run(lang: str) -> int:
         settings = Settings()
     store: CredentialStore | None
     try:
-        store = open_store()
+        store = credential_store()
     except CredentialsError as exc:
         store = None
         print(tr("cred.unavailable", lang, detail=exc.detail), file=sys.stderr)

@@ -74,7 +74,7 @@ class DeskView:
     missed: int
     faulted: bool
     keyring_problem: str
-    keyring_locked: bool
+    keyring_state: str
     settings: Settings
 
 
@@ -103,7 +103,7 @@ class DeskState:
         self.today, self.today_count = today, 0
         self.recent: deque[Notice] = deque(maxlen=RECENT_MAX)
         self.keyring_problem = ""
-        self.keyring_locked = False
+        self.keyring_state = ""
         self._keyring_retry_at: float | None = None
         self._pause_until_text = ""
         self._held: dict[int, _Held] = {}
@@ -234,7 +234,7 @@ class DeskState:
             missed=self.display.missed_count,
             faulted=self.faults.faulted(now),
             keyring_problem=self.keyring_problem,
-            keyring_locked=self.keyring_locked,
+            keyring_state=self.keyring_state,
             settings=self.settings,
         )
 
@@ -269,7 +269,7 @@ class DeskState:
             self.apply_settings(cmd.settings)
             return []
         if isinstance(cmd, m.KeyringStatus):
-            self.keyring_problem, self.keyring_locked = cmd.problem, cmd.locked and bool(cmd.problem)
+            self.keyring_problem, self.keyring_state = cmd.problem, cmd.state if cmd.problem else ""
             log.info("keyring: %s", cmd.problem or "password read")
             self._keyring_retry_at = now + KEYRING_RETRY_S if cmd.problem else None
             return []
