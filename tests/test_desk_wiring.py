@@ -1,6 +1,7 @@
 """The desk's adapters that can run here without a desktop: single instance, the notifier chain and its
 fallbacks, balloon and console notifiers, logging (no std streams, redaction, excepthooks), the state and tone
-icons, the bounded password read. (Copying assets out of a one-file bundle moved with the choosers:
+icons. (The bounded keyring read is the conn helper's ``agent.deploy.keyring_access``, tested there and
+through the tray in ``test_desk_cli.py``.) (Copying assets out of a one-file bundle moved with the choosers:
 ``tests/test_choose.py``.) (Moved from the old ``test_tray_menu.py`` and extended.)"""
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import logging
 import os
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from desk_rig import PYSTRAY  # noqa: F401 (pystray on the dummy backend before anything imports it)
@@ -24,7 +23,6 @@ from agent.adapters.notifier_console import ConsoleNotifier, format_line
 from agent.adapters.single_instance_posix import LockFileInstance
 from agent.core.notify_text import Notice, Urgency
 from agent.desk import wiring
-from agent.desk.password import read_password
 
 
 def test_single_instance_lock(tmp_path: Path) -> None:
@@ -125,61 +123,6 @@ def test_every_icon_state_has_its_asset() -> None:
     for state, path in wiring.icon_paths().items():
         assert path.is_file(), state
         assert path.with_suffix(".ico").is_file(), state
-
-
-class _Store:
-    """A credential store whose ``get`` blocks until released (an unanswered unlock prompt) or raises."""
-
-    backend_name = "test"
-
-    def __init__(self, get: Any) -> None:
-        self._get = get
-
-    def get(self, account: str) -> str | None:
-        return self._get(account)
-
-    def is_locked(self) -> bool | None:
-        return None
-
-
-def test_password_read_times_out_on_a_blocked_keyring_and_does_not_pile_up_threads(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from agent.deploy import keyring_access
-
-    release = threading.Event()
-    calls: list[str] = []
-
-    def blocked(account: str) -> str | None:
-        calls.append(account)
-        release.wait(10)
-        return "pw"
-
-    monkeypatch.setattr(keyring_access, "_default_open_store", lambda: _Store(blocked))
-    t0 = time.monotonic()
-    first = read_password("pos_user@h-desk-test", "es", timeout_s=0.2)
-    assert time.monotonic() - t0 < 2.0
-    assert first.password is None and first.state == "llavero sin respuesta" and "no respondió" in first.problem
-    again = read_password("pos_user@h-desk-test", "es", timeout_s=0.2)
-    assert again.state == "llavero sin respuesta" and calls == ["pos_user@h-desk-test"]  # waited for, not repeated
-    release.set()
-    time.sleep(0.05)
-    done = read_password("pos_user@h-desk-test", "es", timeout_s=0.2)
-    assert done.password == "pw" and done.problem == "" and done.state == ""
-    assert "pw" not in repr(done)
-
-
-def test_password_read_says_when_there_is_no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.adapters.credentials_api import CredentialsUnavailable
-    from agent.deploy import keyring_access
-
-    def missing() -> Any:
-        raise CredentialsUnavailable("no Secret Service")
-
-    monkeypatch.setattr(keyring_access, "_default_open_store", missing)
-    reading = read_password("a-desk-test", "es")
-    assert reading.password is None and reading.state == "sin llavero"
-    assert "No hay un almacén de contraseñas del sistema utilizable" in reading.problem
 
 
 def test_tone_icons_exist_for_every_member_tone() -> None:

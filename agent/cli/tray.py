@@ -12,9 +12,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cli import demo
+
+if TYPE_CHECKING:
+    from agent.core.config import Settings
+    from agent.deploy.connection import ConnectionParams
+    from agent.desk.compose import Reading
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 log = logging.getLogger("agent.cli")
@@ -80,7 +85,7 @@ def run_tray(args: argparse.Namespace) -> int:
 
     Start-up order (issue 11 items 3 and 5): the single-instance lock first (a second start that would hang on a
     locked keyring exits at once), then logging (so a bad configuration is logged), then the configuration, then
-    the password, read off this thread with a timeout (:mod:`agent.desk.password`): a locked keyring leaves the
+    the password, read with a 5 s bound (:func:`agent.deploy.connection.resolve`): a locked keyring leaves the
     tray up in its own state, retried, and ``--duration`` is honoured. A failure to start is logged and told to
     the person (:mod:`agent.desk.fatal`), exit code 2 (configuration) or 1."""
     from agent import logging_setup
@@ -105,11 +110,10 @@ def run_tray(args: argparse.Namespace) -> int:
 
 def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
     from agent import logging_setup
-    from agent.core.config import ConfigError, Settings, credential_account
-    from agent.core.i18n import tr
+    from agent.core.config import ConfigError
     from agent.deploy import config_files
+    from agent.deploy.connection import ConnectionSetupError, resolve
     from agent.desk import compose
-    from agent.desk.password import read_password
 
     overrides = _overrides(args)
     try:
@@ -123,29 +127,25 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
     log_file = logging_setup.setup_logging(settings.log_level, console=bool(getattr(args, "verbose", False)))
     dsn_arg = getattr(args, "dsn", None)
     reload = None
-    problem, state = "", ""
-    if dsn_arg is not None:
-        try:
-            dsn, password = split_password(dsn_arg)
-        except Exception:  # libpq's parse error may quote the DSN, password included: never echo it
-            log.error("the --dsn value is not a valid libpq connection string")
-            _fatal(lang, tr("error.dsn", lang), log_file)
-            return 2
-    else:
-        dsn = config_files.connection_dsn(settings.connection)
-        first = read_password(credential_account(settings.connection), lang)
-        password, problem, state = first.password, first.problem, first.state
+    try:
+        # with --dsn: the DSN's password or PGPASSWORD/.pgpass, and "reload" only reconnects
+        params = resolve(None, dsn_override=dsn_arg) if dsn_arg is not None else resolve(settings.connection)
+    except ConnectionSetupError as exc:  # malformed --dsn (never echoed), unusable sslrootcert=system
+        log.error("connection settings: %s", type(exc).__name__)
+        _fatal(lang, exc.message(lang), log_file)
+        return 2
+    first = _reading(params, settings, lang)
+    if dsn_arg is None:
 
         def reload() -> compose.Reading:
             fresh: Settings = config_files.load(overrides=overrides).settings  # ConfigError: logged by the reloader
-            got = read_password(credential_account(fresh.connection), lang)
-            return compose.Reading(
-                config_files.connection_dsn(fresh.connection), got.password, fresh, got.problem, got.state
-            )
+            return _reading(resolve(fresh.connection), fresh, lang)
 
     opts = compose.AgentOptions(
-        dsn=dsn,
-        password=password,
+        dsn=first.dsn,
+        password=first.password,
+        sslmode=first.sslmode,
+        sslrootcert=first.sslrootcert,
         settings=settings,
         lang=lang,
         headless=bool(getattr(args, "headless", False)),
@@ -153,11 +153,33 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
         cursor_path=config_files.state_dir() / "delivery-cursor.json",
         log_file=log_file,
         reload=reload,
-        keyring_problem=problem,
-        keyring_state=state,
+        keyring_problem=first.keyring_problem,
+        keyring_state=first.keyring_state,
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
     return compose.run_agent(opts, photos=_photo_source(settings))
+
+
+def _reading(params: ConnectionParams, settings: Settings, lang: str) -> Reading:
+    """:class:`agent.desk.compose.Reading` from :func:`agent.deploy.connection.resolve`'s parameters: a keyring
+    that could not be read (locked, unreachable, not answering) becomes the tray's keyring state; "no password
+    stored" does not (``PGPASSWORD``/``.pgpass`` may still apply; the engine then says "no password")."""
+    from agent.deploy.connection import KeyringProblem
+    from agent.desk import compose
+
+    problem = params.password_problem
+    keyring = problem if isinstance(problem, KeyringProblem) else None
+    if keyring is not None:
+        log.warning("no password from the OS keyring: %s (%s)", type(keyring).__name__, keyring.detail)
+    return compose.Reading(
+        params.dsn,
+        params.password,
+        settings,
+        keyring.message(lang) if keyring else "",
+        keyring.state(lang) if keyring else "",
+        sslmode=params.sslmode,
+        sslrootcert=params.sslrootcert,
+    )
 
 
 def _photo_source(settings: Any) -> Any:

@@ -55,15 +55,22 @@ class Reading:
     settings: Settings = field(default_factory=Settings)
     keyring_problem: str = ""
     keyring_state: str = ""
+    sslmode: str = ""
+    """libpq ``sslmode`` ('' = the DSN's / libpq's); ``sslrootcert`` already resolved
+    (:func:`agent.deploy.connection.resolve`)."""
+    sslrootcert: str = ""
 
 
 @dataclass(frozen=True)
 class AgentOptions:
-    """How to run the agent. ``dsn`` holds no password; ``password`` is never logged or shown in ``repr``."""
+    """How to run the agent. ``dsn`` holds no password; ``password`` is never logged or shown in ``repr``;
+    ``sslmode``/``sslrootcert`` as :class:`Reading`'s."""
 
     dsn: str
     password: str | None = field(default=None, repr=False)
     settings: Settings = field(default_factory=Settings)
+    sslmode: str = ""
+    sslrootcert: str = ""
     lang: str = "es"
     headless: bool = False
     duration_s: float | None = None
@@ -91,13 +98,15 @@ def _print_line(text: str) -> None:
         sys.stdout.flush()
 
 
-def _engine_factory(opts: AgentOptions, dsn: str, password: str | None, settings: Settings) -> Any:
+def _engine_factory(opts: AgentOptions, reading: Reading) -> Any:
     from agent.db.engine import EngineConfig, ListenerEngine
 
-    conn = settings.connection
+    conn = reading.settings.connection
     config = EngineConfig(
-        dsn=dsn,
-        password=password,
+        dsn=reading.dsn,
+        password=reading.password,
+        sslmode=reading.sslmode,
+        sslrootcert=reading.sslrootcert,
         channel=conn.channel,
         cursor_path=opts.cursor_path,
         connect_timeout_s=float(conn.connect_timeout_s),
@@ -142,7 +151,8 @@ def run_agent(
     ``entry_listeners`` are called on the desk thread for every member entry handled. Returns 0 on a normal
     exit, 1 when the engine cannot be loaded."""
     try:
-        first_engine = _engine_factory(opts, opts.dsn, opts.password, opts.settings)
+        first = Reading(opts.dsn, opts.password, opts.settings, sslmode=opts.sslmode, sslrootcert=opts.sslrootcert)
+        first_engine = _engine_factory(opts, first)
     except ImportError as exc:
         out(tr("app.no_engine", opts.lang) + f" ({exc})")
         return 1
@@ -267,7 +277,7 @@ class _Reloader:
             return
         try:
             reading = source()
-            self._slot.swap(_engine_factory(self._opts, reading.dsn, reading.password, reading.settings))
+            self._slot.swap(_engine_factory(self._opts, reading))
             self._mailbox.post(messages.KeyringStatus(reading.keyring_problem, reading.keyring_state))
             self._mailbox.post(messages.Reloaded(reading.settings))
             log.info("engine restarted with reloaded settings")
