@@ -558,3 +558,39 @@ def test_notification_daemon_gone_every_entry_reaches_a_person_and_the_icon_says
     assert desktop.displayed() == 0 and desktop.history(base) == []
     assert all(f"entry-{r.entry_id}" not in again.log_text()[mark:] for r in rows)
     assert again.stop() == 0
+
+
+def icon_title(d: Desktop) -> str:
+    """The docked icon's window name: pystray's xorg backend keeps the tooltip there."""
+    import Xlib.display
+
+    (wid,) = wait_until(d.icon_windows, 10, "the tray icon to dock in trayer")
+    display = Xlib.display.Display(d.env["DISPLAY"])
+    try:
+        window = display.create_resource_object("window", int(wid))
+        name = window.get_full_text_property(display.intern_atom("_NET_WM_NAME")) or window.get_wm_name()
+        return str(name or "")
+    finally:
+        display.close()
+
+
+def test_warnings_only_mode_pops_up_warnings_only_and_the_tooltip_says_so(desktop: Desktop, db: Any) -> None:
+    """Issue 13: ``notifications.only_warnings``: a normal entry does not pop up, an expired one does; the icon's
+    tooltip says the mode is on."""
+    m = members(db)
+    agent = start_agent(desktop, db, AVISO_NOTIFICATIONS_ONLY_WARNINGS="true")
+    desktop.close_all()
+    base = desktop.last_id()
+    insert(db, m["current"]["id"])
+    expired = insert(db, m["expired"]["id"])
+    wait_until(lambda: desktop.displayed() >= 1, 15, "the expired member's notification")
+    time.sleep(1.0)
+    assert desktop.displayed() == 1
+    desktop.close_all()
+    (shown,) = desktop.history(base)
+    assert shown["summary"] == m["expired"]["name"] and shown["urgency"] == "CRITICAL"
+    assert f"Entrada {hhmm(expired)}" in shown["body"]
+    title = wait_until(lambda: (t := icon_title(desktop)) and "2 entradas hoy" in t and t, 10, "the tooltip's count")
+    assert "Solo avisos importantes" in title
+    assert "tray icon: quiet" in agent.log_text()
+    assert agent.stop() == 0

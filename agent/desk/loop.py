@@ -242,7 +242,7 @@ class DeskLoop:
         now = self.clock()
         tried: list[int] = []
         accepted: int | None = None
-        for index in self.state.display.order(show, now):
+        for index in self.state.order(show, now):
             tried.append(index)
             notifier = self.notifiers[index]
             try:

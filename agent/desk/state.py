@@ -191,6 +191,10 @@ class DeskState:
             log.warning("notice %s reached no notifier", show.notice.tag or show.notice.title)
         return self.display.outcome(show, tried, accepted, now)
 
+    def order(self, show: m.ShowNotice, now: float) -> list[int]:
+        """Which notifiers (indexes, primary first) to offer ``show`` to (:meth:`DisplayHealth.order`)."""
+        return self.display.order(show, now)
+
     def failure(self, now: float) -> None:
         """The loop's barrier caught an exception (counted for the error state)."""
         self.faults.record(now)
