@@ -594,3 +594,36 @@ def test_warnings_only_mode_pops_up_warnings_only_and_the_tooltip_says_so(deskto
     assert "Solo avisos importantes" in title
     assert "tray icon: quiet" in agent.log_text()
     assert agent.stop() == 0
+
+
+def test_a_member_photo_from_a_web_server_is_on_the_notification(desktop: Desktop, db: Any) -> None:
+    """Issue 13: ``foto_url`` on an HTTP server (the demo's avatar server): the desk holds the notice for the
+    photo (within ``photos.budget_ms``: the local server answers in time) and the D-Bus ``Notify`` carries the
+    cached thumbnail as ``image-path``."""
+    from agent.photos.demo_server import DemoPhotoServer
+
+    m = members(db)
+    server = DemoPhotoServer(demo_data.photo_people()).start()
+    try:
+        conn = db.connect_admin(autocommit=False)
+        try:
+            with conn.cursor() as cur:
+                demo_data.set_photo_urls(cur, server.base_url)
+            conn.commit()
+        finally:
+            conn.close()
+        cache = desktop.work / f"cache-{time.monotonic_ns()}"
+        agent = start_agent(desktop, db, XDG_CACHE_HOME=str(cache))
+        desktop.close_all()
+        bus_mark = (desktop.work / "bus.log").stat().st_size
+        insert(db, m["current"]["id"])
+        wait_until(lambda: desktop.displayed() >= 1, 15, "the notification with the photo")
+        bus = (desktop.work / "bus.log").read_bytes()[bus_mark:].decode("utf-8", "replace")
+        uri = re.search(r'string "image-path"\s+variant\s+string "(file://[^"]+)"', bus)
+        assert uri is not None, bus[-2000:]
+        photo = Path(uri.group(1).removeprefix("file://"))
+        assert photo.is_file() and str(cache) in str(photo) and server.requests >= 1
+        assert "photo not ready within the budget" not in agent.log_text()
+        assert agent.stop() == 0
+    finally:
+        server.stop()
