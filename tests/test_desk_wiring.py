@@ -132,3 +132,30 @@ def test_tone_icons_exist_for_every_member_tone() -> None:
         icon = wiring.tone_icon(Notice("x", "", tone=tone))
         assert (icon is None) == (tone is Tone.NEUTRAL)
         assert icon is None or icon.is_file()
+
+
+def test_a_fatal_start_up_error_is_a_message_box_in_a_windowed_windows_build(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Windows' ``MessageBoxW`` cannot run here: a fake ``ctypes.windll`` (the OS boundary) records the call."""
+    import ctypes
+
+    from agent.desk import fatal
+
+    calls: list[tuple[object, ...]] = []
+
+    class User32:
+        def MessageBoxW(self, *args: object) -> int:
+            calls.append(args)
+            return 1
+
+    class WinDLL:
+        user32 = User32()
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(ctypes, "windll", WinDLL(), raising=False)
+    fatal.tell("La configuración no es válida", windowed=True, title="Aviso de Entradas no pudo iniciar")
+    assert calls == [(None, "La configuración no es válida", "Aviso de Entradas no pudo iniciar", 0x10)]
+    assert "La configuración no es válida" in capsys.readouterr().err
+    fatal.tell("otra", windowed=False)  # a console build: stderr only
+    assert len(calls) == 1
