@@ -79,8 +79,10 @@ def _drop_our_handlers() -> None:
 def test_logging_works_without_std_streams_and_redacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdout", None)
     monkeypatch.setattr(sys, "stderr", None)
+    monkeypatch.setattr(logging_setup, "_WINDOWED", [])  # this process is not really windowed afterwards
     path = logging_setup.setup_logging("INFO", path=tmp_path / "a.log")
     try:
+        assert logging_setup.windowed()
         print("no crash")  # a windowed exe's print
         logging.getLogger("agent.test").info("dsn host=x password=s3cr3t user=pos_user")
         logging.getLogger("agent.test").info("url %s", "postgresql://pos_user:s3cr3t@h/db")
@@ -159,3 +161,12 @@ def test_a_fatal_start_up_error_is_a_message_box_in_a_windowed_windows_build(
     assert "La configuración no es válida" in capsys.readouterr().err
     fatal.tell("otra", windowed=False)  # a console build: stderr only
     assert len(calls) == 1
+
+
+def test_a_windowed_build_leaves_the_console_out_of_the_chain() -> None:
+    """Its stdout is a null writer: a printed notice would be "shown" to nobody and acknowledged."""
+    chain = [BalloonNotifier(lambda t, b: True), ConsoleNotifier(io.StringIO())]
+    assert [n.name for n in wiring.visible_only(chain, windowed=False)] == ["balloon", "console"]
+    assert [n.name for n in wiring.visible_only(chain, windowed=True)] == ["balloon"]
+    (nowhere,) = wiring.visible_only([ConsoleNotifier(io.StringIO())], windowed=True)
+    assert nowhere.show(Notice("x", "")) is False  # never acknowledged unseen

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent import logging_setup
 from agent.adapters.notifier_api import Notifier
 from agent.core.config import Settings
 from agent.core.events import Event
@@ -193,11 +194,14 @@ def run_agent(
     chain = (
         list(notifiers)
         if notifiers is not None
-        else wiring.make_notifiers(
-            notifier_choice,
-            tray=tray,
-            on_click=lambda notice: mailbox.post(messages.Clicked(notice)),
-            icon_for=wiring.tone_icon,
+        else wiring.visible_only(
+            wiring.make_notifiers(
+                notifier_choice,
+                tray=tray,
+                on_click=lambda notice: mailbox.post(messages.Clicked(notice)),
+                icon_for=wiring.tone_icon,
+            ),
+            logging_setup.windowed(),
         )
     )
     # 4. the pure state, 5. the engine slot, 6. the loop

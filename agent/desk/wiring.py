@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from agent import resources
 from agent.adapters import choose
+from agent.adapters.notifier_api import Notifier
 from agent.core.notify_text import Notice, Tone
 
 log = logging.getLogger("agent.desk.wiring")
@@ -33,6 +35,29 @@ def tone_icon(notice: Notice) -> Path | None:
         return None
     path = resources.asset(f"status-{notice.tone.value}.png")
     return path if path.is_file() else None
+
+
+class _Nowhere:
+    """The chain's stand-in when nothing can show a notice: refuses every one (never acknowledged unseen)."""
+
+    name = "nowhere"
+
+    def show(self, notice: Notice) -> bool:
+        log.warning("no notifier can show %s", notice.tag or notice.title)
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def visible_only(chain: Sequence[Notifier], windowed: bool) -> list[Notifier]:
+    """``chain`` without the console notifier in a windowed build: its ``sys.stdout`` is a null writer
+    (:func:`agent.logging_setup.ensure_std_streams`), so a printed notice would count as shown while nobody can
+    see it. Never empty: :class:`_Nowhere` when nothing is left."""
+    out = [n for n in chain if not (windowed and n.name == "console")]
+    if len(out) != len(chain):
+        log.info("windowed build: the console notifier is left out (nobody would see its lines)")
+    return out or [_Nowhere()]
 
 
 def hold_single_instance(name: str, lang: str) -> Any:
