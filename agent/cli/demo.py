@@ -23,15 +23,19 @@ DEMO_FIRST_S = 1.0
 """Seconds from the agent listening to the first simulated entry."""
 
 
+DEMO_REPEAT_MIN = 1
+"""The demo's repeat-entry window, minutes (the product's default is 60): short, so that only the plan's one
+repeat entry is one, not every entry of the next cycle."""
 FIRST_VISIT_KEY = "current3"
 """The demo member with no earlier entry: the first one shows "Primera visita"."""
 
 
 def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
     """One cycle of the simulated turnstile: every member status, a denied passage, a visitor and an employee,
-    the warnings first (at :data:`DEMO_INTERVAL_S` every status is on screen within the first minute), a first
-    visit (:data:`FIRST_VISIT_KEY`: no earlier entry) and a repeat entry (``current`` again, well within
-    ``notifications.repeat_entry_warning_min``: "Entró hace 1 min").
+    the warnings first (at :data:`DEMO_INTERVAL_S` every status is on screen within the first minute), a repeat
+    entry (``current`` again 6 steps later: 48 s, within the demo's :data:`DEMO_REPEAT_MIN`-minute window, while
+    a whole cycle takes longer, so the next cycle's entries are not repeats) and a first visit
+    (:data:`FIRST_VISIT_KEY`: no earlier entry).
     ``member_ids`` maps :data:`agent.db.demo_data.MEMBERS` keys to ``id_miembro``."""
     from agent.core import names
 
@@ -45,12 +49,12 @@ def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
         member("expiring"),
         member("balance"),
         member("birthday"),
+        member("current"),
         {"member_id": None, "access_type": "visitante", "result": names.RESULT_GRANTED},
         member("big_note"),
         {"member_id": None, "access_type": "empleado", "result": names.RESULT_GRANTED},
         member(FIRST_VISIT_KEY),
         member("current2"),
-        member("current"),
     ]
 
 
@@ -116,6 +120,7 @@ def run_demo(args: argparse.Namespace) -> int:
         notif = NotificationSettings(
             flood_max_count=args.flood_max or NotificationSettings.flood_max_count,
             flood_window_s=args.flood_window or NotificationSettings.flood_window_s,
+            repeat_entry_warning_min=DEMO_REPEAT_MIN,
             language=lang,
         )
         opts = compose.AgentOptions(
