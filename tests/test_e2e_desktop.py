@@ -4,7 +4,7 @@ daemon (``dunstctl history``, after ``dunstctl close-all``) and the X server, ne
 
 The tray uses pystray's xorg backend (the one that docks in trayer without PyGObject): it has no menu, so a left
 click on the icon — made here with ``xdotool`` through the X server, as a person would — toggles the pause. The
-menu itself is tested headless in ``test_tray_menu.py``.
+menu itself is tested headless in ``test_desk_menu.py``.
 
 Skipped (with the reason) only when the desktop packages are missing; in CI (``CI=true``) that is a failure,
 since ``build/dev.sh test`` installs them.
