@@ -92,11 +92,14 @@ class FloodControl(Generic[T]):
 
 
 class SummaryReason(StrEnum):
-    """Why several items became one summary (mirrors :class:`agent.core.notify_text.SummaryReason`)."""
+    """Why several items became one summary (titles in :func:`agent.core.notify_summary.summary_notice`)."""
 
     FLOOD = "flood"
     PAUSE = "pause"
     CATCHUP = "catchup"
+    MISSED = "missed"
+    """Not from the gate: notices the display path could not show while it was degraded (the desk's summary
+    when the primary notifier works again)."""
 
 
 @dataclass(frozen=True)
