@@ -1,7 +1,9 @@
 """SQL the listener sends, built from :mod:`agent.core.names` and the columns the role can actually read.
 
 Optional display columns a real turnstile schema lacks (or that are not granted) are read as ``NULL``; a missing
-*required* column is a :class:`SchemaError`. Every query is read-only.
+*required* column is a :class:`SchemaError`. Every query is read-only, and every one is bounded by an index on a
+table of any size (docs/engine.md "Index use"); :func:`engine_queries` names them, with realistic parameters, for
+``doctor`` to ``EXPLAIN``.
 """
 
 from __future__ import annotations
