@@ -33,7 +33,13 @@ AddArg = Callable[[argparse.ArgumentParser], None]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
     """Add ``listen`` and ``simulate`` to ``sub``."""
-    p = sub.add_parser("listen", help="print member entries as they arrive (console listener)")
+    p = sub.add_parser(
+        "listen",
+        help="print member entries as they arrive (console listener)",
+        description="Exit codes: 0 --count reached or Ctrl+C; 1 --timeout passed or the engine stopped; 2 invalid "
+        "settings, malformed --dsn or unusable TLS settings; 4 the password could not be read from the OS keyring "
+        "(locked, no keyring, not answering).",
+    )
     p.add_argument(
         "--dsn",
         default=None,
@@ -144,33 +150,56 @@ def _human(entry: Entry, source: str, lang: str) -> str:
 
 def _listen_config(args: argparse.Namespace) -> EngineConfig:
     """--dsn given: that DSN (PG* variables fill what it leaves out). Otherwise the configured server, channel,
-    TLS, mode and photo settings with the password from the OS keyring (:func:`agent.cli.deploy.load_connection`).
-    ``--channel``, ``--mode`` and ``--poll-interval`` override either."""
+    TLS, mode and photo settings with the password from the OS keyring. Both through
+    :func:`agent.deploy.connection.resolve`; ``--channel``, ``--mode`` and ``--poll-interval`` override either.
+
+    Raises :class:`agent.deploy.connection.ConnectionSetupError` subclasses: a keyring that cannot be read
+    (locked, unreachable, not answering) is raised; no password stored is not (libpq's ``PGPASSWORD``/``.pgpass``
+    may still apply)."""
     from agent.db.engine import EngineConfig
+    from agent.deploy.connection import KeyringProblem, configured_settings, resolve
 
     overrides: dict[str, Any] = {
         "cursor_path": args.cursor,
         "require_ack": True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
     }
-    if args.channel:
-        overrides["channel"] = args.channel
     if args.mode:
         overrides["mode"] = args.mode
     if args.poll_interval is not None:
         overrides["poll_interval_s"] = args.poll_interval
     if args.dsn is not None:  # the DSN's own sslmode etc. count: no settings at all
-        return EngineConfig(dsn=args.dsn, **overrides)
-    from agent.cli.deploy import load_connection
-    from agent.deploy import config_files
+        params = resolve(None, dsn_override=args.dsn, channel=args.channel)
+        return EngineConfig(
+            dsn=params.dsn,
+            password=params.password,
+            channel=params.channel,
+            sslmode=params.sslmode,
+            sslrootcert=params.sslrootcert,
+            connect_timeout_s=float(params.connect_timeout_s),
+            **overrides,
+        )
+    settings = configured_settings()
+    params = resolve(settings.connection, channel=args.channel)
+    if isinstance(params.password_problem, KeyringProblem):
+        raise params.password_problem
+    return EngineConfig.from_settings(
+        settings,
+        dsn=params.dsn,
+        password=params.password,
+        channel=params.channel,
+        sslmode=params.sslmode,
+        sslrootcert=params.sslrootcert,
+        **overrides,
+    )
 
-    settings = config_files.load().settings
-    dsn, password = load_connection()
-    return EngineConfig.from_settings(settings, dsn=dsn, password=password, **overrides)
+
+EXIT_KEYRING = 4
+"""``listen`` exit code: the password could not be read from the OS keyring (locked, none, not answering)."""
 
 
 def _cmd_listen(args: argparse.Namespace) -> int:
-    from agent.db.connect import connection_kwargs
     from agent.db.engine import ListenerEngine
+    from agent.deploy.connection import ConnectionSetupError, KeyringProblem
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
@@ -181,9 +210,12 @@ def _cmd_listen(args: argparse.Namespace) -> int:
             stream.reconfigure(errors="replace")
     try:
         config = _listen_config(args)
-        connection_kwargs(config.dsn)  # a malformed DSN is a usage error now, not an endless retry
-    except Exception as exc:  # ConfigError / CredentialsError / ValueError: a sentence, never a traceback
-        print(str(exc), file=sys.stderr)
+    except KeyringProblem as exc:  # a sentence with the fix, never a raw backend message or a traceback
+        print(exc.message(args.lang), file=sys.stderr)
+        print(tr("listen.keyring_failed", args.lang), file=sys.stderr)
+        return EXIT_KEYRING
+    except ConnectionSetupError as exc:  # invalid settings, malformed DSN, unusable sslrootcert=system
+        print(exc.message(args.lang), file=sys.stderr)
         return 2
     events: queue.Queue[Event] = queue.Queue()
     engine = ListenerEngine(config, events, lang=args.lang)
