@@ -161,8 +161,11 @@ class EntrySelect:
                 f" THEN p.fecha_hora::timestamptz END FROM {names.ENTRIES_TABLE} AS p"
                 f" WHERE {_EARLIER}{granted} ORDER BY p.fecha_hora DESC LIMIT 1)"
             )
+            # "no earlier entry", probed backwards from this entry like the column above (the same, recent, index
+            # pages: a forward NOT EXISTS would start at the member's oldest entry, a page long out of cache)
             parts.append(
-                f"e.id_miembro IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {names.ENTRIES_TABLE} AS p WHERE {_EARLIER})"
+                f"e.id_miembro IS NOT NULL AND (SELECT 1 FROM {names.ENTRIES_TABLE} AS p WHERE {_EARLIER}"
+                " ORDER BY p.fecha_hora DESC LIMIT 1) IS NULL"
             )
         else:
             parts += ["NULL", "false"]
