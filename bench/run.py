@@ -16,6 +16,9 @@ turnstile kit in a few databases, and measures side by side, in one run:
    with 0 and 1 listener;
 6. fan-out: 50 engines (one process each) on one server, all receiving every entry.
 
+``--big`` runs only the years-of-rows scenario instead (:mod:`bench.bigtable`: a 10 M-row table, idle cost,
+catch-up, poll mode), opt-in because loading the rows takes minutes.
+
 Agents run in their own processes (:mod:`bench.agent_proc`). Prints one table with the targets marked met or
 missed, and writes JSON (default ``bench/results/latest.json``; ``--quick`` writes ``bench/results/quick.json``).
 Exit status 0 even when a target is missed; 1 when a scenario failed to deliver every entry.
