@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import psycopg2
 
+from agent import doctor
+from agent.core import names
 from agent.db import inspect, setup
+from agent.doctor import Status
 from tests.conftest import Database
+from tests.engine_helpers import Running
+from tests.test_kit_partitions import pos_target
 from tests.test_sql_kit import (
     drain,
     insert_entry,
@@ -90,3 +95,31 @@ def test_inheritance_child_in_another_schema_gets_trigger_and_indexes(db: Databa
         )
     assert len(drain(listener, expect=1)) == 1
     listener.close()
+
+
+def test_tables_in_a_vendor_schema_are_found_by_pos_user(db: Database) -> None:
+    """The turnstile's tables live in the vendor's own schema; the installer reaches them with its search_path
+    (``options='-c search_path=...'``). setup-db then said all was installed, but ``pos_user`` (search_path
+    ``"$user", public``) found no ``registro_entradas``: doctor failed and advised ``setup-db --schema``, which
+    would have created empty look-alike tables in public. Now pos_user's search_path in that database names the
+    tables' schema."""
+    member = member_id(db, "current")
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute('CREATE SCHEMA "Torniquete"')
+        cur.execute(
+            'ALTER TABLE registro_entradas SET SCHEMA "Torniquete"; ALTER TABLE miembros SET SCHEMA "Torniquete";'
+            " DROP FUNCTION aviso_notificar_entrada() CASCADE"
+        )
+    conn = psycopg2.connect(db.admin_dsn(), options='-c search_path="Torniquete"')
+    report = setup.apply(conn, lang="en")
+    conn.close()
+    assert not report.failed, report.lines
+    result = doctor.run(pos_target(db), lang="en")
+    for key in ("trigger", "channel", "partitions", "queries", "indexes"):
+        assert result.result(key).status is Status.OK, result.table()
+    with Running(db.server.dsn(dbname=db.name, user=names.ROLE), db.pos_password, heartbeat_s=30.0) as run:
+        assert run.wait_listening()
+        admin = psycopg2.connect(db.admin_dsn(), options='-c search_path="Torniquete"')
+        entry = insert_entry(admin, member)
+        admin.close()
+        assert run.wait_ids({entry}, timeout=2.0), run.ids()
