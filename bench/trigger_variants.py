@@ -27,11 +27,11 @@ from agent.core import names
 from agent.db import setup, throwaway
 from bench import proc
 
-LOOKUP_START = "        SELECT jsonb_build_object("
+LOOKUP_START = "        SELECT pg_catalog.jsonb_build_object("
 LOOKUP_END = "LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;"
-GUARD = """        IF pg_notification_queue_usage() >= limite THEN
+GUARD = """        IF pg_catalog.pg_notification_queue_usage() >= limite THEN
             RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
-                round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
+                pg_catalog.round((pg_catalog.pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                 '(agents read it from the table)';
             RETURN NULL;
         END IF;
@@ -68,7 +68,7 @@ def variants(ours: str) -> dict[str, str | None]:
     no_block = cut(ours, HANDLER_START, HANDLER_END, "", keep_end=True)
     if no_block:
         no_block = no_block.replace(
-            "    BEGIN\n        SELECT jsonb_build_object(", "        SELECT jsonb_build_object(", 1
+            "    BEGIN\n        SELECT pg_catalog.jsonb_build_object(", "        SELECT pg_catalog.jsonb_build_object(", 1
         )
         no_block = no_block.replace("    END;\n    RETURN NULL;\nEND", "    RETURN NULL;\nEND", 1)
     return {

@@ -48,6 +48,13 @@
 SELECT set_config('aviso_entradas.channel', :'channel', false) AS aviso_channel \gset
 -- END OF PSQL PREAMBLE
 
+-- Every built-in function is called as pg_catalog.<name>, and the function's search_path is pinned below to
+-- pg_catalog, the schema of miembros, pg_temp: the trigger runs inside the turnstile's INSERT with the inserting
+-- role's privileges (often the tables' owner or a superuser), so an object someone planted in a schema on the
+-- inserting session's search_path (e.g. public.jsonb_build_object(text, text, ...), which a better-matching
+-- argument list makes win over pg_catalog's VARIADIC "any" one; up to PostgreSQL 14 every role, pos_user included,
+-- may CREATE in public) would run as that role. PostgreSQL docs, "CREATE FUNCTION", *Writing SECURITY DEFINER
+-- Functions Safely*, and "Schemas", *Usage Patterns*.
 CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger
 LANGUAGE plpgsql
 SET lock_timeout = '200ms'
@@ -58,7 +65,7 @@ DECLARE
     -- The queue guard's threshold, aviso_entradas.max_queue_usage; unset or not a plain decimal number ('',
     -- '0,3', '-1', 'abc'): 0.5. Checked with a pattern, not a cast, so a typo can never raise (the cast only sees
     -- up to 6 integer and 20 fraction digits and a 2-digit exponent: always in float8's range).
-    umbral  text := current_setting('aviso_entradas.max_queue_usage', true);
+    umbral  text := pg_catalog.current_setting('aviso_entradas.max_queue_usage', true);
     limite  float8 := CASE WHEN umbral ~ '^ *([0-9]{1,6}([.][0-9]{0,20})?|[.][0-9]{1,20})([eE][-+]?[0-9]{1,2})? *$'
                            THEN umbral::float8 ELSE 0.5 END;
 BEGIN
@@ -66,10 +73,10 @@ BEGIN
     -- PL/pgSQL plans it once per session. Optional columns a schema lacks are replaced by NULL at install time
     -- (the DO block below), never looked up per row.
     BEGIN
-        SELECT jsonb_build_object(
+        SELECT pg_catalog.jsonb_build_object(
                    'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro, 'fecha_hora', NEW.fecha_hora,
                    'torniquete', NEW.torniquete, 'resultado', NEW.resultado,
-                   'miembro', jsonb_build_object(
+                   'miembro', pg_catalog.jsonb_build_object(
                        'nombre', m.nombre, 'apellido', m.apellido, 'plan', m.plan,
                        'fecha_vencimiento', m.fecha_vencimiento, 'saldo_pendiente', m.saldo_pendiente,
                        'fecha_nacimiento', m.fecha_nacimiento, 'foto_url', m.foto_url, 'notas', m.notas))::text
@@ -77,17 +84,17 @@ BEGIN
           FROM (SELECT 1) AS una_fila LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;
         -- pg_notify's limit: NOTIFY_PAYLOAD_MAX_LENGTH = BLCKSZ - NAMEDATALEN - 128 (src/backend/commands/async.c),
         -- 8000 bytes in the default build; computed from this server's block size and identifier length.
-        IF octet_length(payload) >= current_setting('block_size')::int
-                                    - (current_setting('max_identifier_length')::int + 1) - 128 THEN
+        IF pg_catalog.octet_length(payload) >= pg_catalog.current_setting('block_size')::int
+                - (pg_catalog.current_setting('max_identifier_length')::int + 1) - 128 THEN
             payload := NULL;  -- too long for pg_notify: the minimal payload (an expected case, no warning)
         END IF;
-        IF pg_notification_queue_usage() >= limite THEN
+        IF pg_catalog.pg_notification_queue_usage() >= limite THEN
             RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
-                round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
+                pg_catalog.round((pg_catalog.pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                 '(agents read it from the table)';
             RETURN NULL;
         END IF;
-        PERFORM pg_notify(canal, coalesce(payload, jsonb_build_object(
+        PERFORM pg_catalog.pg_notify(canal, coalesce(payload, pg_catalog.jsonb_build_object(
             'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro,
             'fecha_hora', NEW.fecha_hora, 'truncated', true)::text));
     EXCEPTION WHEN OTHERS THEN
@@ -95,12 +102,12 @@ BEGIN
         RAISE WARNING 'aviso_entradas: full payload for entry % failed (SQLSTATE %: %), sending the minimal one',
             NEW.id_entrada, SQLSTATE, SQLERRM;
         BEGIN
-            IF pg_notification_queue_usage() >= limite THEN
+            IF pg_catalog.pg_notification_queue_usage() >= limite THEN
                 RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
-                    round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
+                    pg_catalog.round((pg_catalog.pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
                     '(agents read it from the table)';
             ELSE
-                PERFORM pg_notify(canal, jsonb_build_object(
+                PERFORM pg_catalog.pg_notify(canal, pg_catalog.jsonb_build_object(
                     'v', 1, 'id_entrada', NEW.id_entrada, 'id_miembro', NEW.id_miembro,
                     'fecha_hora', NEW.fecha_hora, 'truncated', true)::text);
             END IF;
@@ -119,6 +126,7 @@ DECLARE
     fuente text;
     nueva  text;
     col    text;
+    esquema text;
 BEGIN
     SELECT p.prosrc INTO fuente FROM pg_proc AS p WHERE p.oid = 'aviso_notificar_entrada()'::regprocedure;
     nueva := fuente;
@@ -139,6 +147,10 @@ BEGIN
         EXECUTE format('CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger LANGUAGE plpgsql '
                        'SET lock_timeout = %L AS %L', '200ms', nueva);
     END IF;
+    -- miembros as the installer sees it (the same table, whatever the inserting session's search_path).
+    SELECT n.nspname INTO esquema FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     WHERE c.oid = 'miembros'::regclass;
+    EXECUTE format('ALTER FUNCTION aviso_notificar_entrada() SET search_path = pg_catalog, %I, pg_temp', esquema);
 END
 $columnas$;
 
