@@ -67,9 +67,7 @@ def variants(ours: str) -> dict[str, str | None]:
     # Unsafe, measurement only: without the exception block an error would abort the turnstile's INSERT.
     no_block = cut(ours, HANDLER_START, HANDLER_END, "", keep_end=True)
     if no_block:
-        no_block = no_block.replace(
-            "    BEGIN\n        SELECT pg_catalog.jsonb_build_object(", "        SELECT pg_catalog.jsonb_build_object(", 1
-        )
+        no_block = no_block.replace("    BEGIN\n" + LOOKUP_START, LOOKUP_START, 1)
         no_block = no_block.replace("    END;\n    RETURN NULL;\nEND", "    RETURN NULL;\nEND", 1)
     return {
         "none": None,
