@@ -291,3 +291,40 @@ def test_an_index_another_session_is_building_is_not_dropped_as_invalid(db: Data
             " WHERE i.indexrelid = to_regclass('registro_entradas_fecha_hora_idx')"
         )
         assert cur.fetchone() == (oid, True)  # the DBA's own index, built to the end
+
+
+def test_two_setup_db_at_once_both_succeed_one_after_the_other(db: Database) -> None:
+    """Two people (or a script and a person) run setup-db at once: before, one of them failed in three runs out of
+    three (both created the function: duplicate key in pg_proc; or the two concurrent index builds deadlocked,
+    leaving an INVALID index). Now the second waits for the first (an advisory lock, polled) and says so."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP FUNCTION aviso_notificar_entrada() CASCADE")
+        cur.execute("DROP INDEX registro_entradas_fecha_hora_idx, registro_entradas_miembro_fecha_idx")
+        cur.execute("INSERT INTO registro_entradas (tipo_acceso) SELECT 'visitante' FROM generate_series(1, 100000)")
+    reports: list[setup.SetupReport] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        conn = psycopg2.connect(db.admin_dsn())
+        try:
+            start.wait()
+            reports.append(setup.apply(conn, lang="en"))
+        except BaseException as exc:  # recorded and asserted below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(reports) == 2 and not any(r.failed for r in reports), [r.lines for r in reports]
+    waited = [r for r in reports if r.lines[0].startswith("another setup-db is running on this database")]
+    assert len(waited) == 1, [r.lines for r in reports]
+    assert "trigger: already installed, channel nueva_entrada_canal, unchanged" in waited[0].lines
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'registro_entradas'::regclass AND indisvalid")
+        assert cur.fetchone() == (3,)  # the primary key and ours

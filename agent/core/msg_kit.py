@@ -247,6 +247,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "índice {index} en {table}: INVALID (una creación anterior falló), se borra y se reconstruye",
         "en": "index {index} on {table}: INVALID (an earlier build failed), dropping and rebuilding it",
     },
+    "setup.waiting": {
+        "es": "otro setup-db se está ejecutando en esta base de datos; esperando a que termine...",
+        "en": "another setup-db is running on this database; waiting for it to finish...",
+    },
     "setup.index_busy": {
         "es": "índice {index} en {table}: otra sesión (pid {pid}) lo está creando ahora; no se toca (compruebe"
         " después con doctor que quedó válido)",
