@@ -150,8 +150,8 @@ def test_disabled_trigger_is_enabled_again_by_setup_db(db: Database) -> None:
     conn.close()
 
 
-def test_disabled_clone_on_a_declarative_partition_is_enabled_again(db: Database) -> None:
-    member = member_id(db, "current")
+def make_partitioned(db: Database) -> None:
+    """``registro_entradas`` as a declaratively partitioned table with one partition taking every row."""
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute("DROP TABLE registro_entradas CASCADE")
         cur.execute(
@@ -160,6 +160,11 @@ def test_disabled_clone_on_a_declarative_partition_is_enabled_again(db: Database
             " PARTITION BY RANGE (fecha_hora)"
         )
         cur.execute("CREATE TABLE registro_entradas_todo PARTITION OF registro_entradas DEFAULT")
+
+
+def test_disabled_clone_on_a_declarative_partition_is_enabled_again(db: Database) -> None:
+    member = member_id(db, "current")
+    make_partitioned(db)
     conn = psycopg2.connect(db.admin_dsn())
     setup.apply(conn, lang="en", indexes=False)
     with db.connect_admin() as admin, admin.cursor() as cur:
@@ -171,18 +176,6 @@ def test_disabled_clone_on_a_declarative_partition_is_enabled_again(db: Database
     insert_entry(db.admin_dsn(), member)
     assert len(drain(listener, expect=1)) == 1
     listener.close()
-
-
-def make_partitioned(db: Database) -> None:
-    """``registro_entradas`` as a declaratively partitioned table with one partition taking every row."""
-    with db.connect_admin() as conn, conn.cursor() as cur:
-        cur.execute("DROP TABLE registro_entradas CASCADE")
-        cur.execute(
-            "CREATE TABLE registro_entradas (id_entrada bigserial, id_miembro bigint, tipo_acceso text NOT NULL,"
-            " fecha_hora timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (id_entrada, fecha_hora))"
-            " PARTITION BY RANGE (fecha_hora)"
-        )
-        cur.execute("CREATE TABLE registro_entradas_todo PARTITION OF registro_entradas DEFAULT")
 
 
 def test_partitioned_parent_index_behind_a_long_transaction_never_holds_up_the_turnstile(db: Database) -> None:
