@@ -124,6 +124,10 @@ def apply(
     try:
         try:
             with conn.cursor() as cur:
+                # A role/database-level statement_timeout (ALTER DATABASE ... SET statement_timeout = '400ms') must
+                # not cancel the trigger install while it waits politely for its lock (up to ~25 s, see the trigger
+                # file); this transaction's own bound instead.
+                cur.execute("SET LOCAL statement_timeout = '120s'")
                 cur.execute("SELECT pg_is_in_recovery()")
                 row = cur.fetchone()
                 if row and row[0]:
