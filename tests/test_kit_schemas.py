@@ -123,3 +123,21 @@ def test_tables_in_a_vendor_schema_are_found_by_pos_user(db: Database) -> None:
         entry = insert_entry(admin, member)
         admin.close()
         assert run.wait_ids({entry}, timeout=2.0), run.ids()
+
+
+def test_a_table_rotated_by_renaming_gets_its_own_indexes(db: Database) -> None:
+    """The vendor rotates the table yearly: ``ALTER TABLE registro_entradas RENAME TO registro_entradas_2019`` and a
+    new ``registro_entradas``. The old table keeps the index names setup-db would use; ``CREATE INDEX ... IF NOT
+    EXISTS`` skipped ours and setup-db said "built" on every run while the new table had none."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE registro_entradas RENAME TO registro_entradas_2019")
+        cur.execute("CREATE TABLE registro_entradas (LIKE registro_entradas_2019 INCLUDING DEFAULTS)")
+    conn = psycopg2.connect(db.admin_dsn())
+    report = setup.apply(conn, lang="en")
+    conn.close()
+    assert not report.failed, report.lines
+    assert valid_indexes(db, "registro_entradas") == {
+        "registro_entradas_fecha_hora_idx1",
+        "registro_entradas_miembro_fecha_idx1",
+    }
+    assert "index registro_entradas_fecha_hora_idx1: built in" in " ".join(report.lines)
