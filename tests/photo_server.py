@@ -3,9 +3,9 @@
 Paths: ``/ok.jpg`` (a JPEG, EXIF orientation 6: left half red, right half blue as stored), ``/slow.jpg`` (the
 same after ``slow_s``), ``/404``, ``/huge-cl`` (claims 50 MB in Content-Length), ``/huge`` (streams without
 Content-Length until the client hangs up), ``/page.html`` (HTML), ``/loop`` (redirects to itself),
-``/hop/N`` (N redirects then ``/ok.jpg``), ``/to?u=URL`` (redirects to URL), ``/auth.jpg`` (the JPEG; records the
-``Authorization`` header), ``/trickle`` (status line one byte every 0.2 s). Every request is recorded in
-``requests`` as ``(path, headers)``.
+``/fotos/<anything>`` (the JPEG), ``/hop/N`` (N redirects then ``/ok.jpg``), ``/to?u=URL`` (redirects to URL),
+``/auth.jpg`` (the JPEG; records the ``Authorization`` header), ``/trickle`` (status line one byte every 0.2 s).
+Every request is recorded in ``requests`` as ``(raw path, headers)``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class PhotoHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         self.server.record(path, dict(self.headers.items()))
-        if path == "/ok.jpg" or path == "/auth.jpg":
+        if path == "/ok.jpg" or path == "/auth.jpg" or path.startswith("/fotos/"):
             self._image()
         elif path == "/slow.jpg":
             time.sleep(self.server.slow_s)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import logging
+import os
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -168,7 +170,7 @@ class Photos:
         self._call([done], path)
 
     def _produce(self, member: Member, kind: str, value: str, key: str) -> Path | None:
-        host = "bytea" if kind == "data" else (urlsplit(value).hostname or "?")
+        host = "bytea" if kind == "data" else _host(value)
         try:
             if kind == "data":
                 data = member.photo_data or b""
@@ -216,7 +218,7 @@ class Photos:
             log.exception("photo cache trim failed")
 
     def _auth(self, url: str) -> str | None:
-        if self._auth_header and self._auth_host and (urlsplit(url).hostname or "").lower() == self._auth_host:
+        if self._auth_header and self._auth_host and _host(url) == self._auth_host:
             return self._auth_header
         return None
 
@@ -232,21 +234,21 @@ class Photos:
             self._sockets.discard(sock)
 
     def _local_image(self, path: Path) -> Path | None:
-        """``path`` when it is a file Pillow identifies as one of the accepted formats (header only, memoised by
-        size and mtime)."""
+        """``path`` when it is a regular file Pillow identifies as one of the accepted formats (header only,
+        memoised by size and mtime). A FIFO, a device or a folder is refused without reading it: opening a FIFO
+        for reading waits for a writer forever, and this runs on the desk's thread (the file is opened
+        non-blocking and checked with ``fstat``, so a file swapped for a FIFO after the check cannot hang it)."""
         try:
             st = path.stat()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the path
+            return None
+        if not stat.S_ISREG(st.st_mode):
             return None
         memo = (str(path), st.st_size, st.st_mtime_ns)
         with self._lock:
             known = self._local_ok.get(memo)
         if known is None:
-            try:
-                with Image.open(path, formats=FORMATS):
-                    known = True
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                known = False
+            known = _is_picture(path)
             with self._lock:
                 if len(self._local_ok) > 1024:
                     self._local_ok.clear()
@@ -254,25 +256,56 @@ class Photos:
         return path if known else None
 
 
+def _is_picture(path: Path) -> bool:
+    """True when ``path`` is a regular file whose header Pillow reads as one of :data:`FORMATS`. Never blocks on
+    a FIFO or device (``O_NONBLOCK`` open, ``fstat`` on the opened file); never raises."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except (OSError, ValueError):
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        with os.fdopen(fd, "rb", closefd=False) as fh, Image.open(fh, formats=FORMATS):
+            return True
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+    finally:
+        os.close(fd)
+
+
 def classify(member: Member) -> tuple[str, str]:
     """``(kind, value)`` of ``member``'s photo: ``("data", "")`` for ``bytea`` bytes (they win over the URL, as
     ``photos.column`` is read *instead of* ``foto_url``), ``("http", url)``, ``("local", path)`` for a path or a
-    ``file://`` URL, else ``("none", "")``. Pure."""
+    ``file://`` URL, else ``("none", "")``. Pure; never raises, whatever the column holds (an unparsable
+    ``http(s)`` URL is still ``"http"``: its fetch fails as ``url``, logged once per hour like any failure)."""
     if member.photo_data:
         return "data", ""
     url = (member.photo_url or "").strip()
     if not url:
         return "none", ""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[broken" (Invalid IPv6 URL)
+        return ("http", url) if url.lower().startswith(("http://", "https://")) else ("none", "")
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         return "http", url
     if scheme == "file":
-        parts = urlsplit(url)
         host = parts.netloc if parts.netloc.lower() not in ("", "localhost") else ""
         return "local", url2pathname(f"//{host}{parts.path}" if host else parts.path)  # file://server/share: UNC
     if scheme == "" or len(scheme) == 1:  # no scheme, or a Windows drive letter (C:\fotos\1.jpg)
         return "local", url
     return "none", ""
+
+
+def _host(url: str) -> str:
+    """The lower-case host of ``url`` (for logs and the auth check), ``?`` when there is none or it cannot be
+    parsed. Never raises."""
+    try:
+        return (urlsplit(url).hostname or "?").lower()
+    except ValueError:
+        return "?"
 
 
 def _key(member: Member, kind: str, value: str) -> str:

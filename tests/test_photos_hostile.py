@@ -1,0 +1,98 @@
+"""Photos against what a real ``miembros.foto_url`` column and a hostile network can hold: URLs as people type
+them (spaces, accents, Unicode hosts), URLs that cannot be parsed at all, local "files" that are FIFOs or
+devices. Real HTTP server on 127.0.0.1 (tests/photo_server.py), real FIFOs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.core.config import PhotoSettings
+from agent.core.model import Member
+from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
+from agent.photos.source import Photos
+from tests.photo_server import JPEG, PhotoHttpServer, photo_server
+
+
+@pytest.fixture
+def server() -> Iterator[PhotoHttpServer]:
+    with photo_server() as s:
+        yield s
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Iterator[Photos]:
+    p = Photos(PhotoSettings(max_bytes=200_000), folder=tmp_path / "cache", timeout_s=2.0)
+    yield p
+    p.close()
+
+
+def member(url: str, member_id: int = 7) -> Member:
+    return Member(member_id=member_id, first_name="Ana", last_name="López", photo_url=url)
+
+
+def test_spaces_and_accents_in_the_path_are_percent_encoded_like_a_browser(server: PhotoHttpServer) -> None:
+    url = server.url("/fotos/José Pérez.jpg") + "?v=1 2&x=%41"
+    assert Fetcher().get(url, max_bytes=1_000_000, timeout_s=5) == JPEG
+    assert server.requests[-1][0] == "/fotos/Jos%C3%A9%20P%C3%A9rez.jpg"  # UTF-8, the way browsers send it
+    assert parse_target(url).path.endswith("?v=1%202&x=%41")  # an existing escape is kept
+
+
+def test_a_unicode_host_goes_out_as_idna() -> None:
+    assert parse_target("http://bücher.example/a.jpg").host == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[broken/x.jpg", "http://exa\x00mple/x.jpg", "http://a b/x.jpg", "http://h:99999/x.jpg"],
+    ids=["bracket", "nul-host", "space-host", "bad-port"],
+)
+def test_an_unsendable_url_is_a_fetch_error_never_another_exception(url: str) -> None:
+    with pytest.raises(FetchError) as err:
+        Fetcher().get(url, max_bytes=1000, timeout_s=1)
+    assert err.value.reason in ("url", "scheme")
+    assert isinstance(redacted(url), str)  # redacted (for logs) never raises either
+
+
+@pytest.mark.parametrize("url", ["http://[broken/x.jpg", "http://h:99999/x.jpg", "file:///tmp/[x", "ftp://[x"])
+def test_the_photo_source_never_raises_for_what_the_column_holds(
+    photos: Photos, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="agent.photos")
+    m = member(url)
+    assert photos.cached(m) is None  # the desk's thread: must not raise
+    if photos.needs_fetch(m):
+        done = threading.Event()
+        got: list[Path | None] = []
+        photos.fetch(m, lambda p: (got.append(p), done.set()))
+        assert done.wait(5)
+        assert got == [None]
+        assert not photos.needs_fetch(m)  # remembered as failed: not fetched for every entry
+    assert "unexpected error" not in caplog.text  # a data problem, not a bug: no traceback per entry
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_or_a_device_as_the_photo_never_blocks_the_desk(photos: Photos, tmp_path: Path) -> None:
+    fifo = tmp_path / "foto.jpg"
+    os.mkfifo(fifo)
+    for target in (str(fifo), f"file://{fifo}", "/dev/zero", str(tmp_path)):
+        result: list[Path | None] = []
+
+        def look(where: str = target, out: list[Path | None] = result) -> None:
+            out.append(photos.cached(member(where)))
+
+        t = threading.Thread(target=look, daemon=True)
+        started = time.monotonic()
+        t.start()
+        t.join(3)
+        assert not t.is_alive(), f"cached() blocked on {target}"
+        assert result == [None] and time.monotonic() - started < 3
+    real = tmp_path / "real.jpg"
+    real.write_bytes(JPEG)
+    assert photos.cached(member(str(real))) == real
