@@ -15,6 +15,7 @@ import pytest
 
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
+from agent.photos.disk_cache import DiskCache, cache_key
 from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
 from agent.photos.source import Photos
 from tests.photo_server import JPEG, PhotoHttpServer, photo_server
@@ -96,3 +97,63 @@ def test_a_fifo_or_a_device_as_the_photo_never_blocks_the_desk(photos: Photos, t
     real = tmp_path / "real.jpg"
     real.write_bytes(JPEG)
     assert photos.cached(member(str(real))) == real
+
+
+# -- the cache folder: nobody else may put a face there --------------------------------------------------------------
+posix_owner = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs POSIX and root (chown)")
+OTHER_UID = 65534  # nobody
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_an_open_cache_folder_of_ours_is_closed_to_0700_before_the_first_write(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    folder.chmod(0o777)
+    cache = DiskCache(folder, max_age_s=100, max_bytes=10**6)
+    cache.write(cache_key(1, "u"), b"png")
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_symlink_planted_in_the_cache_is_never_shown(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "photos", max_age_s=100, max_bytes=10**6)
+    mine = cache.write(cache_key(1, "http://gym/1.jpg"), b"ana's face")
+    key = cache_key(2, "http://gym/2.jpg")
+    cache.path_for(key).symlink_to(mine)  # "member 2 has Ana's face"
+    assert cache.fresh(key) is None
+    os.link(mine, cache.path_for(cache_key(3, "http://gym/3.jpg")))  # a hard link: the same swap
+    assert cache.fresh(cache_key(3, "http://gym/3.jpg")) is None
+    assert cache.write(key, b"luis's face") == cache.path_for(key)  # the planted link is replaced, not followed
+    assert mine.read_bytes() == b"ana's face" and cache.fresh(key) is not None
+
+
+@posix_owner
+def test_a_thumbnail_owned_by_another_user_is_never_shown(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "photos", max_age_s=100, max_bytes=10**6)
+    path = cache.write(cache_key(1, "http://gym/1.jpg"), b"png")
+    assert cache.fresh(cache_key(1, "http://gym/1.jpg")) == path
+    os.chown(path, OTHER_UID, OTHER_UID)
+    assert cache.fresh(cache_key(1, "http://gym/1.jpg")) is None
+
+
+@posix_owner
+def test_a_cache_folder_owned_by_another_user_is_not_used_and_the_log_says_why(
+    tmp_path: Path, server: PhotoHttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    folder.chmod(0o777)
+    os.chown(folder, OTHER_UID, OTHER_UID)
+    planted = folder / (cache_key(7, server.url("/ok.jpg")) + ".png")
+    planted.write_bytes(JPEG)  # even a file of ours in that folder: the folder is not trusted
+    photos = Photos(PhotoSettings(max_bytes=200_000), folder=folder, timeout_s=2.0)
+    try:
+        m = member(server.url("/ok.jpg"))
+        assert photos.cached(m) is None
+        done = threading.Event()
+        got: list[Path | None] = []
+        photos.fetch(m, lambda p: (got.append(p), done.set()))
+        assert done.wait(5) and got == [None]
+    finally:
+        photos.close()
+    assert folder.stat().st_mode & 0o777 == 0o777  # someone else's folder: not ours to change
+    assert "not this user's own folder" in caplog.text

@@ -193,7 +193,9 @@ class Photos:
         with self._lock:
             self._negative.failed(key, now)
             loud = self._log_limit.allow(host, now)
-        reason = str(exc) if isinstance(exc, (FetchError, NotAnImage)) else type(exc).__name__
+        # FetchError/NotAnImage texts are short tags; an OSError here is the cache folder's (full, not writable,
+        # not ours): its text names that folder, which is what the person reading the log must fix.
+        reason = str(exc) if isinstance(exc, (FetchError, NotAnImage)) else f"photo cache: {exc}"
         if loud:
             log.warning(
                 "member photo from %s unavailable (%s); the notice goes without it. Further photo failures from"
