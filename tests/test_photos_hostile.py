@@ -4,21 +4,28 @@ devices. Real HTTP server on 127.0.0.1 (tests/photo_server.py), real FIFOs."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key
 from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
 from agent.photos.source import Photos
+from agent.photos.thumbnail import NotAnImage, make_thumbnail
 from tests.photo_server import JPEG, PhotoHttpServer, photo_server
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -157,3 +164,42 @@ def test_a_cache_folder_owned_by_another_user_is_not_used_and_the_log_says_why(
         photos.close()
     assert folder.stat().st_mode & 0o777 == 0o777  # someone else's folder: not ours to change
     assert "not this user's own folder" in caplog.text
+
+
+# -- pictures that are cheap to send and dear to decode ---------------------------------------------------------------
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (width, height), (10, 20, 30, 255)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_big_png_under_the_jpeg_bound_is_refused_before_decoding() -> None:
+    data = _png(6000, 6000)  # 36 MP in about 130 KB: a full decode took 1.8 s and 460 MB here
+    assert len(data) < 500_000
+    started = time.monotonic()
+    with pytest.raises(NotAnImage, match="6000x6000"):
+        make_thumbnail(data)
+    assert time.monotonic() - started < 0.5
+    assert len(make_thumbnail(_png(4000, 3000))) > 0  # a 12 MP picture still makes a thumbnail
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="ru_maxrss")
+def test_the_pool_never_decodes_several_big_pictures_at_once(tmp_path: Path) -> None:
+    picture = tmp_path / "16mp.png"
+    picture.write_bytes(_png(4600, 3450))  # just under MAX_PIXELS_FULL_DECODE
+    code = (
+        "import resource, sys, threading\n"
+        "from agent.photos.thumbnail import make_thumbnail\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "threads = [threading.Thread(target=make_thumbnail, args=(data,)) for _ in range(3)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(picture)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    extra_mb = int(out.stdout.strip())
+    # One such decode peaks at about 250 MB here; three at once (the pool's three threads) reached 735 MB.
+    assert extra_mb < 450, f"three concurrent 16 MP decodes took {extra_mb} MB"
