@@ -21,9 +21,9 @@ from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key
 from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
-from agent.photos.source import Photos
+from agent.photos.source import HOST_DOWN_S, Photos
 from agent.photos.thumbnail import NotAnImage, make_thumbnail
-from tests.photo_server import JPEG, PhotoHttpServer, photo_server
+from tests.photo_server import JPEG, PhotoHttpServer, photo_server, silent_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -203,3 +203,32 @@ def test_the_pool_never_decodes_several_big_pictures_at_once(tmp_path: Path) -> 
     extra_mb = int(out.stdout.strip())
     # One such decode peaks at about 250 MB here; three at once (the pool's three threads) reached 735 MB.
     assert extra_mb < 450, f"three concurrent 16 MP decodes took {extra_mb} MB"
+
+
+# -- a photo server that is down ---------------------------------------------------------------------------------------
+def test_a_dead_photo_server_does_not_starve_the_queue_and_is_tried_again_later(
+    tmp_path: Path, server: PhotoHttpServer
+) -> None:
+    jump = [0.0]
+    photos = Photos(
+        PhotoSettings(max_bytes=200_000),
+        folder=tmp_path / "cache",
+        timeout_s=1.0,
+        clock=lambda: time.monotonic() + jump[0],
+    )
+    try:
+        with silent_server() as dead:
+            for i in range(12):  # the gym's photo PC is off at opening time: twelve members walk in
+                photos.fetch(member(f"{dead}/{i}.jpg", i), lambda p: None)
+            done = threading.Event()
+            got: list[Path | None] = []
+            started = time.monotonic()
+            photos.fetch(member(server.url("/ok.jpg"), 99), lambda p: (got.append(p), done.set()))
+            assert done.wait(10) and got[0] is not None
+            # Three 1 s timeouts, then the other nine skip: ~1 s, not the 4 s of twelve timeouts on three threads.
+            assert time.monotonic() - started < 2.5
+            assert not photos.needs_fetch(member(f"{dead}/new.jpg", 500))  # the desk need not wait for it
+            jump[0] = HOST_DOWN_S + 1
+            assert photos.needs_fetch(member(f"{dead}/new.jpg", 500))  # a minute later: asked again
+    finally:
+        photos.close()

@@ -37,6 +37,12 @@ HARD_CAP_S = 10.0
 """Longest a fetch may take in all (connect + TLS + redirects + body). The desk stops waiting after
 ``photos.budget_ms``; the fetch goes on to this cap and caches the photo for the next entry."""
 WORKERS = 3
+HOST_DOWN_S = 60.0
+"""After a fetch from a server failed for the network's sake (``timeout``, ``network``, ``tls``), photos from that
+server (scheme, host, port) are not fetched for this long: without it, a photo server that went down at opening
+time filled the queue with one 10 s fetch per member and the members entering after it came back waited behind
+them (with 3 threads, about 3 s per queued member)."""
+NETWORK_REASONS = frozenset({"timeout", "network", "tls"})
 DONE = Callable[[Path | None], None]
 
 
@@ -81,6 +87,7 @@ class Photos:
         )
         self._inflight: dict[str, list[DONE]] = {}
         self._negative = NegativeCache()
+        self._down = NegativeCache(HOST_DOWN_S)
         self._log_limit = LogLimiter()
         self._local_ok: dict[tuple[str, int, int], bool] = {}
         self._closed = False
@@ -98,15 +105,15 @@ class Photos:
         return None
 
     def needs_fetch(self, member: Member) -> bool:
-        """True for an ``http(s)`` URL or ``bytea`` photo not cached yet and not failed in the last minutes."""
+        """True for an ``http(s)`` URL or ``bytea`` photo not cached yet, not failed in the last minutes, and not
+        on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not wait)."""
         kind, value = classify(member)
         if kind not in ("http", "data"):
             return False
         key = _key(member, kind, value)
         if self.cache.fresh(key) is not None:
             return False
-        with self._lock:
-            return not self._negative.blocked(key, self._clock())
+        return not self._blocked(kind, value, key)
 
     def fetch(self, member: Member, done: DONE) -> None:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
@@ -148,9 +155,7 @@ class Photos:
         path: Path | None = None
         try:
             path = self.cache.fresh(key)
-            with self._lock:
-                blocked = self._negative.blocked(key, self._clock())
-            if path is None and not blocked:
+            if path is None and not self._blocked(kind, value, key):
                 path = self._produce(member, kind, value, key)
         except Exception:  # the barrier: a bug here must not kill the pool thread or skip ``done``
             log.exception("photo of member %s: unexpected error", member.member_id)
@@ -188,10 +193,18 @@ class Photos:
             self._negative.forget(key)
         return path
 
+    def _blocked(self, kind: str, value: str, key: str) -> bool:
+        """Whether this photo failed recently, or its server did not answer recently (see :data:`HOST_DOWN_S`)."""
+        now = self._clock()
+        with self._lock:
+            return self._negative.blocked(key, now) or (kind == "http" and self._down.blocked(_origin(value), now))
+
     def _failed(self, member: Member, key: str, host: str, where: str, exc: Exception) -> None:
         now = self._clock()
         with self._lock:
             self._negative.failed(key, now)
+            if isinstance(exc, FetchError) and exc.reason in NETWORK_REASONS and where != "bytea":
+                self._down.failed(_origin(where), now)
             loud = self._log_limit.allow(host, now)
         # FetchError/NotAnImage texts are short tags; an OSError here is the cache folder's (full, not writable,
         # not ours): its text names that folder, which is what the person reading the log must fix.
@@ -306,6 +319,16 @@ def _host(url: str) -> str:
     parsed. Never raises."""
     try:
         return (urlsplit(url).hostname or "?").lower()
+    except ValueError:
+        return "?"
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (the key of a server that is down), or ``?``. Never raises."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return f"{scheme}://{(parts.hostname or '?').lower()}:{parts.port or (443 if scheme == 'https' else 80)}"
     except ValueError:
         return "?"
 
