@@ -23,7 +23,9 @@ only its own capability names, so ``body-markup`` is invisible and a restarted d
   ``Notify`` is ``icon_for(notice)`` when that gives an existing file (a per-status icon: the colour of the
   entry's status), else the app's icon.
 * **Click** — when the server has ``actions``, the ``default`` action is offered; ``ActionInvoked`` from the
-  server that showed the notice calls ``on_click(notice)`` on the ``aviso-dbus`` thread.
+  server that showed the notice calls ``on_click(notice)`` on the ``aviso-dbus`` thread. When the server changes
+  (``NameOwnerChanged``, or a ``Notify`` answered by another connection) the remembered notices are forgotten:
+  ids start again from 1 and some servers broadcast their clicks to every client.
 
 Start-up: no session bus or ``dbus-fast`` missing raises :class:`~agent.adapters.notifier_api.NotifierUnavailable`
 (the chooser leaves this notifier out). A bus without a notification server yet (the agent started at login
@@ -215,7 +217,8 @@ class DbusNotifier(NotifierBase):
             -1,
         ]
         reply = await self._call(bus, SERVICE, PATH, SERVICE, "Notify", "susssasa{sv}i", body)
-        self._server = reply.sender
+        if reply.sender != self._server:
+            self._forget_server(reply.sender)
         if actions:
             self._clickable[int(reply.body[0])] = notice
             while len(self._clickable) > CLICKABLE_KEPT:
@@ -226,12 +229,20 @@ class DbusNotifier(NotifierBase):
         icon = self._icon_for(notice) if self._icon_for is not None else None
         return icon.resolve().as_uri() if icon is not None and icon.is_file() else self._app_icon
 
+    def _forget_server(self, new_owner: str | None) -> None:
+        """The server changed (restarted, replaced, or we reconnected): its notification ids mean nothing now. A
+        new server numbers from 1 again, and servers that broadcast ``ActionInvoked`` (GNOME Shell's
+        ``emit_signal`` has no destination) would otherwise turn a click on *another app's* notification N into
+        a click on our old notice N. Loop thread."""
+        self._server = new_owner
+        self._clickable.clear()
+
     def _on_message(self, msg: Any) -> None:
         """Signals (on the loop thread): clicks, closes, and the server leaving or coming back."""
         member = msg.member
         if member == "NameOwnerChanged" and msg.body and msg.body[0] == SERVICE:
             self.capabilities = None
-            self._server = msg.body[2] or None
+            self._forget_server(msg.body[2] or None)
             log.info("notification server %s", "changed: capabilities asked again" if msg.body[2] else "left the bus")
             return
         if msg.interface != SERVICE or msg.sender != self._server or not msg.body:
