@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from notify_session import NotifySession, notify_session, wait_until
 
-from agent.adapters.notifier_linux import DbusNotifier
+from agent.adapters.notifier_linux import BODY_MAX, TITLE_MAX, DbusNotifier
 from agent.core.notify_text import Notice
 
 HERE = Path(__file__).resolve().parent
@@ -69,3 +69,21 @@ def test_after_the_server_is_replaced_a_click_on_another_apps_notification_is_no
         if server is not None:
             server.terminate()
             server.wait(timeout=10)
+
+
+@pytest.mark.desktop
+def test_a_huge_text_from_the_database_does_not_make_the_next_notice_time_out(session: NotifySession) -> None:
+    session.start_dunst("full")
+    n = DbusNotifier("Aviso de Entradas", bus_address=session.address)
+    try:
+        huge = "Plan " + "x" * 1_000_000  # a document pasted into miembros.plan
+        assert n.show(Notice("N" * 100_000, huge)) is True
+        started = time.monotonic()
+        assert n.show(Notice("Ana", "Al día")) is True  # before the fix: False after 1 s (dunst busy laying out)
+        assert time.monotonic() - started < 0.5
+        big, ana = session.received()
+        assert big["summary"] == "N" * (TITLE_MAX - 1) + "…"
+        assert big["body"] == huge[: BODY_MAX - 1] + "…"
+        assert (ana["summary"], ana["body"]) == ("Ana", "Al día")
+    finally:
+        n.close()

@@ -15,6 +15,8 @@ Text per backend (a Notice's ``title`` and ``body`` are plain text):
   but tab/newline, lone surrogates, U+FFFE/U+FFFF) are replaced, by :func:`plain_text`.
 * Consoles: characters the stream's encoding cannot hold are written as ``\\uXXXX`` escapes, never dropped
   (:func:`console_text`).
+* Length: where a long text costs the display path (a D-Bus server lays out every character before it answers the
+  next call), the backend cuts it with :func:`clip`, ending in ``…``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def markup_body(text: str, server_has_body_markup: bool) -> str:
     if not server_has_body_markup:
         return text
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, max_chars: int) -> str:
+    """``text`` when it has at most ``max_chars`` characters, else its first ``max_chars - 1`` followed by ``…``
+    (never a lone half of a character: Python strings hold whole code points)."""
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def console_text(text: str, encoding: str | None) -> str:

@@ -15,7 +15,10 @@ only its own capability names, so ``body-markup`` is invisible and a restarted d
   cached capabilities. A slow server that answers after the timeout may still show the notice: the desk's
   fallback then shows it a second time, never zero times.
 * **Text** — the summary is plain text; the body is escaped when the server advertises ``body-markup``
-  (freedesktop Notifications spec, "Markup"), by :func:`agent.adapters.notifier_api.markup_body`.
+  (freedesktop Notifications spec, "Markup"), by :func:`agent.adapters.notifier_api.markup_body`. Both are cut
+  (:data:`TITLE_MAX`, :data:`BODY_MAX` characters, then ``…``): dunst lays the text out before it answers the
+  next call, so a 100,000-character plan name from the database made the *next* notice time out (0.26 s for
+  20,000 characters, 0.86 s for 50,000, over 1 s for 100,000; 0.05 s for the bounds below).
 * **Mapping** — critical urgency → ``urgency`` hint 2 (spec, "Urgency Levels") and the sound theme name
   ``dialog-warning``; normal → ``message-new-instant``; low → no sound ("Sound Naming Specification"; servers
   without the ``sound`` capability ignore it). The member's photo (``Notice.photo_path``, a local file the desk
@@ -43,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, markup_body, plain_text
+from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, clip, markup_body, plain_text
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
@@ -53,6 +56,10 @@ PATH = "/org/freedesktop/Notifications"
 GONE_ERRORS = frozenset({"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"})
 SOUND_NAMES = {Sound.DEFAULT: "message-new-instant", Sound.WARNING: "dialog-warning"}
 URGENCY_BYTE = {Urgency.LOW: 0, Urgency.NORMAL: 1, Urgency.CRITICAL: 2}
+TITLE_MAX = 4096
+"""Longest summary sent, characters (a 4,000-character name still arrives whole)."""
+BODY_MAX = 8192
+"""Longest body sent, characters, before escaping."""
 CLICKABLE_KEPT = 256
 """How many shown notices are remembered for their click (older ones are forgotten, oldest first)."""
 _MATCH_RULES = (
@@ -210,8 +217,8 @@ class DbusNotifier(NotifierBase):
             self._app_name,
             0,
             self._icon_uri(notice),
-            plain_text(notice.title),
-            markup_body(notice.body, "body-markup" in caps),
+            plain_text(clip(notice.title, TITLE_MAX)),
+            markup_body(clip(notice.body, BODY_MAX), "body-markup" in caps),
             actions,
             hints,
             -1,
