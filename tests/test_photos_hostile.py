@@ -232,3 +232,14 @@ def test_a_dead_photo_server_does_not_starve_the_queue_and_is_tried_again_later(
             assert photos.needs_fetch(member(f"{dead}/new.jpg", 500))  # a minute later: asked again
     finally:
         photos.close()
+
+
+def test_close_during_a_fetch_logs_no_photo_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    photos = Photos(PhotoSettings(), folder=tmp_path / "cache", timeout_s=30.0)
+    with silent_server() as base:
+        done = threading.Event()
+        photos.fetch(member(base + "/x.jpg"), lambda p: done.set())
+        time.sleep(0.3)  # the request is on the wire
+        photos.close()  # the desk quits
+        assert done.wait(2)
+    assert "unavailable" not in caplog.text  # before: "member photo from 127.0.0.1 unavailable (network: ...)"

@@ -202,6 +202,8 @@ class Photos:
     def _failed(self, member: Member, key: str, host: str, where: str, exc: Exception) -> None:
         now = self._clock()
         with self._lock:
+            if self._closed:  # woken by close(): not the server's fault, nothing to remember or log at exit
+                return
             self._negative.failed(key, now)
             if isinstance(exc, FetchError) and exc.reason in NETWORK_REASONS and where != "bytea":
                 self._down.failed(_origin(where), now)
