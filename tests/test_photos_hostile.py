@@ -52,6 +52,18 @@ def test_spaces_and_accents_in_the_path_are_percent_encoded_like_a_browser(serve
     assert parse_target(url).path.endswith("?v=1%202&x=%41")  # an existing escape is kept
 
 
+def test_backslashes_from_windows_path_functions_are_slashes_like_in_a_browser(
+    photos: Photos, server: PhotoHttpServer
+) -> None:
+    url = server.url("") + "\\fotos\\12.jpg"  # http://127.0.0.1:port\fotos\12.jpg
+    done = threading.Event()
+    got: list[Path | None] = []
+    photos.fetch(member(url), lambda p: (got.append(p), done.set()))
+    assert done.wait(5) and got[0] is not None
+    assert server.requests[-1][0] == "/fotos/12.jpg"
+    assert parse_target("http://h/a\\b.jpg?q=\\x").path == "/a/b.jpg?q=%5Cx"  # the query keeps its backslash
+
+
 def test_a_unicode_host_goes_out_as_idna() -> None:
     assert parse_target("http://bücher.example/a.jpg").host == "xn--bcher-kva.example"
 

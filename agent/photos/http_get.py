@@ -11,7 +11,8 @@ Bounds (each one a test in ``tests/test_photos_http.py``):
 - redirects: at most :data:`MAX_REDIRECTS`, ``http``/``https`` only (301, 302, 303, 307, 308).
 - URLs as gym software stores them: a space or a non-ASCII letter in the path or query (``/fotos/José Pérez.jpg``)
   is percent-encoded as UTF-8, the way browsers send it (WHATWG URL Standard, "path percent-encode set"); an
-  existing ``%XX`` is kept; a Unicode host name goes out in its IDNA (punycode) form. A URL that cannot be sent
+  existing ``%XX`` is kept; a Unicode host name goes out in its IDNA (punycode) form; backslashes before the query
+  are slashes (:func:`browser_slashes`). A URL that cannot be sent
   at all (control characters in the host, ``[`` without ``]``) is a :class:`FetchError` (``url``), never another
   exception.
 - credentials: user:password in the URL become a Basic ``Authorization`` header (never sent in the URL), and that
@@ -84,7 +85,7 @@ def parse_target(url: str, auth_header: str | None = None) -> Target:
     for a URL that cannot be put on the wire.
     """
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(browser_slashes(url.strip()))
         scheme = parts.scheme.lower()
         hostname = parts.hostname
     except ValueError:  # "http://[broken": Invalid IPv6 URL
@@ -108,6 +109,17 @@ def parse_target(url: str, auth_header: str | None = None) -> Target:
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     query = quote(parts.query, safe=_PATH_SAFE + "?")
     return Target(scheme, host, port, path + (f"?{query}" if query else ""), auth)
+
+
+def browser_slashes(url: str) -> str:
+    """For an ``http(s)`` URL, backslashes before the query or fragment become ``/``, as browsers read them (WHATWG
+    URL Standard: for special schemes ``\\`` is a path and authority separator): a Windows program that builds
+    ``http://servidor\\fotos\\12.jpg`` with path functions means ``http://servidor/fotos/12.jpg``. Other URLs are
+    returned unchanged. Pure."""
+    if not url[:8].lower().startswith(("http:", "https:")):
+        return url
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return url[:cut].replace("\\", "/") + url[cut:]
 
 
 def redacted(url: str) -> str:

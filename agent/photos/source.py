@@ -27,7 +27,7 @@ from PIL import Image
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
-from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, redacted
+from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
 from agent.photos.ratelimit import LogLimiter, NegativeCache
 from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
 
@@ -320,7 +320,7 @@ def _host(url: str) -> str:
     """The lower-case host of ``url`` (for logs and the auth check), ``?`` when there is none or it cannot be
     parsed. Never raises."""
     try:
-        return (urlsplit(url).hostname or "?").lower()
+        return (urlsplit(browser_slashes(url)).hostname or "?").lower()
     except ValueError:
         return "?"
 
@@ -328,7 +328,7 @@ def _host(url: str) -> str:
 def _origin(url: str) -> str:
     """``scheme://host:port`` of ``url`` (the key of a server that is down), or ``?``. Never raises."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(browser_slashes(url))
         scheme = parts.scheme.lower()
         return f"{scheme}://{(parts.hostname or '?').lower()}:{parts.port or (443 if scheme == 'https' else 80)}"
     except ValueError:
