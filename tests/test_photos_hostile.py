@@ -4,6 +4,7 @@ devices. Real HTTP server on 127.0.0.1 (tests/photo_server.py), real FIFOs."""
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -21,7 +22,9 @@ from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key
 from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
-from agent.photos.source import HOST_DOWN_S, Photos
+from agent.photos.share_read import _error as share_error
+from agent.photos.share_read import is_share, read_share, share_host
+from agent.photos.source import HOST_DOWN_S, Photos, classify
 from agent.photos.thumbnail import NotAnImage, make_thumbnail
 from tests.photo_server import JPEG, PhotoHttpServer, photo_server, silent_server
 
@@ -255,3 +258,62 @@ def test_close_during_a_fetch_logs_no_photo_failure(tmp_path: Path, caplog: pyte
         photos.close()  # the desk quits
         assert done.wait(2)
     assert "unavailable" not in caplog.text  # before: "member photo from 127.0.0.1 unavailable (network: ...)"
+
+
+# -- photos on a file share --------------------------------------------------------------------------------------------
+def test_share_paths_are_told_from_local_ones() -> None:
+    for share in ("\\\\srv\\fotos\\1.jpg", "//srv/fotos/1.jpg", "\\\\?\\UNC\\srv\\fotos\\1.jpg"):
+        assert is_share(share) and share_host(share) == "srv", share
+    for local in ("C:\\fotos\\1.jpg", "\\\\?\\C:\\fotos\\1.jpg", "\\\\.\\pipe\\x", "/srv/fotos/1.jpg", "///srv/1.jpg"):
+        assert not is_share(local), local
+    kind, path = classify(member("file://servidor/fotos/1.jpg"))
+    assert kind == "share" and share_host(path) == "servidor"
+    assert classify(member("\\\\Servidor\\fotos\\1.jpg"))[0] == "share"
+
+
+def test_a_photo_on_a_share_is_read_on_the_pool_and_cached_never_on_the_desk_thread(
+    photos: Photos, tmp_path: Path
+) -> None:
+    (tmp_path / "fotos").mkdir()
+    (tmp_path / "fotos" / "12.jpg").write_bytes(JPEG)
+    share_path = "/" + str(tmp_path / "fotos" / "12.jpg")  # "//tmp/...": the UNC form POSIX also opens
+    m = member(share_path)
+    assert photos.cached(m) is None  # the desk's thread does not stat a share (a switched-off server: 20 s+)
+    assert photos.needs_fetch(m)
+    done = threading.Event()
+    got: list[tuple[Path | None, str]] = []
+    photos.fetch(m, lambda p: (got.append((p, threading.current_thread().name)), done.set()))
+    assert done.wait(5)
+    ((thumb, thread),) = got
+    assert thumb is not None and thumb.parent == photos.cache.folder and thread.startswith("photos")
+    with Image.open(thumb) as img:
+        assert img.size == (128, 128)  # the notifier gets a local thumbnail, never the share path
+    assert photos.cached(m) == thumb and not photos.needs_fetch(m)
+
+
+def test_a_missing_file_on_a_share_skips_that_photo_only(photos: Photos, tmp_path: Path) -> None:
+    (tmp_path / "fotos").mkdir()
+    (tmp_path / "fotos" / "ok.jpg").write_bytes(JPEG)
+    missing = member("/" + str(tmp_path / "fotos" / "nadie.jpg"), 1)
+    present = member("/" + str(tmp_path / "fotos" / "ok.jpg"), 2)
+    for m, expect in ((missing, False), (present, True)):
+        done = threading.Event()
+        got: list[Path | None] = []
+        photos.fetch(m, lambda p, got=got, done=done: (got.append(p), done.set()))
+        assert done.wait(5) and (got[0] is not None) is expect
+    assert not photos.needs_fetch(missing)  # remembered for a few minutes, not read for every entry
+
+
+def test_share_errors_say_whether_the_server_or_the_file_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as err:
+        read_share(str(tmp_path / "nothing.jpg"), 1000)
+    assert err.value.reason == "missing"
+    assert share_error(OSError(errno.EHOSTDOWN, "Host is down")).reason == "network"
+    assert share_error(OSError(errno.EACCES, "Permission denied")).reason == "unreadable"
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff" * 2000)
+    with pytest.raises(FetchError, match="too large"):
+        read_share(str(big), 1000)
+    with pytest.raises(FetchError) as err:
+        read_share(str(tmp_path), 1000)
+    assert err.value.reason == "unreadable"

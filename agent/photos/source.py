@@ -1,10 +1,11 @@
 """The photo source the desk uses (:class:`Photos`, a :class:`agent.photos.api.PhotoSource`): local files as they
-are, ``http(s)://`` URLs and ``bytea`` bytes turned into cached thumbnails by a small thread pool.
+are; ``http(s)://`` URLs, files on a share (``\\\\servidor\\fotos\\1.jpg``: :mod:`agent.photos.share_read`) and
+``bytea`` bytes turned into cached thumbnails by a small thread pool.
 
 Threads: :meth:`Photos.cached` and :meth:`Photos.needs_fetch` run on the caller's thread (a ``stat``, at most a
-header read of a local file, no network); :meth:`Photos.fetch` queues work on the pool and returns at once; the
-pool threads do the network, Pillow and disk work and call ``done`` behind one exception barrier
-(:meth:`Photos._run`). Shared state (in-flight table, negative cache, log limiter) is under one lock.
+header read of a local file, never a share or the network); :meth:`Photos.fetch` queues work on the pool and
+returns at once; the pool threads do the network, share, Pillow and disk work and call ``done`` behind one
+exception barrier (:meth:`Photos._run`). Shared state (in-flight table, negative cache, log limiter) is under one lock.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
 from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
 from agent.photos.ratelimit import LogLimiter, NegativeCache
+from agent.photos.share_read import is_share, read_share, share_host
 from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ HARD_CAP_S = 10.0
 """Longest a fetch may take in all (connect + TLS + redirects + body). The desk stops waiting after
 ``photos.budget_ms``; the fetch goes on to this cap and caches the photo for the next entry."""
 WORKERS = 3
+FETCHED = ("http", "data", "share")
+"""Kinds whose photo is made into a cached thumbnail on the pool (never touched on the caller's thread)."""
 HOST_DOWN_S = 60.0
 """After a fetch from a server failed for the network's sake (``timeout``, ``network``, ``tls``), photos from that
 server (scheme, host, port) are not fetched for this long: without it, a photo server that went down at opening
@@ -100,7 +104,7 @@ class Photos:
         kind, value = classify(member)
         if kind == "local":
             return self._local_image(Path(value))
-        if kind in ("http", "data"):
+        if kind in FETCHED:
             return self.cache.fresh(_key(member, kind, value))
         return None
 
@@ -108,7 +112,7 @@ class Photos:
         """True for an ``http(s)`` URL or ``bytea`` photo not cached yet, not failed in the last minutes, and not
         on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not wait)."""
         kind, value = classify(member)
-        if kind not in ("http", "data"):
+        if kind not in FETCHED:
             return False
         key = _key(member, kind, value)
         if self.cache.fresh(key) is not None:
@@ -119,7 +123,7 @@ class Photos:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
         same photo share one download. After :meth:`close` nothing is queued and ``done`` is not called."""
         kind, value = classify(member)
-        key = _key(member, kind, value) if kind in ("http", "data") else ""
+        key = _key(member, kind, value) if kind in FETCHED else ""
         with self._lock:
             if self._closed:
                 return
@@ -181,13 +185,15 @@ class Photos:
                 data = member.photo_data or b""
                 if len(data) > self._settings.max_bytes:
                     raise FetchError("too large", f"{len(data)} bytes in the photo column")
+            elif kind == "share":
+                data = read_share(value, self._settings.max_bytes)
             else:
                 data = self._fetcher.get(
                     value, max_bytes=self._settings.max_bytes, timeout_s=self._timeout_s, auth_header=self._auth(value)
                 )
             path = self.cache.write(key, make_thumbnail(data))
         except (FetchError, NotAnImage, OSError) as exc:
-            self._failed(member, key, host, value if kind == "http" else "bytea", exc)
+            self._failed(member, key, host, "bytea" if kind == "data" else value, exc)
             return None
         with self._lock:
             self._negative.forget(key)
@@ -197,7 +203,7 @@ class Photos:
         """Whether this photo failed recently, or its server did not answer recently (see :data:`HOST_DOWN_S`)."""
         now = self._clock()
         with self._lock:
-            return self._negative.blocked(key, now) or (kind == "http" and self._down.blocked(_origin(value), now))
+            return self._negative.blocked(key, now) or (kind != "data" and self._down.blocked(_origin(value), now))
 
     def _failed(self, member: Member, key: str, host: str, where: str, exc: Exception) -> None:
         now = self._clock()
@@ -293,9 +299,10 @@ def _is_picture(path: Path) -> bool:
 
 def classify(member: Member) -> tuple[str, str]:
     """``(kind, value)`` of ``member``'s photo: ``("data", "")`` for ``bytea`` bytes (they win over the URL, as
-    ``photos.column`` is read *instead of* ``foto_url``), ``("http", url)``, ``("local", path)`` for a path or a
-    ``file://`` URL, else ``("none", "")``. Pure; never raises, whatever the column holds (an unparsable
-    ``http(s)`` URL is still ``"http"``: its fetch fails as ``url``, logged once per hour like any failure)."""
+    ``photos.column`` is read *instead of* ``foto_url``), ``("http", url)``, ``("share", path)`` for a UNC path or
+    a ``file://server/...`` URL, ``("local", path)`` for another path or ``file://`` URL, else ``("none", "")``.
+    Pure; never raises, whatever the column holds (an unparsable ``http(s)`` URL is still ``"http"``: its fetch
+    fails as ``url``, logged once per hour like any failure)."""
     if member.photo_data:
         return "data", ""
     url = (member.photo_url or "").strip()
@@ -310,15 +317,19 @@ def classify(member: Member) -> tuple[str, str]:
         return "http", url
     if scheme == "file":
         host = parts.netloc if parts.netloc.lower() not in ("", "localhost") else ""
-        return "local", url2pathname(f"//{host}{parts.path}" if host else parts.path)  # file://server/share: UNC
-    if scheme == "" or len(scheme) == 1:  # no scheme, or a Windows drive letter (C:\fotos\1.jpg)
-        return "local", url
-    return "none", ""
+        path = url2pathname(f"//{host}{parts.path}" if host else parts.path)  # file://server/share: UNC
+    elif scheme == "" or len(scheme) == 1:  # no scheme, or a Windows drive letter (C:\fotos\1.jpg)
+        path = url
+    else:
+        return "none", ""
+    return ("share" if is_share(path) else "local"), path
 
 
 def _host(url: str) -> str:
-    """The lower-case host of ``url`` (for logs and the auth check), ``?`` when there is none or it cannot be
-    parsed. Never raises."""
+    """The lower-case host of ``url`` or share path (for logs and the auth check), ``?`` when there is none or it
+    cannot be parsed. Never raises."""
+    if is_share(url):
+        return share_host(url)
     try:
         return (urlsplit(browser_slashes(url)).hostname or "?").lower()
     except ValueError:
@@ -326,7 +337,10 @@ def _host(url: str) -> str:
 
 
 def _origin(url: str) -> str:
-    """``scheme://host:port`` of ``url`` (the key of a server that is down), or ``?``. Never raises."""
+    """``scheme://host:port`` of ``url`` (``share://host`` of a share path): the key of a server that is down, or
+    ``?``. Never raises."""
+    if is_share(url):
+        return "share://" + share_host(url)
     try:
         parts = urlsplit(browser_slashes(url))
         scheme = parts.scheme.lower()
