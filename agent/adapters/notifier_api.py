@@ -31,12 +31,14 @@ from agent.core.notify_text import Notice
 log = logging.getLogger("agent.notify")
 
 REPLACEMENT = "\ufffd"
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def plain_text(text: str) -> str:
     """``text`` with what no XML text node or D-Bus string can carry (C0 controls except tab, LF and CR; lone
-    surrogates; U+FFFE/U+FFFF) replaced by U+FFFD. Everything else, emoji and right-to-left text included, is
+    surrogates; U+FFFE/U+FFFF) replaced by U+FFFD, and DEL and the C1 controls U+0080-U+009F too: no name holds
+    them, and terminals (xterm, VTE) obey U+009B (CSI) and U+009D (OSC) as escape sequences even in UTF-8, so a
+    name could clear or rewrite the console's lines. Everything else, emoji and right-to-left text included, is
     kept as it is. (D-Bus strings must be valid UTF-8 without NUL: D-Bus spec, "Basic types".)"""
     return _NOT_TEXT.sub(REPLACEMENT, text)
 
