@@ -19,8 +19,15 @@ HOSTILE_NAME = "Ana\x1b[2J\u009b2J\u009d0;Al día\u009c\x7f López"
 def test_no_control_character_reaches_any_notifier() -> None:
     cleaned = plain_text(HOSTILE_NAME)
     assert not any(0x7F <= ord(c) <= 0x9F or ord(c) < 0x20 for c in cleaned)
-    assert cleaned.startswith("Ana\ufffd[2J\ufffd2J\ufffd0;Al día\ufffd") and cleaned.endswith(" López")
+    # ESC and DEL -> U+FFFD; U+009B/U+009C are cp1252's › and œ; U+009D is undefined in cp1252 -> U+FFFD.
+    assert cleaned == "Ana\ufffd[2J›2J\ufffd0;Al díaœ\ufffd López"
     assert plain_text("Ñandú Ærø ß ©") == "Ñandú Ærø ß ©"  # Latin-1 letters above U+009F stay
+
+
+def test_windows_1252_punctuation_read_as_latin1_is_shown_as_it_was_typed() -> None:
+    # A SQL_ASCII turnstile database written by a Windows program, decoded byte for byte (agent/db/session.py).
+    typed = "O’Brien “Gym” – 50 € Šárka Žák…"
+    assert plain_text(typed.encode("cp1252").decode("latin-1")) == typed
 
 
 @pytest.mark.skipif(os.name != "posix", reason="a POSIX pseudo-terminal")

@@ -31,16 +31,21 @@ from agent.core.notify_text import Notice
 log = logging.getLogger("agent.notify")
 
 REPLACEMENT = "\ufffd"
+_C1_AS_CP1252 = {i: bytes([i]).decode("cp1252", errors="replace") for i in range(0x80, 0xA0)}
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def plain_text(text: str) -> str:
     """``text`` with what no XML text node or D-Bus string can carry (C0 controls except tab, LF and CR; lone
-    surrogates; U+FFFE/U+FFFF) replaced by U+FFFD, and DEL and the C1 controls U+0080-U+009F too: no name holds
-    them, and terminals (xterm, VTE) obey U+009B (CSI) and U+009D (OSC) as escape sequences even in UTF-8, so a
-    name could clear or rewrite the console's lines. Everything else, emoji and right-to-left text included, is
-    kept as it is. (D-Bus strings must be valid UTF-8 without NUL: D-Bus spec, "Basic types".)"""
-    return _NOT_TEXT.sub(REPLACEMENT, text)
+    surrogates; U+FFFE/U+FFFF) and DEL replaced by U+FFFD. Everything else, emoji and right-to-left text included,
+    is kept as it is. (D-Bus strings must be valid UTF-8 without NUL: D-Bus spec, "Basic types".)
+
+    C1 controls (U+0080-U+009F) never reach a notifier either: terminals (xterm, VTE) obey U+009B (CSI) and U+009D
+    (OSC) as escape sequences even in UTF-8, so a name could clear or rewrite the console's lines. In a member's
+    name they are Windows-1252 punctuation read as Latin-1 (a SQL_ASCII turnstile database, decoded byte for byte
+    by :mod:`agent.db.session`: ``O’Brien`` typed in a Windows program is ``O\x92Brien``), so they are shown as the
+    cp1252 characters they were (``’ “ ” € – — Š Ž …``); the five bytes cp1252 leaves undefined become U+FFFD."""
+    return _NOT_TEXT.sub(REPLACEMENT, text.translate(_C1_AS_CP1252))
 
 
 def markup_body(text: str, server_has_body_markup: bool) -> str:
