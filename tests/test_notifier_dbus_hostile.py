@@ -87,3 +87,19 @@ def test_a_huge_text_from_the_database_does_not_make_the_next_notice_time_out(se
         assert (ana["summary"], ana["body"]) == ("Ana", "Al día")
     finally:
         n.close()
+
+
+@pytest.mark.desktop
+def test_a_failing_per_status_icon_does_not_cost_the_notice(session: NotifySession) -> None:
+    session.start_dunst("full")
+
+    def broken_icon(notice: Notice) -> Path | None:
+        raise KeyError("a status the icon table does not know")
+
+    n = DbusNotifier("Aviso de Entradas", bus_address=session.address, icon_for=broken_icon)
+    try:
+        assert n.show(Notice("Ana", "Vencido")) is True  # before: False (the notice went to the fallback)
+        ((row),) = session.received()
+        assert (row["summary"], row["body"]) == ("Ana", "Vencido")
+    finally:
+        n.close()

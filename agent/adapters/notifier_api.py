@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from agent.core.notify_text import Notice
@@ -71,6 +73,22 @@ def console_text(text: str, encoding: str | None) -> str:
         return text.encode(enc, errors="backslashreplace").decode(enc, errors="replace")
     except LookupError:  # an encoding name Python does not know: be safe with ASCII
         return text.encode("ascii", errors="backslashreplace").decode("ascii")
+
+
+def status_icon(icon_for: Callable[[Notice], Path | None] | None, notice: Notice) -> Path | None:
+    """The per-status icon file ``icon_for(notice)`` names when it exists, else None (the app's icon is used).
+    Never raises: the icon is decoration, so a bug in ``icon_for`` is logged and must not cost the notice. Runs
+    on the notifier's thread."""
+    if icon_for is None:
+        return None
+    try:
+        icon = icon_for(notice)
+        return icon if icon is not None and icon.is_file() else None
+    except Exception:
+        log.warning(
+            "per-status icon for %r failed: the app icon is used", notice.tag or notice.kind.value, exc_info=True
+        )
+        return None
 
 
 class NotifierUnavailable(RuntimeError):

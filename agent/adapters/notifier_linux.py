@@ -46,7 +46,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, clip, markup_body, plain_text
+from agent.adapters.notifier_api import (
+    NotifierBase,
+    NotifierUnavailable,
+    clip,
+    markup_body,
+    plain_text,
+    status_icon,
+)
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
@@ -233,8 +240,8 @@ class DbusNotifier(NotifierBase):
         return True
 
     def _icon_uri(self, notice: Notice) -> str:
-        icon = self._icon_for(notice) if self._icon_for is not None else None
-        return icon.resolve().as_uri() if icon is not None and icon.is_file() else self._app_icon
+        icon = status_icon(self._icon_for, notice)
+        return icon.resolve().as_uri() if icon is not None else self._app_icon
 
     def _forget_server(self, new_owner: str | None) -> None:
         """The server changed (restarted, replaced, or we reconnected): its notification ids mean nothing now. A
