@@ -103,3 +103,16 @@ def test_a_failing_per_status_icon_does_not_cost_the_notice(session: NotifySessi
         assert (row["summary"], row["body"]) == ("Ana", "Vencido")
     finally:
         n.close()
+
+
+@pytest.mark.desktop
+def test_a_photo_path_that_cannot_be_looked_at_does_not_cost_the_notice(session: NotifySession, tmp_path: Path) -> None:
+    session.start_dunst("full")
+    n = DbusNotifier("Aviso de Entradas", bus_address=session.address)
+    try:
+        too_long = tmp_path / ("x" * 300 + ".png")  # stat() fails with ENAMETOOLONG, which is_file() re-raises
+        assert n.show(Notice("Ana", "Al día", photo_path=too_long)) is True  # before: False
+        ((row),) = session.received()
+        assert row["summary"] == "Ana"
+    finally:
+        n.close()

@@ -75,6 +75,18 @@ def console_text(text: str, encoding: str | None) -> str:
         return text.encode("ascii", errors="backslashreplace").decode("ascii")
 
 
+def usable_file(path: Path | None) -> bool:
+    """True when ``path`` names an existing regular file. Never raises: ``Path.is_file`` raises for errors other
+    than "not there" (a name too long, no permission on the folder), and a photo or icon problem must never cost
+    the notice (issue 13: "a photo that fails never delays or blocks an entry")."""
+    if path is None:
+        return False
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def status_icon(icon_for: Callable[[Notice], Path | None] | None, notice: Notice) -> Path | None:
     """The per-status icon file ``icon_for(notice)`` names when it exists, else None (the app's icon is used).
     Never raises: the icon is decoration, so a bug in ``icon_for`` is logged and must not cost the notice. Runs
@@ -83,7 +95,7 @@ def status_icon(icon_for: Callable[[Notice], Path | None] | None, notice: Notice
         return None
     try:
         icon = icon_for(notice)
-        return icon if icon is not None and icon.is_file() else None
+        return icon if usable_file(icon) else None
     except Exception:
         log.warning(
             "per-status icon for %r failed: the app icon is used", notice.tag or notice.kind.value, exc_info=True

@@ -53,6 +53,7 @@ from agent.adapters.notifier_api import (
     markup_body,
     plain_text,
     status_icon,
+    usable_file,
 )
 from agent.core.notify_text import Notice, Sound, Urgency
 
@@ -108,7 +109,7 @@ class DbusNotifier(NotifierBase):
         except ImportError as exc:
             raise NotifierUnavailable(f"dbus-fast is not installed: {exc}") from exc
         self._app_name = app_name
-        self._app_icon = app_icon.resolve().as_uri() if app_icon is not None and app_icon.is_file() else ""
+        self._app_icon = app_icon.resolve().as_uri() if app_icon is not None and usable_file(app_icon) else ""
         self._on_click = on_click
         self._icon_for = icon_for
         self._reply_timeout_s = reply_timeout_s
@@ -217,7 +218,7 @@ class DbusNotifier(NotifierBase):
         sound = SOUND_NAMES.get(notice.sound)
         if sound:
             hints["sound-name"] = Variant("s", sound)
-        if notice.photo_path is not None and notice.photo_path.is_file():
+        if notice.photo_path is not None and usable_file(notice.photo_path):
             hints["image-path"] = Variant("s", notice.photo_path.resolve().as_uri())
         actions = ["default", ""] if self._on_click is not None and "actions" in caps else []
         body = [

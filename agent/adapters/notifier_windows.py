@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, plain_text, status_icon
+from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, plain_text, status_icon, usable_file
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
@@ -116,10 +116,10 @@ class WinRtNotifier(NotifierBase):
             group="aviso-entradas",
         )
         photo = notice.photo_path
-        circle = photo is not None and photo.is_file()
+        circle = usable_file(photo)
         if not circle:  # no photo: the per-status icon takes the app-logo place (one image there per toast)
             photo = status_icon(self._icon_for, notice)
-        if photo is not None and photo.is_file():
+        if photo is not None and usable_file(photo):
             try:
                 toast.AddImage(
                     wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=circle)
