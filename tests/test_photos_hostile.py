@@ -317,3 +317,8 @@ def test_share_errors_say_whether_the_server_or_the_file_is_missing(tmp_path: Pa
     with pytest.raises(FetchError) as err:
         read_share(str(tmp_path), 1000)
     assert err.value.reason == "unreadable"
+
+
+def test_a_utf8_location_header_is_followed_as_a_browser_would(server: PhotoHttpServer) -> None:
+    assert Fetcher().get(server.url("/to-utf8"), max_bytes=1_000_000, timeout_s=5) == JPEG
+    assert server.requests[-1][0] == "/fotos/Jos%C3%A9%20N%C3%BA%C3%B1ez.jpg"  # not Jos%C3%83%C2%A9...

@@ -138,6 +138,17 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def _header_text(value: str) -> str:
+    """A header value as the server meant it: ``http.client`` decodes header bytes as Latin-1, but servers write
+    non-ASCII ``Location`` values in UTF-8 (PHP's ``header("Location: /fotos/José.jpg")``), and browsers read them
+    so (WHATWG Fetch, "location URL": the value is parsed as a URL, which is UTF-8). Latin-1 text that is not
+    valid UTF-8 is kept as it was."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class _DeadlineReader(io.RawIOBase):
     """The response stream: each ``recv`` gets the time left before the deadline as its timeout."""
 
@@ -228,7 +239,7 @@ class Fetcher:
             if status in REDIRECT_CODES:
                 if not location:
                     raise FetchError(f"http {status}", "redirect without Location")
-                current = urljoin(current, location)
+                current = urljoin(current, _header_text(location))
                 nxt = parse_target(current)
                 # Credentials only ever go to the first URL's origin: on it the first URL's credentials are kept;
                 # anywhere else none are sent (not even userinfo the server wrote into the Location).
