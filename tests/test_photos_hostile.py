@@ -322,3 +322,31 @@ def test_share_errors_say_whether_the_server_or_the_file_is_missing(tmp_path: Pa
 def test_a_utf8_location_header_is_followed_as_a_browser_would(server: PhotoHttpServer) -> None:
     assert Fetcher().get(server.url("/to-utf8"), max_bytes=1_000_000, timeout_s=5) == JPEG
     assert server.requests[-1][0] == "/fotos/Jos%C3%A9%20N%C3%BA%C3%B1ez.jpg"  # not Jos%C3%83%C2%A9...
+
+
+def _jpeg(width: int, height: int, fmt: str = "JPEG") -> bytes:
+    out = io.BytesIO()
+    picture = Image.new("RGB", (width, height), (180, 40, 40))
+    if fmt == "MPO":  # a phone's multi-picture JPEG: the photo plus a second image
+        picture.save(out, format="MPO", save_all=True, append_images=[Image.new("RGB", (width, height))])
+    else:
+        picture.save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_a_50_mp_phone_photo_is_thumbnailed_at_reduced_scale_jpeg_or_mpo() -> None:
+    for fmt in ("JPEG", "MPO"):
+        data = _jpeg(8160, 6120, fmt)  # a 50 MP phone photo (full-resolution mode)
+        with Image.open(io.BytesIO(data)) as probe:
+            assert probe.format == fmt
+        with Image.open(io.BytesIO(make_thumbnail(data))) as thumb:
+            centre = thumb.getpixel((64, 64))
+            assert thumb.size == (128, 128) and all(
+                abs(a - b) <= 4 for a, b in zip(centre[:3], (180, 40, 40), strict=True)
+            )
+    # A 12 MP MPO is decoded at 1/8 scale like a JPEG, not at full size like a PNG (it was 0.39 s, now ~0.05 s).
+    data = _jpeg(4032, 3024, "MPO")
+    started = time.monotonic()
+    for _ in range(5):
+        make_thumbnail(data)
+    assert time.monotonic() - started < 1.0
