@@ -20,6 +20,7 @@ from PIL import Image
 
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
+from agent.photos.api import NoPhotos
 from agent.photos.disk_cache import DiskCache, cache_key
 from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
 from agent.photos.share_read import _error as share_error
@@ -350,3 +351,22 @@ def test_a_50_mp_phone_photo_is_thumbnailed_at_reduced_scale_jpeg_or_mpo() -> No
     for _ in range(5):
         make_thumbnail(data)
     assert time.monotonic() - started < 1.0
+
+
+def test_the_null_twin_keeps_the_ports_thread_promise() -> None:
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def on_photo(path: Path | None) -> None:
+        with lock:  # the desk's done takes the lock it held while asking: fine only off the caller's thread
+            done.set()
+
+    def desk() -> None:
+        with lock:
+            NoPhotos().fetch(member("http://x/1.jpg"), on_photo)
+
+    caller = threading.Thread(target=desk, daemon=True)
+    caller.start()
+    caller.join(2)
+    assert not caller.is_alive(), "deadlock: done ran on the caller's thread"
+    assert done.wait(2)
