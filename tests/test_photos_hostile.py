@@ -22,7 +22,7 @@ from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.api import NoPhotos
 from agent.photos.disk_cache import DiskCache, cache_key
-from agent.photos.http_get import Fetcher, FetchError, parse_target, redacted
+from agent.photos.http_get import Fetcher, FetchError, keeps_credentials, parse_target, redacted
 from agent.photos.share_read import _error as share_error
 from agent.photos.share_read import is_share, read_share, share_host
 from agent.photos.source import HOST_DOWN_S, Photos, classify
@@ -370,3 +370,13 @@ def test_the_null_twin_keeps_the_ports_thread_promise() -> None:
     caller.join(2)
     assert not caller.is_alive(), "deadlock: done ran on the caller's thread"
     assert done.wait(2)
+
+
+def test_credentials_survive_only_an_https_upgrade_of_the_same_host() -> None:
+    http80 = ("http", "fotos.gym", 80)
+    assert keeps_credentials(http80, http80)
+    assert keeps_credentials(http80, ("https", "fotos.gym", 443))  # the server forces TLS: was a 401 before
+    assert not keeps_credentials(http80, ("https", "otro.gym", 443))
+    assert not keeps_credentials(http80, ("https", "fotos.gym", 8443))
+    assert not keeps_credentials(("https", "fotos.gym", 443), ("http", "fotos.gym", 80))  # never a downgrade
+    assert not keeps_credentials(("http", "fotos.gym", 8080), ("https", "fotos.gym", 443))

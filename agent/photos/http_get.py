@@ -16,8 +16,8 @@ Bounds (each one a test in ``tests/test_photos_http.py``):
   at all (control characters in the host, ``[`` without ``]``) is a :class:`FetchError` (``url``), never another
   exception.
 - credentials: user:password in the URL become a Basic ``Authorization`` header (never sent in the URL), and that
-  header (or a configured one) goes only to the URL's own origin (scheme, host, port); a redirect elsewhere drops
-  it.
+  header (or a configured one) goes only to the URL's own origin (scheme, host, port) or its https upgrade (same
+  host, port 80 to 443: :func:`keeps_credentials`); a redirect elsewhere drops it.
 - TLS: verified against the default trust store (:func:`ssl.create_default_context`), or an injected context.
 
 Why not ``urllib.request``: its redirect handler does not bound the time of the whole chain, keeps
@@ -109,6 +109,16 @@ def parse_target(url: str, auth_header: str | None = None) -> Target:
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     query = quote(parts.query, safe=_PATH_SAFE + "?")
     return Target(scheme, host, port, path + (f"?{query}" if query else ""), auth)
+
+
+def keeps_credentials(first: tuple[str, str, int], nxt: tuple[str, str, int]) -> bool:
+    """Whether a redirect from origin ``first`` to ``nxt`` (scheme, host, port) keeps the credentials: the same
+    origin, or the same host moved from ``http`` on port 80 to ``https`` on port 443 (a server that forces TLS:
+    the credentials then travel encrypted, where the first request sent them in clear; the rule of ``requests``'
+    ``should_strip_auth``). Pure."""
+    if first == nxt:
+        return True
+    return first[1] == nxt[1] and (first[0], first[2], nxt[0], nxt[2]) == ("http", 80, "https", 443)
 
 
 def browser_slashes(url: str) -> str:
@@ -241,9 +251,10 @@ class Fetcher:
                     raise FetchError(f"http {status}", "redirect without Location")
                 current = urljoin(current, _header_text(location))
                 nxt = parse_target(current)
-                # Credentials only ever go to the first URL's origin: on it the first URL's credentials are kept;
-                # anywhere else none are sent (not even userinfo the server wrote into the Location).
-                auth = target_auth if nxt.origin == origin else None
+                # Credentials only ever go to the first URL's origin (or its https upgrade): there the first URL's
+                # credentials are kept; anywhere else none are sent (not even userinfo the server wrote into the
+                # Location).
+                auth = target_auth if keeps_credentials(origin, nxt.origin) else None
                 target = Target(nxt.scheme, nxt.host, nxt.port, nxt.path, auth)
                 continue
             if status != 200:
