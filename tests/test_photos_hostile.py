@@ -380,3 +380,26 @@ def test_credentials_survive_only_an_https_upgrade_of_the_same_host() -> None:
     assert not keeps_credentials(http80, ("https", "fotos.gym", 8443))
     assert not keeps_credentials(("https", "fotos.gym", 443), ("http", "fotos.gym", 80))  # never a downgrade
     assert not keeps_credentials(("http", "fotos.gym", 8080), ("https", "fotos.gym", 443))
+
+
+def test_a_pool_thread_stuck_where_close_cannot_reach_does_not_hold_the_exit() -> None:
+    code = (
+        "import sys, tempfile, threading, time\n"
+        "from pathlib import Path\n"
+        "from agent.core.config import PhotoSettings\n"
+        "from agent.core.model import Member\n"
+        "from agent.photos.source import Photos\n"
+        "p = Photos(PhotoSettings(), folder=Path(tempfile.mkdtemp()))\n"
+        "started = threading.Event()\n"
+        "def stuck(path):  # stands for a DNS lookup or a share read that close() cannot wake\n"
+        "    started.set(); time.sleep(60)\n"
+        "p.fetch(Member(1, 'Ana', 'López', photo_data=sys.argv[1].encode()), stuck)\n"
+        "assert started.wait(10)\n"
+        "p.close()\n"
+    )
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", code, "not a picture"], capture_output=True, text=True, cwd=ROOT, timeout=90
+    )
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - started < 10  # before: the exit waited the whole 60 s for the pool thread

@@ -10,7 +10,6 @@ exception barrier (:meth:`Photos._run`). Shared state (in-flight table, negative
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import logging
 import os
@@ -29,6 +28,7 @@ from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
 from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
+from agent.photos.pool import DaemonPool
 from agent.photos.ratelimit import LogLimiter, NegativeCache
 from agent.photos.share_read import is_share, read_share, share_host
 from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
@@ -95,7 +95,7 @@ class Photos:
         self._log_limit = LogLimiter()
         self._local_ok: dict[tuple[str, int, int], bool] = {}
         self._closed = False
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
+        self._pool = DaemonPool(workers, "photos")
         self._pool.submit(self._trim)
 
     # -- the port ----------------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class Photos:
         with self._lock:
             self._closed = True
             sockets = list(self._sockets)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         for sock in sockets:
             sock.abort()
 
