@@ -4,21 +4,11 @@ giving the adapter the ``win32`` backend name, the one thing this machine cannot
 
 from __future__ import annotations
 
-import os
+import desk_rig  # noqa: F401 (imports pystray once with its dummy backend and restores the environment)
 
 from agent.adapters.choose import icon_paths
+from agent.adapters.tray_pystray import MENU_LABEL_MAX, PystrayTray, menu_label
 from agent.core.tray_model import MenuItemSpec
-
-_saved = os.environ.get("PYSTRAY_BACKEND")
-os.environ["PYSTRAY_BACKEND"] = "dummy"
-import pystray  # noqa: E402,F401 (the backend is chosen at import)
-
-from agent.adapters.tray_pystray import MENU_LABEL_MAX, PystrayTray, menu_label  # noqa: E402
-
-if _saved is None:
-    del os.environ["PYSTRAY_BACKEND"]
-else:
-    os.environ["PYSTRAY_BACKEND"] = _saved
 
 
 def test_menu_labels_show_names_literally() -> None:
