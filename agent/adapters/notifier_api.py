@@ -45,7 +45,7 @@ def plain_text(text: str) -> str:
     C1 controls (U+0080-U+009F) never reach a notifier either: terminals (xterm, VTE) obey U+009B (CSI) and U+009D
     (OSC) as escape sequences even in UTF-8, so a name could clear or rewrite the console's lines. In a member's
     name they are Windows-1252 punctuation read as Latin-1 (a SQL_ASCII turnstile database, decoded byte for byte
-    by :mod:`agent.db.session`: ``O’Brien`` typed in a Windows program is ``O\x92Brien``), so they are shown as the
+    by :mod:`agent.db.session`: ``O’Brien`` typed in a Windows program is ``O\\x92Brien``), so they are shown as the
     cp1252 characters they were (``’ “ ” € – — Š Ž …``); the five bytes cp1252 leaves undefined become U+FFFD."""
     return _NOT_TEXT.sub(REPLACEMENT, text.translate(_C1_AS_CP1252))
 
