@@ -109,8 +109,9 @@ class Photos:
         return None
 
     def needs_fetch(self, member: Member) -> bool:
-        """True for an ``http(s)`` URL or ``bytea`` photo not cached yet, not failed in the last minutes, and not
-        on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not wait)."""
+        """True for an ``http(s)`` URL, share path or ``bytea`` photo not cached yet, not failed in the last minutes,
+        and not on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not
+        wait). No network; any thread."""
         kind, value = classify(member)
         if kind not in FETCHED:
             return False
