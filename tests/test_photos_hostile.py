@@ -403,3 +403,23 @@ def test_a_pool_thread_stuck_where_close_cannot_reach_does_not_hold_the_exit() -
     )
     assert out.returncode == 0, out.stderr
     assert time.monotonic() - started < 10  # before: the exit waited the whole 60 s for the pool thread
+
+
+def test_an_oversized_bytea_photo_costs_the_desk_thread_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    photos = Photos(PhotoSettings(max_bytes=5_000_000), folder=tmp_path / "cache")
+    try:
+        m = Member(member_id=3, first_name="Ana", last_name="López", photo_data=b"\xff" * 50_000_000)
+        started = time.perf_counter()
+        assert photos.cached(m) is None
+        fetch = photos.needs_fetch(m)
+        assert time.perf_counter() - started < 0.03  # before: two SHA-256 of 50 MB, ~110 ms, at every entry
+        if fetch:
+            done = threading.Event()
+            photos.fetch(m, lambda p: done.set())
+            assert done.wait(5)
+            assert not photos.needs_fetch(m)
+    finally:
+        photos.close()
+    assert "too large" in caplog.text

@@ -105,7 +105,7 @@ class Photos:
         if kind == "local":
             return self._local_image(Path(value))
         if kind in FETCHED:
-            return self.cache.fresh(_key(member, kind, value))
+            return self.cache.fresh(self._key(member, kind, value))
         return None
 
     def needs_fetch(self, member: Member) -> bool:
@@ -115,7 +115,7 @@ class Photos:
         kind, value = classify(member)
         if kind not in FETCHED:
             return False
-        key = _key(member, kind, value)
+        key = self._key(member, kind, value)
         if self.cache.fresh(key) is not None:
             return False
         return not self._blocked(kind, value, key)
@@ -124,7 +124,7 @@ class Photos:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
         same photo share one download. After :meth:`close` nothing is queued and ``done`` is not called."""
         kind, value = classify(member)
-        key = _key(member, kind, value) if kind in FETCHED else ""
+        key = self._key(member, kind, value) if kind in FETCHED else ""
         with self._lock:
             if self._closed:
                 return
@@ -199,6 +199,9 @@ class Photos:
         with self._lock:
             self._negative.forget(key)
         return path
+
+    def _key(self, member: Member, kind: str, value: str) -> str:
+        return _key(member, kind, value, self._settings.max_bytes)
 
     def _blocked(self, kind: str, value: str, key: str) -> bool:
         """Whether this photo failed recently, or its server did not answer recently (see :data:`HOST_DOWN_S`)."""
@@ -350,7 +353,12 @@ def _origin(url: str) -> str:
         return "?"
 
 
-def _key(member: Member, kind: str, value: str) -> str:
+def _key(member: Member, kind: str, value: str, max_bytes: int) -> str:
+    """The cache key of ``member``'s photo. ``bytea`` bytes are named by their SHA-256, except bytes over
+    ``max_bytes`` (refused anyway): hashing them ran on the desk's thread at every entry (a 20 MB column value
+    cost 45 ms per entry here), so they are named by their length only."""
     if kind == "data":
-        value = "bytea:" + hashlib.sha256(member.photo_data or b"").hexdigest()
+        data = member.photo_data or b""
+        digest = f"too-large-{len(data)}" if len(data) > max_bytes else hashlib.sha256(data).hexdigest()
+        value = "bytea:" + digest
     return cache_key(member.member_id, value)
