@@ -423,3 +423,15 @@ def test_an_oversized_bytea_photo_costs_the_desk_thread_nothing(
     finally:
         photos.close()
     assert "too large" in caplog.text
+
+
+def test_with_no_cache_age_the_fetched_photo_still_reaches_the_notice(tmp_path: Path, server: PhotoHttpServer) -> None:
+    photos = Photos(PhotoSettings(cache_max_age_days=0), folder=tmp_path / "cache", timeout_s=3)
+    try:
+        done = threading.Event()
+        got: list[Path | None] = []
+        photos.fetch(member(server.url("/ok.jpg")), lambda p: (got.append(p), done.set()))
+        assert done.wait(5)
+        assert got[0] is not None and got[0].is_file()  # before: trimmed as stale right after the write
+    finally:
+        photos.close()

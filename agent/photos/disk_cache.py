@@ -108,12 +108,14 @@ class DiskCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self.trim()
+        self.trim(keep=target)
         return target
 
-    def trim(self) -> int:
+    def trim(self, keep: Path | None = None) -> int:
         """Remove stale thumbnails, leftover temp files, then the oldest files until the folder is within
-        ``max_bytes``. Returns how many files were removed. Never raises for files vanishing meanwhile."""
+        ``max_bytes``; never ``keep`` (the thumbnail just written for a notice: with ``cache_max_age_days = 0``
+        it is already "stale" and was deleted before the notifier could read it). Returns how many files were
+        removed. Never raises for files vanishing meanwhile."""
         now = self._wall()
         files: list[tuple[float, int, Path]] = []
         removed = 0
@@ -131,6 +133,9 @@ class DiskCache:
             if not entry.is_file(follow_symlinks=False):
                 continue
             path = Path(entry.path)
+            if keep is not None and path == keep:  # counts toward the size bound, is never removed
+                files.append((st.st_mtime, st.st_size, path))
+                continue
             is_temp = entry.name.startswith(_TEMP_PREFIX)
             if (is_temp and now - st.st_mtime > _TEMP_MAX_AGE_S) or (
                 not is_temp and entry.name.endswith(SUFFIX) and now - st.st_mtime >= self._max_age_s
@@ -142,6 +147,8 @@ class DiskCache:
         for _mtime, size, path in sorted(files):
             if total <= self._max_bytes:
                 break
+            if path == keep:
+                continue
             removed += _unlink(path)
             total -= size
         return removed
