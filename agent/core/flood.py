@@ -6,7 +6,7 @@ are unit-tested without sleeping. Not thread-safe: the tray's controller thread 
 Rules (:class:`NoticeGate`):
 
 * **Flood control** — at most ``max_count`` entry notices in any ``window_s``-second sliding window (defaults in
-  :class:`agent.core.config.NotificationSettings`: 4 per 30 s; README "The tray agent" justifies them). Entries
+  :class:`agent.core.config.NotificationSettings`: 4 per 30 s; docs/it-deployment.md justifies them). Entries
   beyond the limit are *held*; once held, later entries are held too (order is kept), and all held entries are
   released as **one summary** when the burst settles (no new held entry for ``settle_s`` seconds) or, during a
   sustained stream, ``window_s`` seconds after the first held one. So a burst of N > K entries shows K notices
