@@ -27,7 +27,7 @@ from agent.photos.share_read import _error as share_error
 from agent.photos.share_read import is_share, read_share, share_host
 from agent.photos.source import HOST_DOWN_S, Photos, classify
 from agent.photos.thumbnail import NotAnImage, make_thumbnail
-from tests.photo_server import JPEG, PhotoHttpServer, photo_server, silent_server
+from tests.photo_server import JPEG, PhotoHttpServer, photo_server, rotated_jpeg, silent_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def test_a_fifo_or_a_device_as_the_photo_never_blocks_the_desk(photos: Photos, t
         assert not t.is_alive(), f"cached() blocked on {target}"
         assert result == [None] and time.monotonic() - started < 3
     real = tmp_path / "real.jpg"
-    real.write_bytes(JPEG)
+    real.write_bytes(rotated_jpeg(orientation=1))
     assert photos.cached(member(str(real))) == real
 
 
@@ -435,3 +435,22 @@ def test_with_no_cache_age_the_fetched_photo_still_reaches_the_notice(tmp_path: 
         assert got[0] is not None and got[0].is_file()  # before: trimmed as stale right after the write
     finally:
         photos.close()
+
+
+def test_a_local_phone_photo_with_exif_rotation_reaches_the_notice_upright(photos: Photos, tmp_path: Path) -> None:
+    local = tmp_path / "socio 12.jpg"
+    local.write_bytes(rotated_jpeg())  # stored sideways (red left, blue right) with EXIF orientation 6
+    m = member(str(local))
+    assert photos.cached(m) is None  # before: the sideways file itself went to the notifier
+    assert photos.needs_fetch(m)
+    done = threading.Event()
+    got: list[Path | None] = []
+    photos.fetch(m, lambda p: (got.append(p), done.set()))
+    assert done.wait(5) and got[0] is not None and got[0].parent == photos.cache.folder
+    with Image.open(got[0]) as thumb:
+        top, bottom = thumb.convert("RGB").getpixel((64, 10)), thumb.convert("RGB").getpixel((64, 118))
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red on top, blue below: upright
+    assert photos.cached(m) == got[0] and not photos.needs_fetch(m)
+    upright = tmp_path / "socio 13.jpg"
+    upright.write_bytes(rotated_jpeg(orientation=1))
+    assert photos.cached(member(str(upright), 13)) == upright  # no rotation: still used as it is

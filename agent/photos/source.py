@@ -39,7 +39,7 @@ HARD_CAP_S = 10.0
 """Longest a fetch may take in all (connect + TLS + redirects + body). The desk stops waiting after
 ``photos.budget_ms``; the fetch goes on to this cap and caches the photo for the next entry."""
 WORKERS = 3
-FETCHED = ("http", "data", "share")
+FETCHED = ("http", "data", "share", "rotated")
 """Kinds whose photo is made into a cached thumbnail on the pool (never touched on the caller's thread)."""
 HOST_DOWN_S = 60.0
 """After a fetch from a server failed for the network's sake (``timeout``, ``network``, ``tls``), photos from that
@@ -93,15 +93,16 @@ class Photos:
         self._negative = NegativeCache()
         self._down = NegativeCache(HOST_DOWN_S)
         self._log_limit = LogLimiter()
-        self._local_ok: dict[tuple[str, int, int], bool] = {}
+        self._local_ok: dict[tuple[str, int, int], str] = {}
         self._closed = False
         self._pool = DaemonPool(workers, "photos")
         self._pool.submit(self._trim)
 
     # -- the port ----------------------------------------------------------------------------------------------
     def cached(self, member: Member) -> Path | None:
-        """A fresh thumbnail (or the member's local image file, as is), else None. No network; any thread."""
-        kind, value = classify(member)
+        """A fresh thumbnail (or the member's local image file, as is, unless its EXIF says to turn it), else None.
+        No network; any thread."""
+        kind, value = self._kind(member)
         if kind == "local":
             return self._local_image(Path(value))
         if kind in FETCHED:
@@ -112,7 +113,7 @@ class Photos:
         """True for an ``http(s)`` URL, share path or ``bytea`` photo not cached yet, not failed in the last minutes,
         and not on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not
         wait). No network; any thread."""
-        kind, value = classify(member)
+        kind, value = self._kind(member)
         if kind not in FETCHED:
             return False
         key = self._key(member, kind, value)
@@ -123,7 +124,7 @@ class Photos:
     def fetch(self, member: Member, done: DONE) -> None:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
         same photo share one download. After :meth:`close` nothing is queued and ``done`` is not called."""
-        kind, value = classify(member)
+        kind, value = self._kind(member)
         key = self._key(member, kind, value) if kind in FETCHED else ""
         with self._lock:
             if self._closed:
@@ -180,13 +181,13 @@ class Photos:
         self._call([done], path)
 
     def _produce(self, member: Member, kind: str, value: str, key: str) -> Path | None:
-        host = "bytea" if kind == "data" else _host(value)
+        host = {"data": "bytea", "rotated": "local file"}.get(kind) or _host(value)
         try:
             if kind == "data":
                 data = member.photo_data or b""
                 if len(data) > self._settings.max_bytes:
                     raise FetchError("too large", f"{len(data)} bytes in the photo column")
-            elif kind == "share":
+            elif kind in ("share", "rotated"):
                 data = read_share(value, self._settings.max_bytes)
             else:
                 data = self._fetcher.get(
@@ -207,7 +208,9 @@ class Photos:
         """Whether this photo failed recently, or its server did not answer recently (see :data:`HOST_DOWN_S`)."""
         now = self._clock()
         with self._lock:
-            return self._negative.blocked(key, now) or (kind != "data" and self._down.blocked(_origin(value), now))
+            return self._negative.blocked(key, now) or (
+                kind in ("http", "share") and self._down.blocked(_origin(value), now)
+            )
 
     def _failed(self, member: Member, key: str, host: str, where: str, exc: Exception) -> None:
         now = self._clock()
@@ -260,43 +263,58 @@ class Photos:
         with self._lock:
             self._sockets.discard(sock)
 
+    def _kind(self, member: Member) -> tuple[str, str]:
+        """:func:`classify`, with a local picture whose EXIF orientation turns it (a phone photo copied into a
+        folder) as ``"rotated"``: it is thumbnailed upright like a web photo, because notification servers show
+        the file's pixels as stored (gdk-pixbuf, which dunst uses, ignores the tag unless asked: swaylock#361)."""
+        kind, value = classify(member)
+        if kind == "local" and self._local_verdict(Path(value)) == "rotate":
+            return "rotated", value
+        return kind, value
+
     def _local_image(self, path: Path) -> Path | None:
-        """``path`` when it is a regular file Pillow identifies as one of the accepted formats (header only,
-        memoised by size and mtime). A FIFO, a device or a folder is refused without reading it: opening a FIFO
-        for reading waits for a writer forever, and this runs on the desk's thread (the file is opened
-        non-blocking and checked with ``fstat``, so a file swapped for a FIFO after the check cannot hang it)."""
+        """``path`` when it is a regular file Pillow identifies as one of the accepted formats, upright as stored."""
+        return path if self._local_verdict(path) == "ok" else None
+
+    def _local_verdict(self, path: Path) -> str:
+        """``"ok"``, ``"rotate"`` (a picture whose EXIF orientation turns it) or ``""`` (not a usable picture), from
+        the header only, memoised by size and mtime. A FIFO, a device or a folder is refused without reading it:
+        opening a FIFO for reading waits for a writer forever, and this runs on the desk's thread (the file is
+        opened non-blocking and checked with ``fstat``, so a file swapped for a FIFO after the check cannot hang
+        it)."""
         try:
             st = path.stat()
         except (OSError, ValueError):  # ValueError: a NUL in the path
-            return None
+            return ""
         if not stat.S_ISREG(st.st_mode):
-            return None
+            return ""
         memo = (str(path), st.st_size, st.st_mtime_ns)
         with self._lock:
             known = self._local_ok.get(memo)
         if known is None:
-            known = _is_picture(path)
+            known = _picture_verdict(path)
             with self._lock:
                 if len(self._local_ok) > 1024:
                     self._local_ok.clear()
                 self._local_ok[memo] = known
-        return path if known else None
+        return known
 
 
-def _is_picture(path: Path) -> bool:
-    """True when ``path`` is a regular file whose header Pillow reads as one of :data:`FORMATS`. Never blocks on
-    a FIFO or device (``O_NONBLOCK`` open, ``fstat`` on the opened file); never raises."""
+def _picture_verdict(path: Path) -> str:
+    """``"ok"`` when ``path`` is a regular file whose header Pillow reads as one of :data:`FORMATS`, ``"rotate"``
+    when its EXIF orientation (tag 0x0112) is 2-8, else ``""``. Never blocks on a FIFO or device (``O_NONBLOCK``
+    open, ``fstat`` on the opened file); never raises."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except (OSError, ValueError):
-        return False
+        return ""
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        with os.fdopen(fd, "rb", closefd=False) as fh, Image.open(fh, formats=FORMATS):
-            return True
+            return ""
+        with os.fdopen(fd, "rb", closefd=False) as fh, Image.open(fh, formats=FORMATS) as img:
+            return "rotate" if img.getexif().get(0x0112, 1) in range(2, 9) else "ok"
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
+        return ""
     finally:
         os.close(fd)
 
