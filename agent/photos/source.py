@@ -266,7 +266,8 @@ class Photos:
     def _kind(self, member: Member) -> tuple[str, str]:
         """:func:`classify`, with a local picture whose EXIF orientation turns it (a phone photo copied into a
         folder) as ``"rotated"``: it is thumbnailed upright like a web photo, because notification servers show
-        the file's pixels as stored (gdk-pixbuf, which dunst uses, ignores the tag unless asked: swaylock#361)."""
+        the file's pixels as stored (gdk-pixbuf, which dunst uses, ignores the tag unless asked: swaylock#361;
+        seen here in a screenshot of dunst 1.9 showing an orientation-6 JPEG sideways)."""
         kind, value = classify(member)
         if kind == "local" and self._local_verdict(Path(value)) == "rotate":
             return "rotated", value
