@@ -396,3 +396,36 @@ def test_doctor_names_a_stale_default_root_crt_as_tls_never_the_password(
     clean = doctor.run(replace(base, sslmode="require"), lang="en")
     assert clean.result("tls_handshake").status is Status.OK, clean.table()
     assert str(stale) not in clean.table(width=400)
+
+
+def test_an_it_configured_service_file_keeps_its_tls_settings(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--dsn "service=turnstile"`` (libpq "Connection Service File"): the service names ``sslmode = verify-full``
+    and its ``sslrootcert``. The default-file shield must not override what IT put in the service file (an explicit
+    keyword beats the service file's, so a shield path there made verify-full fail with "root certificate file
+    does not exist"). Also through ``PGSERVICE`` and through the one connection path."""
+    from agent.deploy.connection import resolve
+
+    server = tls_server.server
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text(
+        f"[turnstile]\nhost={NAME}\nhostaddr=127.0.0.1\nport={server.port}\ndbname=postgres\nuser=pos_user\n"
+        f"sslmode=verify-full\nsslrootcert={tls_server.ca}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(service_file))
+    for var in ("PGSSLROOTCERT", "PGSSLMODE", "PGSERVICE"):
+        monkeypatch.delenv(var, raising=False)
+    for kwargs in (
+        connection_kwargs("service=turnstile", password="tls-test-pw"),
+        resolve(None, dsn_override="service=turnstile", password_override="tls-test-pw").connect_kwargs(),
+        connection_kwargs("", password="tls-test-pw", env={"PGSERVICE": "turnstile"}),
+    ):
+        if not kwargs["dsn"]:
+            monkeypatch.setenv("PGSERVICE", "turnstile")
+        conn = open_connection(kwargs)
+        try:
+            assert conn.info.ssl_in_use
+        finally:
+            conn.close()

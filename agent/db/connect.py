@@ -16,7 +16,8 @@ whenever that file exists and no ``sslrootcert`` is given, *also* under ``sslmod
 libpq "SSL Support", 34.19.1: "if a root CA file exists, the behavior of sslmode=require will be the same as that of
 verify-ca"). A stale file left there by another tool then fails the handshake, and under ``prefer`` libpq silently
 retries without encryption. So for the modes that do not ask for verification (``allow``/``prefer``/``require``) and
-no ``sslrootcert`` from the caller, the DSN or ``PGSSLROOTCERT``, :func:`connection_kwargs` passes
+no ``sslrootcert`` from the caller, the DSN or ``PGSSLROOTCERT`` (and no connection service, whose file may set TLS
+options an explicit keyword would override), :func:`connection_kwargs` passes
 :data:`NO_ROOT_CERT`, a path that cannot exist: libpq then skips verification, as the configured mode says
 (``verify-ca``/``verify-full`` keep libpq's default file). :func:`default_root_cert` names that file for ``doctor``.
 
@@ -107,7 +108,8 @@ def connection_kwargs(
     ``primary`` to refuse hot standbys at connect time (libpq 14+), ``None`` = libpq default ``any``.
     ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
     in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
-    ``PGSSLROOTCERT``), see the module docstring.
+    ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both),
+    see the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
     unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode`` or a
@@ -131,7 +133,7 @@ def connection_kwargs(
         kwargs["sslmode"] = sslmode
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
-    elif ignore_default_root_cert and not _names_root_cert(params, os.environ if env is None else env):
+    elif ignore_default_root_cert and not _tls_named_elsewhere(params, os.environ if env is None else env):
         mode = sslmode or params.get("sslmode") or (os.environ if env is None else env).get("PGSSLMODE") or "prefer"
         if mode != "disable" and mode not in VERIFYING_SSLMODES:
             kwargs["sslrootcert"] = NO_ROOT_CERT
@@ -148,8 +150,11 @@ def connection_kwargs(
     return kwargs
 
 
-def _names_root_cert(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
-    return bool(params.get("sslrootcert") or env.get("PGSSLROOTCERT"))
+def _tls_named_elsewhere(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """True when a CA file is named (DSN, ``PGSSLROOTCERT``) or a connection service is (``service=`` in the DSN,
+    ``PGSERVICE``): a service file may hold ``sslmode``/``sslrootcert``, and an explicit keyword would override
+    them (PostgreSQL docs, libpq "The Connection Service File"), so the shield stays out of IT's way there."""
+    return bool(params.get("sslrootcert") or env.get("PGSSLROOTCERT") or params.get("service") or env.get("PGSERVICE"))
 
 
 def default_root_cert(env: Mapping[str, str] | None = None) -> Path | None:
