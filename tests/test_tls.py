@@ -357,6 +357,8 @@ def test_windows_trusted_roots_are_exported_for_libpq(tls_server: TlsServer, tmp
     with pytest.raises(tls.SystemRootsError) as err:
         tls.export_windows_roots(tmp_path / "none.pem", lambda _store: [])
     assert err.value.reason == "no_roots"
+
+
 def test_doctor_names_a_stale_default_root_crt_as_tls_never_the_password(
     tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

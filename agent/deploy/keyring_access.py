@@ -6,7 +6,9 @@ of its own (and ``set_password`` too), so every call runs on a daemon worker thr
 (:class:`~agent.deploy.connection_errors.KeyringLocked`) or just not answering
 (:class:`~agent.deploy.connection_errors.KeyringTimedOut`). Reads are single-flight per account: a later call waits
 for the same worker, so retries never pile up threads, and once the person unlocks the keyring that read completes
-and the next call gets the password. The store is opened on the worker too (opening D-Bus can hang as well).
+and the next call gets the password (unless this process wrote that account since: a write drops the parked
+answer, so a late old password never hides a new one). The store is opened on the worker too (opening D-Bus can
+hang as well).
 
 Which thread: any. Workers are daemon threads named ``keyring-read`` / ``keyring-call`` / ``keyring-lock-probe``.
 """
@@ -125,14 +127,28 @@ def open_keyring(
 
 def store_password(store: CredentialStore, account: str, password: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """``store.set(account, password)`` within ``timeout_s`` (a locked collection prompts, and waits, here too).
-    Raises :class:`KeyringProblem` subclasses."""
-    _bounded(lambda: store.set(account, password), timeout_s, store)
+    Any read of ``account`` parked or in flight is dropped (:func:`_drop_read`). Raises :class:`KeyringProblem`
+    subclasses."""
+    try:
+        _bounded(lambda: store.set(account, password), timeout_s, store)
+    finally:
+        _drop_read(account)
 
 
 def forget_password(store: CredentialStore, account: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
-    """``store.delete(account)`` within ``timeout_s``; False when nothing was stored. Raises
-    :class:`KeyringProblem` subclasses."""
-    return _bounded(lambda: store.delete(account), timeout_s, store)
+    """``store.delete(account)`` within ``timeout_s``; False when nothing was stored. Any read of ``account``
+    parked or in flight is dropped. Raises :class:`KeyringProblem` subclasses."""
+    try:
+        return _bounded(lambda: store.delete(account), timeout_s, store)
+    finally:
+        _drop_read(account)
+
+
+def _drop_read(account: str) -> None:
+    """Forget the single-flight read of ``account``: after a write, a late answer that finished (or will finish)
+    with the old value must not be handed to the next caller; the next call starts a fresh read."""
+    with _reads_lock:
+        _reads.pop(account, None)
 
 
 def _bounded(call: Callable[[], _T], timeout_s: float, store: CredentialStore | None) -> _T:
