@@ -418,3 +418,27 @@ def test_headless_recipe_from_the_docs_works(tls_server: TlsServer, tls_kit_db: 
         timeout=120,
     )
     assert "password of pos_user@" in show.stdout and ": stored" in show.stdout, show.stdout + show.stderr
+
+
+def test_poll_mode_needs_no_trigger_but_checks_the_select(db: Database, user: Env) -> None:
+    """``connection.mode = "poll"`` (set by IT in the machine file; ``setup-db --no-trigger``): the trigger is not
+    needed, so ``configure`` must not refuse for want of it; it checks the SELECT the poller needs instead."""
+    machine = Path(user.vars["AVISO_MACHINE_CONFIG_FILE"])
+    machine.parent.mkdir(parents=True, exist_ok=True)
+    machine.write_text('[connection]\nmode = "poll"\n', encoding="utf-8")
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "connection: OK" in out.stdout and "poll mode" in out.stdout
+    assert "trigger: not installed" not in out.stdout
+    assert user.stored_password(account(db)) == db.pos_password
+    # without the SELECT the poller needs, nothing is saved
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("REVOKE SELECT ON registro_entradas FROM pos_user")
+        cur.execute("REVOKE SELECT (id_entrada) ON registro_entradas FROM pos_user")
+    user.user_file.unlink()
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "permission denied" in out.stdout and "setup-db --no-trigger" in out.stdout
+    assert not user.user_file.exists()

@@ -198,6 +198,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "trigger: avisa por el canal «{actual}», pero la configuración dice «{wanted}»",
         "en": "trigger: notifies on channel '{actual}', but the settings say '{wanted}'",
     },
+    "configure.poll_ok": {
+        "es": "modo sondeo (poll): no hace falta trigger; lectura de registro_entradas y miembros: correcta",
+        "en": "poll mode: no trigger needed; reading registro_entradas and miembros: OK",
+    },
+    "configure.poll_no_select": {
+        "es": "modo sondeo (poll): el usuario no puede leer las columnas necesarias ({detail}); concédalas con "
+        "«python -m agent setup-db --no-trigger»",
+        "en": "poll mode: the role cannot read the columns it needs ({detail}); grant them with "
+        "'python -m agent setup-db --no-trigger'",
+    },
     "configure.trigger_ok": {
         "es": "trigger: instalado, canal {channel}",
         "en": "trigger: installed, channel {channel}",

@@ -1,5 +1,7 @@
 """Test a server before saving its settings: connect with the resolved parameters and check that our trigger is on
-``registro_entradas`` and notifies on the configured channel. Used by ``configure`` and the settings window.
+``registro_entradas`` and notifies on the configured channel; in poll mode (``connection.mode = "poll"``, no
+trigger needed: ``setup-db --no-trigger``) check instead that the role can read the columns the poller selects.
+Used by ``configure`` and the settings window.
 
 Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a few catalog queries).
 """
@@ -7,7 +9,7 @@ Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.core.config import ConnectionSettings
 from agent.core.i18n import MESSAGES, tr
@@ -39,7 +41,8 @@ def trigger_channel(tgargs_hex: str | None) -> str:
 def check_server(
     conn: ConnectionSettings, password: str | None, lang: str, *, params: ConnectionParams | None = None
 ) -> CheckResult:
-    """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel``.
+    """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel`` (poll
+    mode: that the required columns of ``registro_entradas`` and ``miembros`` are readable instead).
 
     ``params``: the resolved connection (:func:`agent.deploy.connection.resolve`); when None it is resolved here
     from ``conn`` and ``password`` without reading the keyring. Opens and closes its own connection (bounded by
@@ -83,6 +86,8 @@ def check_server(
             if not (row and row[0]):
                 result.lines.append(tr("configure.no_table", lang))
                 return result
+            if conn.mode == "poll":
+                return _check_poll_select(cur, result, lang, params.password)
             cur.execute(
                 "SELECT encode(t.tgargs, 'hex') FROM pg_trigger t "
                 "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
@@ -102,5 +107,28 @@ def check_server(
         result.lines.append(tr("configure.channel_mismatch", lang, actual=actual, wanted=conn.channel))
         return result
     result.lines.append(tr("configure.trigger_ok", lang, channel=actual))
+    result.ok = True
+    return result
+
+
+def _check_poll_select(cur: Any, result: CheckResult, lang: str, password: str | None) -> CheckResult:
+    """Poll mode: the required columns (:data:`agent.core.names.ENTRY_REQUIRED`, ``MEMBER_REQUIRED``) are readable
+    (``SELECT ... LIMIT 0``: column privileges are what ``setup-db --no-trigger`` grants)."""
+    import psycopg2
+
+    from agent.core import names
+    from agent.db.connect import error_text
+
+    def select(table: str, columns: tuple[str, ...]) -> str:
+        quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        return f'SELECT {quoted} FROM "{table}" LIMIT 0'
+
+    try:
+        cur.execute(select(names.ENTRIES_TABLE, names.ENTRY_REQUIRED))
+        cur.execute(select(names.MEMBERS_TABLE, names.MEMBER_REQUIRED))
+    except psycopg2.Error as exc:
+        result.lines.append(tr("configure.poll_no_select", lang, detail=error_text(exc, password)))
+        return result
+    result.lines.append(tr("configure.poll_ok", lang))
     result.ok = True
     return result
