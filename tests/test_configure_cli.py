@@ -442,3 +442,46 @@ def test_poll_mode_needs_no_trigger_but_checks_the_select(db: Database, user: En
     assert out.returncode == 1, out.stdout + out.stderr
     assert "permission denied" in out.stdout and "setup-db --no-trigger" in out.stdout
     assert not user.user_file.exists()
+
+
+def test_password_stdin_as_windows_pipes_send_it(db: Database, user: Env) -> None:
+    """On Windows a pipe's text encoding is the ANSI code page (cp1252), not UTF-8: a UTF-8 file or PowerShell 7
+    pipe (BOM, CRLF) must still give the password, not 'ï»¿contraseÃ±a'; a cp1252/latin-1 file must too (as on a
+    Linux box with a UTF-8 locale, where it used to end in a UnicodeDecodeError traceback). A closed standard input
+    is "no password given", never a traceback."""
+    role, password = "aviso_cfg_pipe", "contraseña-Ü"
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (password,))
+    try:
+        for encoding, sent in (
+            ("cp1252", b"\xef\xbb\xbf" + password.encode("utf-8") + b"\r\n"),
+            ("utf-8", password.encode("cp1252") + b"\r\n"),
+        ):
+            out = subprocess.run(
+                [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
+                input=sent,
+                capture_output=True,
+                cwd=ROOT,
+                env={**user.vars, "PYTHONIOENCODING": encoding},
+                timeout=60,
+            )
+            text = (out.stdout + out.stderr).decode(encoding, "replace")
+            assert out.returncode == 0, (encoding, text)
+            assert user.stored_password(account(db, role)) == password
+            assert "Traceback" not in text
+            user.run("configure", "--forget-password")
+        closed = subprocess.run(
+            [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=user.vars,
+            timeout=60,
+            preexec_fn=lambda: os.close(0),
+        )
+        assert closed.returncode == 2, closed.stdout + closed.stderr
+        assert "Traceback" not in closed.stderr and "is missing" in closed.stderr
+    finally:
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -238,9 +238,35 @@ def _resolve_root(sslmode: str, sslrootcert: str, env: Mapping[str, str] | None)
 def read_secret_line(prompt: str) -> str:
     """A password from standard input: on a terminal a prompt without echo (``getpass``); from a pipe the first
     line (``printf %s "$PW" | ...``) without its line ending and without the byte-order mark some Windows tools
-    put first. The one stdin reader of ``configure``, ``doctor`` and ``setup-db``. Main thread."""
-    if sys.stdin.isatty():
-        import getpass
+    put first. '' when standard input is closed or empty. The one stdin reader of ``configure``, ``doctor`` and
+    ``setup-db``. Main thread.
 
-        return getpass.getpass(prompt)
-    return sys.stdin.readline().lstrip("\ufeff").rstrip("\r\n")
+    A pipe is read as bytes and decoded as UTF-8, else in the stream's own encoding, else cp1252: on Windows a
+    pipe's text encoding is the ANSI code page, so decoding a UTF-8 file or PowerShell 7 pipe as text would store
+    ``ï»¿contraseÃ±a``; and a cp1252 file on a UTF-8 Linux box must not end in a ``UnicodeDecodeError``.
+    """
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return ""
+    try:
+        if stdin.isatty():
+            import getpass
+
+            return getpass.getpass(prompt)
+        buffer = getattr(stdin, "buffer", None)
+        if buffer is None:  # a text-only stream (tests, embedding)
+            return stdin.readline().lstrip("\ufeff").rstrip("\r\n")
+        raw = buffer.readline().rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
+    except (OSError, ValueError):  # a closed descriptor behind the stream
+        return ""
+    return _decode_secret(raw, getattr(stdin, "encoding", None) or "utf-8")
+
+
+def _decode_secret(raw: bytes, stream_encoding: str) -> str:
+    """``raw`` as UTF-8, else ``stream_encoding``, else cp1252 (latin-1 for its five unassigned bytes). Pure."""
+    for encoding in ("utf-8", stream_encoding, "cp1252"):
+        try:
+            return raw.decode(encoding).lstrip("\ufeff")
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return raw.decode("latin-1")
