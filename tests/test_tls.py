@@ -431,3 +431,26 @@ def test_an_it_configured_service_file_keeps_its_tls_settings(
             assert conn.info.ssl_in_use
         finally:
             conn.close()
+
+
+def test_sslrootcert_system_refuses_a_folder_or_garbage_in_ssl_cert_file(tls_server: TlsServer, tmp_path: Path) -> None:
+    """``SSL_CERT_FILE`` pointing at a folder or a file with no certificate (a key, an HTML error page saved by a
+    proxy) is refused at resolve time with a sentence naming the variable, not left for libpq's later "could not
+    read root certificate file"; a garbage candidate bundle is skipped for the next one."""
+    from agent.deploy import tls
+    from agent.deploy.connection import TlsSettingsError, resolve
+
+    garbage = tmp_path / "proxy-error.html"
+    garbage.write_text("<html>blocked</html>\n", encoding="ascii")
+    dsn = tls_server.dsn(user="pos_user")
+    # the premise: libpq given that file fails with a certificate-file error, far from the variable that caused it
+    with pytest.raises(ConnectError) as info:
+        _connect(dsn, password="tls-test-pw", sslmode="verify-full", sslrootcert=str(garbage))
+    assert "root certificate" in str(info.value)
+    for bad in (garbage, tmp_path):
+        with pytest.raises(TlsSettingsError) as err:
+            resolve(None, dsn_override=dsn, sslrootcert="system", env={"SSL_CERT_FILE": str(bad)})
+        assert err.value.reason == "bad_env" and "SSL_CERT_FILE" in err.value.message("en")
+        assert str(bad) in err.value.message("es")
+    good = _bundle(tmp_path, tls_server.ca)
+    assert tls.system_bundle(env={}, candidates=[str(garbage), str(tmp_path), str(good)]) == good.resolve()

@@ -107,12 +107,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "tls.system.bad_env": {
         "es": (
-            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o está vacío. "
+            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o no es un archivo "
+            "con certificados PEM. "
             "Corríjala o quítela."
         ),
         "en": (
             "sslrootcert = system: the variable SSL_CERT_FILE points at '{detail}', which does not exist or is "
-            "empty. Fix it or remove it."
+            "not a file of PEM certificates. Fix it or remove it."
         ),
     },
     "tls.system.no_bundle": {

@@ -5,9 +5,10 @@ bundles its own OpenSSL whose ``OPENSSLDIR`` is the wheel's build folder, so tha
 ``SSL_CERT_FILE`` happens to be set, and on Windows OpenSSL never reads the Windows certificate store. The result
 would be a misleading "certificate verify failed". So the agent resolves ``system`` itself:
 
-* Linux (and other POSIX): ``SSL_CERT_FILE`` when set (it must exist: pointing it at nothing is refused, never
-  silently replaced), else the system Python's OpenSSL default (``ssl.get_default_verify_paths()``), else the
-  usual distribution bundles (Debian/Ubuntu ``/etc/ssl/certs/ca-certificates.crt``, Fedora/RHEL, SUSE, Alpine).
+* Linux (and other POSIX): ``SSL_CERT_FILE`` when set (it must be a file holding PEM certificates: pointing it at
+  nothing, a folder or another kind of file is refused, never silently replaced), else the system Python's OpenSSL
+  default (``ssl.get_default_verify_paths()``), else the usual distribution bundles (Debian/Ubuntu
+  ``/etc/ssl/certs/ca-certificates.crt``, Fedora/RHEL, SUSE, Alpine); a candidate without certificates is skipped.
 * Windows: the certificates Windows trusts for server authentication in the machine's and user's ``ROOT`` and
   ``CA`` stores (``ssl.enum_certificates``, the same set ``ssl.create_default_context`` loads) exported to
   ``%LOCALAPPDATA%\\AvisoEntradas\\tls\\system-roots.pem`` (rewritten when the set changes).
@@ -43,14 +44,17 @@ KNOWN_BUNDLES = (
 
 WINDOWS_STORES = ("ROOT", "CA")
 
+PEM_MARKER = b"-----BEGIN CERTIFICATE-----"
+"""What a CA bundle must contain (RFC 7468, section 5)."""
+
 CertRecord = tuple[bytes, str, "set[str] | bool"]
 """One entry of ``ssl.enum_certificates``: (DER bytes, encoding, trust: True or a set of usage OIDs)."""
 
 
 class SystemRootsError(ValueError):
     """``sslrootcert=system`` cannot be used here. ``reason`` is ``weak_sslmode``, ``bad_env`` (``SSL_CERT_FILE``
-    names no file; ``detail`` is that path), ``no_bundle`` (no CA bundle found) or ``no_roots`` (Windows store
-    gave none / the export could not be written; ``detail`` says which)."""
+    names no file with PEM certificates; ``detail`` is that path), ``no_bundle`` (no CA bundle found) or
+    ``no_roots`` (Windows store gave none / the export could not be written; ``detail`` says which)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"sslrootcert=system: {reason}" + (f" ({detail})" if detail else ""))
@@ -87,7 +91,7 @@ def system_bundle(env: Mapping[str, str] | None = None, candidates: Iterable[str
     explicit = env.get("SSL_CERT_FILE", "").strip()
     if explicit:
         path = Path(explicit)
-        if path.is_file() and path.stat().st_size > 0:
+        if _holds_pem_certificates(path):
             return path
         raise SystemRootsError("bad_env", explicit)
     if candidates is None:
@@ -95,9 +99,18 @@ def system_bundle(env: Mapping[str, str] | None = None, candidates: Iterable[str
         candidates = [p for p in (paths.openssl_cafile, *KNOWN_BUNDLES) if p]
     for candidate in candidates:
         path = Path(candidate)
-        if path.is_file() and path.stat().st_size > 0:
+        if _holds_pem_certificates(path):
             return path.resolve()
     raise SystemRootsError("no_bundle")
+
+
+def _holds_pem_certificates(path: Path) -> bool:
+    """``path`` is a readable file with at least one PEM certificate (a directory, an empty or a garbage file would
+    only surface later as libpq's "could not read root certificate file")."""
+    try:
+        return path.is_file() and PEM_MARKER in path.read_bytes()
+    except OSError:
+        return False
 
 
 def export_windows_roots(dest: Path, enum_certificates: Callable[[str], Iterable[CertRecord]] | None = None) -> Path:
