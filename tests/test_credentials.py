@@ -263,40 +263,39 @@ def test_a_hung_keyring_service_times_out_and_says_so(session: dict[str, str]) -
     assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"  # the same read, answered once resumed
 
 
-@linux_only
-def test_a_late_answer_never_hides_a_password_saved_since(session: dict[str, str]) -> None:
-    """A read that timed out (hung service) completes later with the *old* password and stays parked for "the
-    next call". If the settings window (same process) then saves a new password, the next read must return the
-    new one, not the parked late answer (else the reload connects with the old password and fails)."""
+def _late_answer(pid: int, account: str) -> None:
+    """Stop gnome-keyring (``pid``) so a read of ``account`` times out, resume it, and wait until that read has
+    finished in the background (its late answer parked for the next call)."""
     import signal
 
-    from deploy_support import secrets_daemon_pid
+    from agent.deploy.connection import KeyringTimedOut, read_keyring_password, reads_in_flight
 
-    from agent.deploy.connection import KeyringTimedOut, read_keyring_password, reads_in_flight, store_password
-
-    open_store().set(ACCOUNT_A, "uno")
-    pid = secrets_daemon_pid(session)
     os.kill(pid, signal.SIGSTOP)
     try:
         with pytest.raises(KeyringTimedOut):
-            read_keyring_password(ACCOUNT_A, timeout_s=1.0)
+            read_keyring_password(account, timeout_s=1.0)
     finally:
         os.kill(pid, signal.SIGCONT)
     deadline = time.monotonic() + 10
     while reads_in_flight() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert reads_in_flight() == 0  # the late answer ("uno") is parked
+    assert reads_in_flight() == 0
+
+
+@linux_only
+def test_a_late_answer_never_hides_a_password_saved_since(session: dict[str, str]) -> None:
+    """A read that timed out (hung service) completes later with the *old* password and stays parked for "the
+    next call". If the settings window (same process) then saves a new password, the next read must return the
+    new one, not the parked late answer (else the reload connects with the old password and fails)."""
+    from deploy_support import secrets_daemon_pid
+
+    from agent.deploy.connection import forget_password, read_keyring_password, store_password
+
+    open_store().set(ACCOUNT_A, "uno")
+    pid = secrets_daemon_pid(session)
+    _late_answer(pid, ACCOUNT_A)  # "uno" parked
     store_password(open_store(), ACCOUNT_A, "dos")
     assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "dos"
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(KeyringTimedOut):
-            read_keyring_password(ACCOUNT_A, timeout_s=1.0)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    while reads_in_flight() and time.monotonic() < deadline + 10:
-        time.sleep(0.05)
-    from agent.deploy.connection import forget_password
-
+    _late_answer(pid, ACCOUNT_A)  # "dos" parked
     assert forget_password(open_store(), ACCOUNT_A) is True
     assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) is None  # forgotten means forgotten
