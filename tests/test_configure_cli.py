@@ -485,3 +485,21 @@ def test_password_stdin_as_windows_pipes_send_it(db: Database, user: Env) -> Non
     finally:
         with db.connect_admin() as admin, admin.cursor() as cur:
             cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_nul_character_in_the_password_is_a_sentence_not_a_traceback(db: Database, user: Env) -> None:
+    """A binary file piped by mistake: libpq cannot take a NUL byte; psycopg2 raised a bare ValueError that
+    ended configure with a traceback. Now a line, nothing saved, the password never echoed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "configure", *server_args(db), "--password-stdin"],
+        input=b"se\x00creto-largo\n",
+        capture_output=True,
+        cwd=ROOT,
+        env=user.vars,
+        timeout=60,
+    )
+    text = (out.stdout + out.stderr).decode("utf-8", "replace")
+    assert out.returncode == 1, text
+    assert "Traceback" not in text and "NUL character" in text
+    assert "creto-largo" not in text
+    assert not user.user_file.exists()

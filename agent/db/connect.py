@@ -112,8 +112,9 @@ def connection_kwargs(
     see the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
-    unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode`` or a
-    malformed ``dsn`` (the message never quotes the DSN). Pure; any thread.
+    unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode``, a
+    malformed ``dsn`` (the message never quotes the DSN) or a password with a NUL character (never quoted).
+    Pure; any thread.
     """
     from psycopg2.extensions import make_dsn, parse_dsn
 
@@ -127,6 +128,8 @@ def connection_kwargs(
     kwargs = ConnectKwargs()
     kwargs["dsn"] = make_dsn(**params) if params else ""
     secret = password if password else inline_password
+    if secret and "\x00" in secret:  # libpq takes C strings; psycopg2 would raise a bare "embedded null character"
+        raise ValueError("the password contains a NUL character, which cannot be sent to PostgreSQL")
     if secret:
         kwargs["password"] = secret
     if sslmode:
