@@ -24,7 +24,6 @@ from agent.core.i18n import tr
 # circle, settings_window <-> cli.deploy, is gone: tests/test_imports.py KNOWN_CYCLE_EDGES)
 from agent.deploy.server_check import CheckResult as CheckResult
 from agent.deploy.server_check import check_server as check_server
-from agent.deploy.server_check import trigger_channel as trigger_channel
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 

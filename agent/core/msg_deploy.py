@@ -191,27 +191,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "trigger: no existe la tabla registro_entradas en esta base de datos (¿base equivocada?)",
         "en": "trigger: this database has no registro_entradas table (wrong database?)",
     },
-    "configure.no_trigger": {
-        "es": "trigger: no está instalado en registro_entradas; instálelo con «python -m agent setup-db»",
-        "en": "trigger: not installed on registro_entradas; install it with 'python -m agent setup-db'",
-    },
-    "configure.channel_mismatch": {
-        "es": "trigger: avisa por el canal «{actual}», pero la configuración dice «{wanted}»",
-        "en": "trigger: notifies on channel '{actual}', but the settings say '{wanted}'",
-    },
-    "configure.poll_ok": {
-        "es": "modo sondeo (poll): no hace falta trigger; lectura de registro_entradas y miembros: correcta",
-        "en": "poll mode: no trigger needed; reading registro_entradas and miembros: OK",
-    },
-    "configure.poll_no_select": {
-        "es": "modo sondeo (poll): el usuario no puede leer las columnas necesarias ({detail}); concédalas con "
-        "«python -m agent setup-db --no-trigger»",
-        "en": "poll mode: the role cannot read the columns it needs ({detail}); grant them with "
-        "'python -m agent setup-db --no-trigger'",
-    },
-    "configure.trigger_ok": {
-        "es": "trigger: instalado, canal {channel}",
-        "en": "trigger: installed, channel {channel}",
+    "configure.cannot_read": {
+        "es": "lectura: {user} no puede leer {columns}; concédalo con «python -m agent setup-db» (modo poll: "
+        "«setup-db --no-trigger»)",
+        "en": "read access: {user} cannot read {columns}; grant it with 'python -m agent setup-db' (poll mode: "
+        "'setup-db --no-trigger')",
     },
     "configure.not_saved": {
         "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",

@@ -1,7 +1,8 @@
-"""Test a server before saving its settings: connect with the resolved parameters and check that our trigger is on
-``registro_entradas`` and notifies on the configured channel; in poll mode (``connection.mode = "poll"``, no
-trigger needed: ``setup-db --no-trigger``) check instead that the role can read the columns the poller selects.
-Used by ``configure`` and the settings window.
+"""Test a server before saving its settings: connect with the resolved parameters, read what the kit installed once
+(:func:`agent.db.inspect.read`) and judge it with doctor's pure judges (:func:`agent.doctor.judge.configure_findings`):
+in notify mode our trigger on ``registro_entradas`` with the configured channel, partitions, two-phase commit and a
+replica; in poll mode only the notes; in both, that the role can read the columns the agent selects. Used by
+``configure`` and the settings page.
 
 Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a few catalog queries).
 """
@@ -9,12 +10,13 @@ Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.core.config import ConnectionSettings
 from agent.core.i18n import MESSAGES, tr
 
 if TYPE_CHECKING:
+    from agent.db.inspect import KitState
     from agent.deploy.connection import ConnectionParams
 
 
@@ -26,23 +28,10 @@ class CheckResult:
     lines: list[str] = field(default_factory=list)
 
 
-def trigger_channel(tgargs_hex: str | None) -> str:
-    """The channel a trigger notifies on from ``pg_trigger.tgargs`` (hex; NUL-terminated arguments).
-
-    No argument means the trigger function's default, :data:`agent.core.names.DEFAULT_CHANNEL`.
-    """
-    from agent.core import names
-
-    raw = bytes.fromhex(tgargs_hex or "")
-    args = raw.split(b"\x00")[:-1] if raw else []
-    return args[0].decode("utf-8") if args else names.DEFAULT_CHANNEL
-
-
 def check_server(
     conn: ConnectionSettings, password: str | None, lang: str, *, params: ConnectionParams | None = None
 ) -> CheckResult:
-    """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel`` (poll
-    mode: that the required columns of ``registro_entradas`` and ``miembros`` are readable instead).
+    """Connect with ``password`` and judge the kit for ``conn.mode`` and ``conn.channel`` (see the module docstring).
 
     ``params``: the resolved connection (:func:`agent.deploy.connection.resolve`); when None it is resolved here
     from ``conn`` and ``password`` without reading the keyring. Opens and closes its own connection (bounded by
@@ -50,9 +39,12 @@ def check_server(
     """
     import psycopg2
 
-    from agent.core import advice, names
+    from agent.core import advice
+    from agent.db import inspect, setup
     from agent.db.connect import error_text
     from agent.deploy.connection import ConnectionSetupError, resolve
+    from agent.doctor import judge
+    from agent.doctor.report import Status
 
     result = CheckResult(ok=False)
     try:
@@ -80,55 +72,41 @@ def check_server(
         with db.cursor() as cur:
             cur.execute("SHOW server_version")
             row = cur.fetchone()
-            result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (names.ENTRIES_TABLE,))
-            row = cur.fetchone()
-            if not (row and row[0]):
-                result.lines.append(tr("configure.no_table", lang))
-                return result
-            if conn.mode == "poll":
-                return _check_poll_select(cur, result, lang, params.password)
-            cur.execute(
-                "SELECT encode(t.tgargs, 'hex') FROM pg_trigger t "
-                "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
-                (names.ENTRIES_TABLE, names.TRIGGER_NAME),
-            )
-            row = cur.fetchone()
+        result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
+        state = inspect.read(db)
     except psycopg2.Error as exc:
         result.lines.append(tr("configure.connect_failed", lang, detail=error_text(exc, params.password)))
         return result
     finally:
         db.close()
-    if row is None:
-        result.lines.append(tr("configure.no_trigger", lang))
+    if not state.entries_exists:
+        result.lines.append(tr("configure.no_table", lang))
         return result
-    actual = trigger_channel(row[0])
-    if actual != conn.channel:
-        result.lines.append(tr("configure.channel_mismatch", lang, actual=actual, wanted=conn.channel))
-        return result
-    result.lines.append(tr("configure.trigger_ok", lang, channel=actual))
-    result.ok = True
+    shipped = judge.shipped_function_source(setup.trigger_sql())
+    findings = judge.configure_findings(state, channel_name=conn.channel, mode=conn.mode, lang=lang, shipped=shipped)
+    for finding in findings:
+        if finding.status is Status.SKIP:
+            continue
+        line = f"{tr(f'doctor.check.{finding.check}', lang)}: {finding.detail}"
+        if finding.advice and finding.status is not Status.OK:
+            line += f"\n  {finding.advice}"
+        result.lines.append(line)
+    result.ok = all(f.status is not Status.FAIL for f in findings)
+    unreadable = unreadable_columns(state)
+    if unreadable:
+        result.lines.append(tr("configure.cannot_read", lang, user=conn.user, columns=", ".join(unreadable)))
+        result.ok = False
     return result
 
 
-def _check_poll_select(cur: Any, result: CheckResult, lang: str, password: str | None) -> CheckResult:
-    """Poll mode: the required columns (:data:`agent.core.names.ENTRY_REQUIRED`, ``MEMBER_REQUIRED``) are readable
-    (``SELECT ... LIMIT 0``: column privileges are what ``setup-db --no-trigger`` grants)."""
-    import psycopg2
-
+def unreadable_columns(state: KitState) -> list[str]:
+    """``table.column`` of the columns every agent query needs (:data:`agent.core.names.ENTRY_REQUIRED`,
+    ``MEMBER_REQUIRED``) that the connected role may not SELECT, in both modes (the grants are what ``setup-db``
+    gives, ``--no-trigger`` too). [] when the role was not inspected. Pure."""
     from agent.core import names
-    from agent.db.connect import error_text
 
-    def select(table: str, columns: tuple[str, ...]) -> str:
-        quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
-        return f'SELECT {quoted} FROM "{table}" LIMIT 0'
-
-    try:
-        cur.execute(select(names.ENTRIES_TABLE, names.ENTRY_REQUIRED))
-        cur.execute(select(names.MEMBERS_TABLE, names.MEMBER_REQUIRED))
-    except psycopg2.Error as exc:
-        result.lines.append(tr("configure.poll_no_select", lang, detail=error_text(exc, password)))
-        return result
-    result.lines.append(tr("configure.poll_ok", lang))
-    result.ok = True
-    return result
+    if state.role is None:
+        return []
+    required = [(names.ENTRIES_TABLE, c) for c in names.ENTRY_REQUIRED]
+    required += [(names.MEMBERS_TABLE, c) for c in names.MEMBER_REQUIRED]
+    return [f"{table}.{column}" for table, column in required if (table, column) not in state.role.readable]
