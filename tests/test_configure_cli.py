@@ -509,3 +509,24 @@ def test_a_nul_character_in_the_password_is_a_sentence_not_a_traceback(db: Datab
     assert "Traceback" not in text and "NUL character" in text
     assert "creto-largo" not in text
     assert not user.user_file.exists()
+
+
+def test_forget_password_names_the_server_the_options_give(db: Database, user: Env) -> None:
+    """IT removes the password of an *old* server: ``configure --host OLD --forget-password``. The options must
+    pick the account; it used to forget the configured (current) server's password instead."""
+    saved = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    old = config.credential_account(config.ConnectionSettings(host="10.1.2.3", port=db.server.port, database=db.name))
+    store = subprocess.run(
+        [sys.executable, "-c", "import sys; from agent.adapters.choose import credential_store; "
+         "credential_store().set(sys.argv[1], 'vieja')", old],
+        cwd=ROOT, env=user.vars, check=True, capture_output=True,
+    )  # fmt: skip
+    assert store.returncode == 0
+    out = user.run("configure", "--host", "10.1.2.3", "--forget-password")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert old in out.stdout
+    assert user.stored_password(old) is None
+    assert user.stored_password(account(db)) == db.pos_password  # the current server keeps its password
+    bad = user.run("configure", "--port", "abc", "--forget-password")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
