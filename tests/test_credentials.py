@@ -299,3 +299,29 @@ def test_a_late_answer_never_hides_a_password_saved_since(session: dict[str, str
     _late_answer(pid, ACCOUNT_A)  # "dos" parked
     assert forget_password(open_store(), ACCOUNT_A) is True
     assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) is None  # forgotten means forgotten
+
+
+@linux_only
+def test_retries_against_a_hung_keyring_do_not_pile_up_threads(session: dict[str, str]) -> None:
+    """The tray retries every few seconds while gnome-keyring hangs (SIGSTOP): each timed-out read asks the store
+    whether it is locked, and that probe hangs on D-Bus too. At most one probe may be waiting at a time, or an
+    hour of retries leaves hundreds of threads (each with its own D-Bus connection)."""
+    import signal
+
+    from deploy_support import secrets_daemon_pid
+
+    from agent.deploy.connection import KeyringTimedOut, read_keyring_password
+
+    open_store().set(ACCOUNT_A, "uno")
+    pid = secrets_daemon_pid(session)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for _ in range(6):
+            with pytest.raises(KeyringTimedOut):
+                read_keyring_password(ACCOUNT_A, timeout_s=0.2)
+        names = [t.name for t in threading.enumerate()]
+        assert names.count("keyring-read") == 1
+        assert names.count("keyring-lock-probe") <= 1, names
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"
