@@ -313,3 +313,38 @@ def test_listen_with_invalid_settings_is_a_usage_error(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "The settings have errors" in out.stderr and "connection.port = 99999" in out.stderr
     assert str(machine) in out.stderr and "Traceback" not in out.stderr
+
+
+def test_not_a_number_is_refused_for_every_decimal_setting(files: dict[str, str], tmp_path: Path) -> None:
+    """``nan`` (TOML has it; ``float("nan")`` reads it from a variable) fails every range check silently, since
+    any comparison with NaN is false: ``AVISO_CONNECTION_POLL_INTERVAL_S=nan`` got through validation and ended
+    ``listen`` with a ValueError traceback. Every float setting refuses it with the usual sentence."""
+    import math
+    import subprocess
+    import sys
+
+    floats = [key for key, typ in config.known_keys().items() if typ == "float"]
+    assert "connection.poll_interval_s" in floats
+    for key in floats:
+        with pytest.raises(ConfigError) as err:
+            config.from_mapping({key: math.nan})
+        assert key in str(err.value.describe("en"))
+        with pytest.raises(ConfigError):
+            config.from_mapping({key: config.coerce(key, "nan")})
+    write(files[config_files.ENV_MACHINE_FILE], "[connection]\npoll_interval_s = nan\n")
+    with pytest.raises(ConfigError, match="poll_interval_s"):
+        config_files.load(env=files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVISO_", "PG"))}
+    env.update(files, AVISO_CREDENTIALS="memory", AVISO_LANG="en")
+    env.pop(config_files.ENV_MACHINE_FILE)
+    env.update(AVISO_MACHINE_CONFIG_FILE=str(tmp_path / "none.toml"), AVISO_CONNECTION_POLL_INTERVAL_S="nan")
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "AVISO_CONNECTION_POLL_INTERVAL_S" in out.stderr
