@@ -451,3 +451,29 @@ def test_sslrootcert_system_refuses_a_folder_or_garbage_in_ssl_cert_file(tls_ser
         assert str(bad) in err.value.message("es")
     good = _bundle(tmp_path, tls_server.ca)
     assert tls.system_bundle(env={}, candidates=[str(garbage), str(tmp_path), str(good)]) == good.resolve()
+
+
+def test_pgsslrootcert_system_from_it_is_resolved_too(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IT sets ``PGSSLROOTCERT=system`` machine-wide (libpq's variable). libpq would read it itself and ask the
+    bundled OpenSSL's empty store: "certificate verify failed". The one path resolves it like the keyword, and
+    refuses it clearly with a weaker configured sslmode."""
+    from agent.core.config import ConnectionSettings
+    from agent.deploy.connection import TlsSettingsError, resolve
+
+    monkeypatch.setenv("PGSSLROOTCERT", "system")
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR", "PGSSLMODE"):
+        monkeypatch.delenv(var, raising=False)
+    bundle = _bundle(tmp_path, tls_server.ca)
+    env = {"PGSSLROOTCERT": "system", "SSL_CERT_FILE": str(bundle)}
+    params = resolve(None, dsn_override=tls_server.dsn(user="pos_user"), password_override="tls-test-pw", env=env)
+    assert params.sslmode == "verify-full" and params.sslrootcert == str(bundle)
+    conn = open_connection(params.connect_kwargs())
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+    with pytest.raises(TlsSettingsError) as err:
+        resolve(ConnectionSettings(sslmode="require"), password_override="x", env=env)
+    assert err.value.reason == "weak_sslmode"

@@ -149,7 +149,8 @@ def resolve(
     Password, first found: ``password_override`` (``--password-stdin``, a prompt, the settings window's field);
     the DSN's own; the keyring (settings only; ``read_password``, default :func:`read_keyring_password`, bounded by
     ``timeout_s``). ``sslmode``/``sslrootcert``/``channel`` override the settings' and the DSN's. ``env`` (tests):
-    where ``SSL_CERT_FILE`` is looked up for ``sslrootcert = system``.
+    where ``SSL_CERT_FILE``, ``PGSSLMODE`` and ``PGSSLROOTCERT`` are looked up (``PGSSLROOTCERT=system`` with no
+    ``sslrootcert`` given is resolved like ``sslrootcert = system``).
 
     Raises :class:`MalformedDsn`, :class:`TlsSettingsError`; keyring results go to ``password_problem``.
     """
@@ -162,7 +163,7 @@ def resolve(
             raise MalformedDsn() from None
         inline = params.pop("password", None)
         mode = sslmode or params.pop("sslmode", "")
-        root = sslrootcert or params.pop("sslrootcert", "")
+        root = _system_from_env(sslrootcert or params.pop("sslrootcert", ""), env)
         if root.strip().lower() == tls.SYSTEM and not (mode or _env_sslmode(env)):
             mode = "verify-full"  # libpq 16+'s default for sslrootcert=system
         given_timeout = params.pop("connect_timeout", "").strip()
@@ -184,7 +185,8 @@ def resolve(
     from agent.db.connect import make_conninfo
 
     mode = sslmode or settings.sslmode
-    root = _resolve_root(mode, sslrootcert if sslrootcert is not None else settings.sslrootcert, env)
+    root = _system_from_env(sslrootcert if sslrootcert is not None else settings.sslrootcert, env)
+    root = _resolve_root(mode, root, env)
     account = credential_account(settings)
     password, source, problem = password_override or None, "override", None
     if password is None:
@@ -223,6 +225,15 @@ def configured_settings(overrides: Mapping[str, object] | None = None, *, use_en
 
 def _env_sslmode(env: Mapping[str, str] | None) -> str:
     return (os.environ if env is None else env).get("PGSSLMODE", "")
+
+
+def _system_from_env(sslrootcert: str, env: Mapping[str, str] | None) -> str:
+    """``sslrootcert``, or ``system`` when none is given and IT set ``PGSSLROOTCERT=system``: libpq would read that
+    variable itself and ask the bundled OpenSSL's empty store (a misleading "certificate verify failed")."""
+    if sslrootcert:
+        return sslrootcert
+    from_env = (os.environ if env is None else env).get("PGSSLROOTCERT", "")
+    return tls.SYSTEM if from_env.strip().lower() == tls.SYSTEM else ""
 
 
 def _resolve_root(sslmode: str, sslrootcert: str, env: Mapping[str, str] | None) -> str:
