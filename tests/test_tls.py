@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -477,3 +478,36 @@ def test_pgsslrootcert_system_from_it_is_resolved_too(
     with pytest.raises(TlsSettingsError) as err:
         resolve(ConnectionSettings(sslmode="require"), password_override="x", env=env)
     assert err.value.reason == "weak_sslmode"
+
+
+def test_concurrent_windows_root_exports_do_not_fail_each_other(tls_server: TlsServer, tmp_path: Path) -> None:
+    """Several resolvers export at once (the tray's engine and its settings check, a doctor started meanwhile):
+    they shared one ``.tmp`` name, so one writer's replace took the file another was writing and the others failed
+    with "no_roots (... No such file or directory)"."""
+    import ssl
+
+    from agent.deploy import tls
+
+    cas = (tls_server.ca, tls_server.other_ca)
+    records = [(ssl.PEM_cert_to_DER_cert(p.read_text()), "x509_asn", True) for p in cas]
+    stores = {"ROOT": records, "CA": []}
+    errors: list[BaseException] = []
+    for attempt in range(10):
+        dest = tmp_path / str(attempt) / "tls" / "system-roots.pem"
+        barrier = threading.Barrier(6)
+
+        def export(dest: Path = dest, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                tls.export_windows_roots(dest, stores.__getitem__)
+            except tls.SystemRootsError as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=export) for _ in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert dest.read_text().count("BEGIN CERTIFICATE") == 2
+        assert [p.name for p in dest.parent.iterdir()] == ["system-roots.pem"]  # no temporary file left behind
+    assert not errors, errors[:2]

@@ -22,9 +22,11 @@ Which thread: any (file reads; on Windows one small file write). No state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -115,8 +117,9 @@ def _holds_pem_certificates(path: Path) -> bool:
 
 def export_windows_roots(dest: Path, enum_certificates: Callable[[str], Iterable[CertRecord]] | None = None) -> Path:
     """Write the server-authentication CA certificates of :data:`WINDOWS_STORES` as PEM to ``dest`` (only when the
-    content changed; atomic replace) and return ``dest``. ``enum_certificates`` defaults to
-    ``ssl.enum_certificates`` (Windows only). Raises :class:`SystemRootsError`."""
+    content changed; atomic replace from a temporary file of its own, so concurrent writers — the tray's threads,
+    a ``doctor`` started meanwhile — never tear or steal each other's file) and return ``dest``.
+    ``enum_certificates`` defaults to ``ssl.enum_certificates`` (Windows only). Raises :class:`SystemRootsError`."""
     enum = enum_certificates if enum_certificates is not None else getattr(ssl, "enum_certificates", None)
     if enum is None:
         raise SystemRootsError("no_roots", "ssl.enum_certificates is Windows-only")
@@ -137,16 +140,30 @@ def export_windows_roots(dest: Path, enum_certificates: Callable[[str], Iterable
     if not pems:
         raise SystemRootsError("no_roots", "the Windows certificate stores list no server-authentication CA")
     text = "".join(pems)
+    if _has_text(dest, text):
+        return dest
     try:
-        if dest.is_file() and dest.read_text(encoding="ascii") == text:
-            return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        tmp.write_text(text, encoding="ascii", newline="\n")
-        os.replace(tmp, dest)
+        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)  # one per writer
+        try:
+            with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
+                fh.write(text)
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     except OSError as exc:
+        if _has_text(dest, text):  # another process/thread wrote the same set first (Windows: replace refused)
+            return dest
         raise SystemRootsError("no_roots", f"{dest}: {exc.strerror or exc}") from None
     return dest
+
+
+def _has_text(path: Path, text: str) -> bool:
+    try:
+        return path.is_file() and path.read_text(encoding="ascii") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _data_dir() -> Path:
