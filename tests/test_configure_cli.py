@@ -530,3 +530,15 @@ def test_forget_password_names_the_server_the_options_give(db: Database, user: E
     assert user.stored_password(account(db)) == db.pos_password  # the current server keeps its password
     bad = user.run("configure", "--port", "abc", "--forget-password")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_role_level_statement_timeout_does_not_fail_the_check(db: Database, user: Env) -> None:
+    """``ALTER ROLE pos_user SET statement_timeout = '1ms'`` (a vendor's or DBA's limit): the agent and doctor set
+    their own session limits, so configure's check must too, or its catalog queries are cancelled and nothing can
+    ever be saved for that server."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER ROLE pos_user IN DATABASE \"{db.name}\" SET statement_timeout = '1ms'")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "statement timeout" not in out.stdout
+    assert user.stored_password(account(db)) == db.pos_password

@@ -4,6 +4,9 @@ in notify mode our trigger on ``registro_entradas`` with the configured channel,
 replica; in poll mode only the notes; in both, that the role can read the columns the agent selects. Used by
 ``configure`` and the settings page.
 
+The check's session sets its own limits (``statement_timeout`` 30 s, ``idle_session_timeout = 0``) as the agent and
+doctor do, so a role-level ``statement_timeout`` cannot cancel it.
+
 Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a few catalog queries).
 """
 
@@ -18,6 +21,10 @@ from agent.core.i18n import MESSAGES, tr
 if TYPE_CHECKING:
     from agent.db.inspect import KitState
     from agent.deploy.connection import ConnectionParams
+
+
+CHECK_STATEMENT_TIMEOUT_MS = 30_000
+"""The check's own bound per statement, set on its session over any role-level ``statement_timeout``."""
 
 
 @dataclass
@@ -40,7 +47,7 @@ def check_server(
     import psycopg2
 
     from agent.core import advice
-    from agent.db import inspect, setup
+    from agent.db import inspect, queries, setup
     from agent.db.connect import error_text
     from agent.deploy.connection import ConnectionSetupError, resolve
     from agent.doctor import judge
@@ -70,6 +77,12 @@ def check_server(
     try:
         db.autocommit = True
         with db.cursor() as cur:
+            # our own limits over role/database-level ones (a DBA's statement_timeout = '1ms' cancelled the check)
+            cur.execute(
+                queries.session_limits_sql(
+                    db.server_version, statement_timeout_ms=CHECK_STATEMENT_TIMEOUT_MS, idle_in_transaction_ms=60_000
+                )
+            )
             cur.execute("SHOW server_version")
             row = cur.fetchone()
         result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
