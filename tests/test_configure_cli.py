@@ -542,3 +542,32 @@ def test_a_role_level_statement_timeout_does_not_fail_the_check(db: Database, us
     assert out.returncode == 0, out.stdout + out.stderr
     assert "statement timeout" not in out.stdout
     assert user.stored_password(account(db)) == db.pos_password
+
+
+def test_a_relative_sslrootcert_is_saved_as_an_absolute_path(
+    user: Env, tls_server: TlsServer, tls_kit_db: str, tmp_path: Path
+) -> None:
+    """IT runs ``configure --sslrootcert ca.crt`` in the folder holding the CA: the check passes there (libpq reads
+    the path relative to the working folder), but the agent started at login runs elsewhere and fails with "root
+    certificate file "ca.crt" does not exist". The saved path must be the absolute one that was tested."""
+    import shutil
+
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    shutil.copyfile(tls_server.ca, folder / "ca.crt")
+    server = tls_server.server
+    args = ["--host", server.host, "--port", str(server.port), "--database", tls_kit_db, "--sslmode", "verify-ca"]
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "configure", *args, "--sslrootcert", "ca.crt", "--password-stdin"],
+        input="tls-test-pw\n",
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**user.vars, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    saved = tomllib.loads(user.user_file.read_text())["connection"]["sslrootcert"]
+    assert Path(saved).is_absolute() and Path(saved) == folder / "ca.crt"
+    again = user.run("configure", "--sslmode", "verify-ca")  # from another folder: the saved path still works
+    assert again.returncode == 0, again.stdout + again.stderr

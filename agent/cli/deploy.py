@@ -100,6 +100,17 @@ def _base_settings(lang: str) -> Settings:
     return settings
 
 
+def _absolute_rootcert(overrides: dict[str, object]) -> None:
+    """Make a given ``connection.sslrootcert`` path absolute (``~`` expanded), in place: libpq reads a relative path
+    from the working folder, which is where ``configure`` ran, not where the agent will start at login. ``system``
+    and '' are kept."""
+    import os
+
+    value = overrides.get("connection.sslrootcert")
+    if isinstance(value, str) and value.strip() and value.strip().lower() != "system":
+        overrides["connection.sslrootcert"] = os.path.abspath(os.path.expanduser(value.strip()))
+
+
 def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object], str | None]:
     """Ask for each connection field (current value as default) and the password (empty = keep)."""
     import getpass
@@ -153,6 +164,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         else:
             print(tr("configure.need_input", lang), file=sys.stderr)
             return 2
+        _absolute_rootcert(overrides)
         sources = {k: "--" + k.split(".", 1)[1] for k in overrides}
         settings = config.from_mapping(overrides, sources, base=base)
     except ConfigError as exc:
