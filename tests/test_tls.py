@@ -511,3 +511,48 @@ def test_concurrent_windows_root_exports_do_not_fail_each_other(tls_server: TlsS
         assert dest.read_text().count("BEGIN CERTIFICATE") == 2
         assert [p.name for p in dest.parent.iterdir()] == ["system-roots.pem"]  # no temporary file left behind
     assert not errors, errors[:2]
+
+
+def _stale_crl(workdir: Path) -> Path:
+    """A CRL issued by a CA that did not sign our server (what another tool may leave in ~/.postgresql)."""
+    make_ca(workdir, "crlca")
+    (workdir / "index.txt").write_text("")
+    (workdir / "crlnumber").write_text("01\n")
+    (workdir / "ca.cnf").write_text(
+        "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\n"
+        "default_crl_days = 2\n"
+    )
+    _openssl("ca", "-gencrl", "-keyfile", "crlca.key", "-cert", "crlca.crt", "-config", "ca.cnf", "-out", "root.crl",
+             cwd=workdir)  # fmt: skip
+    return workdir / "root.crl"
+
+
+def test_a_stale_default_root_crl_does_not_fail_a_named_ca(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq loads ``~/.postgresql/root.crl`` whenever it exists and then demands a CRL for every CA in the chain:
+    a CRL of another CA made verify-full fail ("certificate verify failed") although sslrootcert named the right
+    CA. With a named CA and no named CRL the default CRL is not read; a CRL IT names is still honoured."""
+    from agent.deploy.connection import resolve
+
+    home = tmp_path / "home"
+    (home / ".postgresql").mkdir(parents=True)
+    crl = _stale_crl(tmp_path)
+    shutil.copyfile(crl, home / ".postgresql" / "root.crl")
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("PGSSLROOTCERT", "PGSSLMODE", "PGSSLCRL", "PGSSLCRLDIR", "PGSERVICE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    dsn = tls_server.dsn(user="pos_user")
+    with pytest.raises(ConnectError) as info:  # the premise, as libpq springs it
+        _connect(dsn, password="tls-test-pw", sslmode="verify-full", sslrootcert=str(tls_server.ca),
+                 ignore_default_root_cert=False)  # fmt: skip
+    assert "certificate verify failed" in str(info.value)
+    params = resolve(None, dsn_override=dsn, password_override="tls-test-pw", sslmode="verify-full",
+                     sslrootcert=str(tls_server.ca))  # fmt: skip
+    conn = open_connection(params.connect_kwargs())
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+    with pytest.raises(ConnectError):  # a CRL that IT names is used as named
+        _connect(dsn + f" sslcrl={crl}", password="tls-test-pw", sslmode="verify-full", sslrootcert=str(tls_server.ca))

@@ -20,6 +20,11 @@ no ``sslrootcert`` from the caller, the DSN or ``PGSSLROOTCERT`` (and no connect
 options an explicit keyword would override), :func:`connection_kwargs` passes
 :data:`NO_ROOT_CERT`, a path that cannot exist: libpq then skips verification, as the configured mode says
 (``verify-ca``/``verify-full`` keep libpq's default file). :func:`default_root_cert` names that file for ``doctor``.
+Likewise libpq loads ``~/.postgresql/root.crl`` whenever it exists and turns on CRL checking for the whole chain:
+a stale CRL of another CA then fails ``verify-full`` with "certificate verify failed" although the configured
+``sslrootcert`` is right. So when a CA file is named and no CRL is (``sslcrl``/``sslcrldir``, ``PGSSLCRL``/
+``PGSSLCRLDIR``, a service), :func:`connection_kwargs` passes ``sslcrl`` = :data:`NO_ROOT_CERT` (libpq ignores a
+CRL file that does not exist).
 
 Which thread: any. :func:`connection_kwargs` is pure (no I/O) apart from importing psycopg2 to parse ``dsn``.
 """
@@ -108,8 +113,8 @@ def connection_kwargs(
     ``primary`` to refuse hot standbys at connect time (libpq 14+), ``None`` = libpq default ``any``.
     ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
     in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
-    ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both),
-    see the module docstring.
+    ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both);
+    and ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is. See the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
     unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode``, a
@@ -134,9 +139,12 @@ def connection_kwargs(
         kwargs["password"] = secret
     if sslmode:
         kwargs["sslmode"] = sslmode
+    environ = os.environ if env is None else env
+    if (sslrootcert or params.get("sslrootcert")) and ignore_default_root_cert and not _crl_named(params, environ):
+        kwargs["sslcrl"] = NO_ROOT_CERT  # a named CA: libpq's default root.crl beside it is someone else's
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
-    elif ignore_default_root_cert and not _tls_named_elsewhere(params, os.environ if env is None else env):
+    elif ignore_default_root_cert and not _tls_named_elsewhere(params, environ):
         mode = sslmode or params.get("sslmode") or (os.environ if env is None else env).get("PGSSLMODE") or "prefer"
         if mode != "disable" and mode not in VERIFYING_SSLMODES:
             kwargs["sslrootcert"] = NO_ROOT_CERT
@@ -151,6 +159,12 @@ def connection_kwargs(
     if target_session_attrs:
         kwargs["target_session_attrs"] = target_session_attrs
     return kwargs
+
+
+def _crl_named(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """True when a CRL is named (DSN ``sslcrl``/``sslcrldir``, ``PGSSLCRL``/``PGSSLCRLDIR``) or a service is."""
+    named = ("sslcrl", "sslcrldir", "service")
+    return any(params.get(k) for k in named) or any(env.get(v) for v in ("PGSSLCRL", "PGSSLCRLDIR", "PGSERVICE"))
 
 
 def _tls_named_elsewhere(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
