@@ -348,3 +348,32 @@ def test_not_a_number_is_refused_for_every_decimal_setting(files: dict[str, str]
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert "AVISO_CONNECTION_POLL_INTERVAL_S" in out.stderr
+
+
+def test_concurrent_saves_never_fail_or_tear_the_file(files: dict[str, str]) -> None:
+    """``configure`` and the settings page saving at the same moment shared one ``config.toml.tmp``: one writer's
+    replace took the file the other was still writing (a torn file) and the other failed with FileNotFoundError."""
+    import threading
+
+    errors: list[BaseException] = []
+    for attempt in range(15):
+        barrier = threading.Barrier(6)
+
+        def save(n: int, barrier: threading.Barrier = barrier, attempt: int = attempt) -> None:
+            s = config.from_mapping({"connection.host": f"10.0.{attempt}.{n}", "connection.port": 5000 + n})
+            barrier.wait()
+            try:
+                config_files.save_user(s, env=files)
+            except OSError as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=save, args=(n,)) for n in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        saved = tomllib.loads(Path(files[config_files.ENV_USER_FILE]).read_text(encoding="utf-8"))
+        n = saved["connection"]["port"] - 5000
+        assert saved["connection"]["host"] == f"10.0.{attempt}.{n}"  # one writer's whole file, not a mix
+        assert sorted(p.name for p in Path(files[config_files.ENV_USER_FILE]).parent.iterdir()) == ["config.toml"]
+    assert not errors, errors[:2]
