@@ -137,6 +137,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "server's CA certificate with --sslrootcert PATH."
         ),
     },
+    "tls.bad_sslmode": {
+        "es": "sslmode «{detail}» no existe: use disable, allow, prefer, require, verify-ca o verify-full.",
+        "en": "sslmode '{detail}' does not exist: use disable, allow, prefer, require, verify-ca or verify-full.",
+    },
     "configure.tls_hint": {
         "es": (
             "El servidor no ofrece TLS y la configuración lo exige (sslmode = require, lo normal en configuraciones "

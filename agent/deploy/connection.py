@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.core import names
-from agent.core.config import ConfigError, ConnectionSettings, Settings, credential_account
+from agent.core.config import SSLMODES, ConfigError, ConnectionSettings, Settings, credential_account
 from agent.db.connect import APPLICATION_NAME, ConnectKwargs, connection_kwargs
 from agent.deploy import tls
 from agent.deploy.connection_errors import (
@@ -152,7 +152,8 @@ def resolve(
     where ``SSL_CERT_FILE``, ``PGSSLMODE`` and ``PGSSLROOTCERT`` are looked up (``PGSSLROOTCERT=system`` with no
     ``sslrootcert`` given is resolved like ``sslrootcert = system``).
 
-    Raises :class:`MalformedDsn`, :class:`TlsSettingsError`; keyring results go to ``password_problem``.
+    Raises :class:`MalformedDsn`, :class:`TlsSettingsError` (``sslrootcert = system`` unusable, or an unknown
+    ``sslmode``); keyring results go to ``password_problem``.
     """
     from psycopg2.extensions import make_dsn, parse_dsn
 
@@ -237,6 +238,10 @@ def _system_from_env(sslrootcert: str, env: Mapping[str, str] | None) -> str:
 
 
 def _resolve_root(sslmode: str, sslrootcert: str, env: Mapping[str, str] | None) -> str:
+    """``sslrootcert`` resolved (:func:`agent.deploy.tls.resolve_rootcert`); first checks ``sslmode`` (a DSN's or a
+    keyword's: the settings' is validated already), which the engine would otherwise retry on for ever."""
+    if sslmode and sslmode not in SSLMODES:
+        raise TlsSettingsError("bad_sslmode", sslmode)
     try:
         return tls.resolve_rootcert(sslmode, sslrootcert, env=env)
     except tls.SystemRootsError as exc:
