@@ -297,6 +297,7 @@ def test_configure_keeps_a_non_ascii_password_intact(user: dict[str, str], db: D
     role, password = "aviso_wine_user", "contraseña-Ü-€"
     with db.connect_admin() as admin, admin.cursor() as cur:
         cur.execute(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (password,))
+        cur.execute(f'GRANT SELECT ON registro_entradas, miembros TO "{role}"')  # configure checks read access
     try:
         args = [
             "--host", db.server.host, "--port", str(db.server.port), "--database", db.name, "--user", role,
@@ -318,6 +319,7 @@ def test_configure_keeps_a_non_ascii_password_intact(user: dict[str, str], db: D
         assert vault_password(user, account) == password
     finally:
         with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(f'DROP OWNED BY "{role}"')
             cur.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 

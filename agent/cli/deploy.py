@@ -55,7 +55,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
         "--password-stdin", action="store_true", help="read the password from the first line of standard input"
     )
     p.add_argument("--show", action="store_true", help="print the effective settings and their sources; change nothing")
-    p.add_argument("--forget-password", action="store_true", help="remove the stored password of the configured server")
+    p.add_argument(
+        "--forget-password",
+        action="store_true",
+        help="remove the stored password of the configured server (or of the one --host/--port/--database/--user name)",
+    )
     p.set_defaults(handler=_cmd_configure)
 
     p = sub.add_parser("autostart", help="start the agent at login: on, off or status")
@@ -96,6 +100,17 @@ def _base_settings(lang: str) -> Settings:
     return settings
 
 
+def _absolute_rootcert(overrides: dict[str, object]) -> None:
+    """Make a given ``connection.sslrootcert`` path absolute (``~`` expanded), in place: libpq reads a relative path
+    from the working folder, which is where ``configure`` ran, not where the agent will start at login. ``system``
+    and '' are kept."""
+    import os
+
+    value = overrides.get("connection.sslrootcert")
+    if isinstance(value, str) and value.strip() and value.strip().lower() != "system":
+        overrides["connection.sslrootcert"] = os.path.abspath(os.path.expanduser(value.strip()))
+
+
 def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object], str | None]:
     """Ask for each connection field (current value as default) and the password (empty = keep)."""
     import getpass
@@ -130,8 +145,13 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     base = _base_settings(lang)
 
     given = {f"connection.{n}": getattr(args, n) for n in CONNECTION_FIELDS if getattr(args, n) is not None}
-    if args.forget_password:
-        return _forget(base.connection, lang)
+    if args.forget_password:  # the options pick the account (e.g. an old server's), else the configured one
+        try:
+            target = config.from_mapping({k: config.coerce(k, str(v)) for k, v in given.items()}, {}, base=base)
+        except ConfigError as exc:
+            print(tr("config.invalid_header", lang) + "\n" + exc.describe(lang), file=sys.stderr)
+            return 2
+        return _forget(target.connection, lang)
     password: str | None = None
     try:
         if given or args.password_stdin:
@@ -144,6 +164,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         else:
             print(tr("configure.need_input", lang), file=sys.stderr)
             return 2
+        _absolute_rootcert(overrides)
         sources = {k: "--" + k.split(".", 1)[1] for k in overrides}
         settings = config.from_mapping(overrides, sources, base=base)
     except ConfigError as exc:

@@ -107,12 +107,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "tls.system.bad_env": {
         "es": (
-            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o está vacío. "
+            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o no es un archivo "
+            "con certificados PEM. "
             "Corríjala o quítela."
         ),
         "en": (
             "sslrootcert = system: the variable SSL_CERT_FILE points at '{detail}', which does not exist or is "
-            "empty. Fix it or remove it."
+            "not a file of PEM certificates. Fix it or remove it."
         ),
     },
     "tls.system.no_bundle": {
@@ -135,6 +136,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "sslrootcert = system: the Windows trusted certificates could not be exported ({detail}). Name the "
             "server's CA certificate with --sslrootcert PATH."
         ),
+    },
+    "tls.bad_sslmode": {
+        "es": "sslmode «{detail}» no existe: use disable, allow, prefer, require, verify-ca o verify-full.",
+        "en": "sslmode '{detail}' does not exist: use disable, allow, prefer, require, verify-ca or verify-full.",
     },
     "configure.tls_hint": {
         "es": (
@@ -189,6 +194,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "configure.no_table": {
         "es": "trigger: no existe la tabla registro_entradas en esta base de datos (¿base equivocada?)",
         "en": "trigger: this database has no registro_entradas table (wrong database?)",
+    },
+    "configure.cannot_read": {
+        "es": "lectura: {user} no puede leer {columns}; concédalo con «python -m agent setup-db» (modo poll: "
+        "«setup-db --no-trigger»)",
+        "en": "read access: {user} cannot read {columns}; grant it with 'python -m agent setup-db' (poll mode: "
+        "'setup-db --no-trigger')",
     },
     "configure.not_saved": {
         "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",
