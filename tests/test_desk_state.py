@@ -191,3 +191,12 @@ def test_an_entry_delivered_again_is_shown_once_and_acked_again_only_when_alread
     assert s.shown(summary, [0], 0, 4.0) == [m.Ack((1,))]
     assert s.handle(make_entry(1, source=Source.CATCHUP), 5.0, NOW) == [m.Ack((1,))]
     assert s.today_count == 1 and s.seen.held_count == 0
+
+
+def test_after_a_reload_to_another_server_an_equal_id_is_a_new_entry() -> None:
+    s = new_state()
+    s.handle(StateChanged(ConnState.LISTENING, server="old:5432/torniquete_db"), 0.5, NOW)
+    (first,) = shows(s.handle(make_entry(7), 1.0, NOW))
+    s.shown(first, [0], 0, 1.0)
+    s.handle(StateChanged(ConnState.LISTENING, server="new:5432/torniquete_db"), 2.0, NOW)
+    assert len(shows(s.handle(make_entry(7), 40.0, NOW))) == 1

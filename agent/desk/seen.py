@@ -9,7 +9,8 @@ count, list, publish and pop up such an entry a second time.
 Rules (:meth:`SeenEntries.arrived`): an entry the desk holds (received, not yet acknowledged) is ignored when it
 comes again — it is acknowledged once, when it is shown; an entry already acknowledged is acknowledged again at
 once (the new engine is waiting for it) and not shown. The acknowledged ids are remembered up to
-:data:`DONE_MAX` (oldest forgotten first: a day at a busy gym is ~3,000 entries).
+:data:`DONE_MAX` (oldest forgotten first: a day at a busy gym is ~3,000 entries), and forgotten when the
+engine connects to another server (ids are per database).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class SeenEntries:
             self._done.move_to_end(entry_id)
         while len(self._done) > self._done_max:
             self._done.popitem(last=False)
+
+    def new_server(self) -> None:
+        """The engine now reads another server (a reload changed the connection): its ids are another sequence,
+        so the acknowledged ones are forgotten (an equal id there is a new entry). Held ones stay held."""
+        self._done.clear()
 
     @property
     def held_count(self) -> int:

@@ -111,6 +111,7 @@ class DeskState:
         self._held: dict[int, _Held] = {}
         self._seq = 0
         self.seen = SeenEntries()
+        self._server = ""
 
     # -- the one entry point for events and commands --------------------------------------------------------------
     def handle(self, msg: Event | PhotoReady | m.Command, now: float, wall: dt.datetime) -> list[m.Effect]:
@@ -121,6 +122,11 @@ class DeskState:
         if isinstance(msg, EntryReceived):
             return self.entry(msg, now, wall)
         if isinstance(msg, StateChanged):
+            if msg.server and msg.server != self._server:
+                if self._server:
+                    log.info("now reading %s (was %s): its entry ids are its own", msg.server, self._server)
+                    self.seen.new_server()
+                self._server = msg.server
             return self.watch.changed(msg, now, paused=self.paused(now), keyring_problem=self.keyring_problem)
         if isinstance(msg, BacklogSummary):
             log.info("backlog: %s older entries reported as one summary", msg.count)
