@@ -276,3 +276,19 @@ def test_reload_swaps_engines_and_a_hung_one_is_abandoned_with_its_late_events_i
     slot.ack([7])
     assert new.acked == [7] and old.acked == []
     assert slot.swap(factory(hang=False), join_s=0.2) is True and slot.generation == 3
+
+
+def test_a_photo_lookup_that_raises_never_swallows_the_entry(tmp_path: Path) -> None:
+    """A member whose ``foto_url`` is malformed (``http://[x``: urlsplit raises ValueError inside the real photo
+    source): the entry is still shown and acked, without a photo."""
+    from agent.core.config import PhotoSettings
+    from agent.photos.source import Photos
+
+    photos = Photos(PhotoSettings(), folder=tmp_path / "cache")
+    try:
+        rig = Rig(tmp_path, photos=photos)
+        rig.handle(make_entry(1, photo_url="http://[broken/x.jpg"))
+        assert [n.entry_id for n in rig.shown] == [1] and rig.engines.acked == [1]
+        assert rig.shown[0].photo_path is None
+    finally:
+        photos.close()

@@ -190,9 +190,7 @@ class DeskLoop:
             return
         now, wall = self.clock(), self.wall()
         if isinstance(item, EntryReceived):
-            member = item.entry.member
-            photo = self.photos.cached(member) if member is not None else None
-            fetch = member is not None and photo is None and self.photos.needs_fetch(member)
+            photo, fetch = self._photo_facts(item)
             effects = self.state.entry(item, now, wall, photo=photo, fetch=fetch)
             log.debug(
                 "entry %s handled %.1f ms after receipt",
@@ -202,6 +200,19 @@ class DeskLoop:
         else:
             effects = self.state.handle(item, now, wall)  # type: ignore[arg-type]
         self.carry_out(effects)
+
+    def _photo_facts(self, item: EntryReceived) -> tuple[Path | None, bool]:
+        """The member's cached photo and whether it must be fetched. A photo source that raises (a malformed
+        ``foto_url`` such as ``http://[x``, a broken cache) means no photo: the entry is shown all the same."""
+        member = item.entry.member
+        if member is None:
+            return None, False
+        try:
+            photo = self.photos.cached(member)
+            return photo, photo is None and self.photos.needs_fetch(member)
+        except Exception:
+            log.exception("entry %s: photo lookup failed; shown without a photo", item.entry.entry_id)
+            return None, False
 
     def tick(self) -> None:
         """Run the state's timers and refresh the tray."""
