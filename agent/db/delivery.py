@@ -11,6 +11,7 @@ Which thread: the engine's worker only (:meth:`Delivery.ack` from any thread).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -92,6 +93,13 @@ class Delivery:
         )
         if c.photo_column and self._select.photo_column is None:
             log.warning("photo column %s.%s missing or not readable: no photos", names.MEMBERS_TABLE, c.photo_column)
+        elif self._select.photo_column is not None:
+            rows = s.query(
+                queries.PHOTO_COLUMN_IS_BYTEA_SQL, {"members": names.MEMBERS_TABLE, "column": self._select.photo_column}
+            )
+            if not (rows and rows[0][0]):
+                log.warning("photo column %s.%s is not bytea: no photos", names.MEMBERS_TABLE, c.photo_column)
+                self._select = dataclasses.replace(self._select, photo_column=None)
         key = f"{s.server}#{c.channel}"
         if self._ledger_key != key:  # another server (or the first connect): its own ledger
             self._ledger_key = key

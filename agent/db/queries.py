@@ -41,6 +41,15 @@ SELECT EXISTS (
 ``registro_entradas_miembro_fecha_idx``). Without it the history columns would scan the table once per entry, so
 the engine leaves them out (``previous_entry_at`` None, ``first_visit`` False) and logs why."""
 
+PHOTO_COLUMN_IS_BYTEA_SQL = """
+SELECT coalesce(nullif(t.typbasetype, 0), t.oid) = 'bytea'::regtype
+  FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
+ WHERE a.attrelid = to_regclass(%(members)s) AND a.attname = %(column)s AND NOT a.attisdropped
+"""
+"""Parameters ``members`` (table), ``column``. One row: whether the configured photo column is ``bytea`` (or a
+domain over it). Any other type (an integer id, a URL as text) is left out of the re-read: ``octet_length(integer)``
+does not exist, and one such error would fail every re-read, stopping all delivery."""
+
 START_SQL = f"""
 SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE e.fecha_hora < t.start), 0), t.start
   FROM (SELECT now() - %(elapsed_s)s * interval '1 second' AS start) AS t
