@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import psycopg2
+from psycopg2.extensions import make_dsn
 
 from agent.db import simulate
 from tests.conftest import Database
-from tests.engine_helpers import Running
+from tests.engine_helpers import Running, assert_exactly_once
+from tests.tcp_proxy import TcpProxy
 
 
 def test_photo_column_of_the_wrong_type_does_not_stop_delivery(db: Database) -> None:
@@ -37,3 +42,29 @@ def test_photo_column_of_a_domain_over_bytea_is_read(db: Database) -> None:
         assert run.wait_ids({e.entry_id}, timeout=5)
         member = run.entries[-1].entry.member
     assert member is not None and member.photo_data == jpeg
+
+
+def test_failover_to_the_next_host_of_a_multi_host_dsn_replays_nothing(db: Database, tmp_path: Path) -> None:
+    """``host=a,b`` (a primary and its standby, or two addresses of one server): when the engine reconnects to
+    the second host, the ledger is the same database's, so nothing already delivered comes again (it used to
+    start a fresh ledger for the new ``host:port`` and replay every entry since the agent started)."""
+    proxy = TcpProxy("127.0.0.1", db.server.port).start()
+    dsn = make_dsn(
+        host="127.0.0.1,127.0.0.1", port=f"{proxy.port},{db.server.port}", dbname=db.name, user="pos_user"
+    )
+    try:
+        with Running(dsn, db.pos_password, cursor_path=tmp_path / "cursor.json") as run:
+            assert run.wait_listening()
+            first = simulate.insert_entries(db.admin_dsn(), count=5)
+            assert run.wait_ids({e.entry_id for e in first})
+            proxy.close()  # the first host goes away: libpq connects to the second one
+            assert run.wait(lambda: str(db.server.port) in run.engine.server and len(run.states) >= 4)
+            assert run.wait_listening(after=2)
+            second = simulate.insert_entries(db.admin_dsn(), count=3)
+            expected = {e.entry_id for e in first + second}
+            assert run.wait_ids(expected)
+            time.sleep(1.5)  # a sweep or two
+            assert_exactly_once(run.ids(), expected)
+            assert not run.summaries
+    finally:
+        proxy.close()
