@@ -74,12 +74,18 @@ def session_limits_sql(server_version: int, *, statement_timeout_ms: int, idle_i
     """``SET`` statements that make the session's limits the agent's own, whatever the role or database says
     (``ALTER ROLE ... SET statement_timeout``): ``statement_timeout`` (our query bound), ``idle_session_timeout =
     0`` (PostgreSQL 14+; the listener is idle by design between NOTIFYs and polls) and
-    ``idle_in_transaction_session_timeout`` (the agent never holds a transaction open; a bound all the same).
+    ``idle_in_transaction_session_timeout`` (the agent never holds a transaction open; a bound all the same) and
+    ``default_transaction_isolation = 'read committed'`` (a serializable default fails every query on a standby).
     ``server_version``: ``connection.server_version`` (e.g. 150004). Session-level ``SET`` overrides role and
     database settings (PostgreSQL docs, "Setting Parameters": SET > ALTER ROLE > ALTER DATABASE > file)."""
     parts = [
         f"SET statement_timeout = {int(statement_timeout_ms)}",
         f"SET idle_in_transaction_session_timeout = {int(idle_in_transaction_ms)}",
+        # A serializable default (role or server setting) is refused on a hot standby ("cannot use serializable
+        # mode in a hot standby"): every query of poll mode there would fail. The engine's single autocommit
+        # statements need nothing above read committed. Sent as its own statement before any query: in a
+        # multi-statement string the implicit transaction already has the old default's isolation.
+        "SET default_transaction_isolation = 'read committed'",
     ]
     if server_version >= 140000:
         parts.append("SET idle_session_timeout = 0")
