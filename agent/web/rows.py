@@ -3,8 +3,8 @@
 Colour ("tone") by status, the legend of issue 13 item 4, most urgent first:
 
 * ``bad`` (red) — denied by the turnstile, membership expired, balance due;
-* ``warn`` (amber) — expiring within ``expiry_warning_days``, repeat entry (the member's previous granted entry
-  was less than ``repeat_entry_warning_min`` minutes before);
+* ``warn`` (amber) — expiring within ``expiry_warning_days``, member row not found, repeat entry (the member's
+  previous granted entry was less than ``repeat_entry_warning_min`` minutes before);
 * ``special`` (blue) — birthday today, first visit;
 * ``ok`` (green) — anything else.
 
@@ -23,7 +23,7 @@ from agent.core.model import Entry
 from agent.core.notify_text import Status, entry_title, member_status, status_texts
 
 RED = frozenset({Status.DENIED, Status.EXPIRED, Status.BALANCE})
-AMBER = frozenset({Status.EXPIRING})
+AMBER = frozenset({Status.EXPIRING, Status.UNKNOWN_MEMBER})
 BLUE = frozenset({Status.BIRTHDAY})
 TONES = ("bad", "warn", "special", "ok")
 
