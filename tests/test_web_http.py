@@ -301,3 +301,38 @@ def test_settings_invalid_values_are_shown_not_checked(form_page: tuple[TodayPag
     assert not out["ok"] and "verify-full" in out["lines"][0]
     assert post_json(page, "api/settings", {"action": "delete"}).status == 400
     assert not rig.file.exists()  # type: ignore[attr-defined]
+
+
+def test_desk_page_reads_the_server_and_a_save_reloads_the_agent(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent/web/desk_page.py as the tray composition calls it: table rows, publish, settings save -> reload."""
+    from web_support import insert_at
+
+    from agent.cli.deploy import check_server
+    from agent.web.desk_page import start_for_desk
+
+    monkeypatch.setenv("AVISO_CONFIG_FILE", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("AVISO_MACHINE_CONFIG_FILE", str(tmp_path / "machine.toml"))
+    monkeypatch.setenv("AVISO_CREDENTIALS", "memory")
+    monkeypatch.setenv("AVISO_AUTOSTART", "memory")
+    ids = insert_at(db, [(2, dt.datetime.now().astimezone(), "permitido")])
+    reloads: list[bool] = []
+    page = start_for_desk(
+        lang="es",
+        settings=config.Settings(),
+        dsn=db.server.dsn(dbname=db.name, user="pos_user"),
+        password=db.pos_password,
+        check=check_server,
+        reload_settings=lambda: reloads.append(True),
+    )
+    assert page is not None
+    try:
+        rows = request(page, "GET", "api/today").json()["rows"]
+        assert [r["id"] for r in rows] == ids and "VENCIDA" in rows[0]["status"]
+        out = post_json(page, "api/settings", fields(db, action="save", password=db.pos_password)).json()
+        assert out["saved"], out
+        assert reloads == [True]
+        assert request(page, "GET", "api/settings").json()["password_stored"] is True
+    finally:
+        page.close()

@@ -75,6 +75,13 @@ class SettingsForm:
             except ConfigError:
                 return Settings()
 
+        opened: list[CredentialStore] = []
+
+        def store() -> CredentialStore:  # chosen once, on first use (a failure is retried at the next submit)
+            if not opened:
+                opened.append(open_store())
+            return opened[0]
+
         try:
             autostart: Autostart | None = open_autostart()
         except ValueError:
@@ -84,7 +91,7 @@ class SettingsForm:
             check=check,
             load=load,
             save=config_files.save_user,
-            store=open_store,
+            store=store,
             autostart=autostart,
             on_saved=on_saved or (lambda _settings: None),
         )
