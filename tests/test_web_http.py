@@ -82,6 +82,8 @@ def test_with_the_token_the_page_and_rows_are_served_with_safe_headers(page: Tod
     assert html.headers["x-frame-options"] == "DENY"
     today = request(page, "GET", "api/today").json()
     assert today["db_ok"] is True
+    start = dt.datetime.fromisoformat(today["day_start"])
+    assert start.tzinfo is not None and start <= dt.datetime.now().astimezone() < start + dt.timedelta(hours=25)
     assert [r["name"] for r in today["rows"]] == ["Socio1 Núñez"]
 
 

@@ -186,9 +186,13 @@ class TodayPage:
                 log.debug("photo lookup failed for member %s", member.member_id, exc_info=True)
         return build_row(entry, self._rules, has_photo=has_photo)
 
+    def day_start(self) -> dt.datetime:
+        """Start of the page's "today" (local midnight of the page's clock)."""
+        return local_day_start(self.options.clock())
+
     def today_rows(self) -> tuple[list[dict[str, Any]], bool]:
         """Today's rows newest first, and whether the table could be read (else only rows received since start)."""
-        since = local_day_start(self.options.clock())
+        since = self.day_start()
         ok = True
         by_id: dict[int, dict[str, Any]] = {}
         reader = self.options.read_today

@@ -16,10 +16,10 @@ Security model (docs/desk-page.md "Security"):
   'none'``;
 * request lines are logged at DEBUG with the token replaced by ``<token>``; bodies are never logged.
 
-Routes under ``/<token>/``: ``GET`` ``""`` (the page), ``page.css``, ``page.js``, ``api/today`` (rows, JSON),
-``events`` (Server-Sent Events: ``event: entry`` rows, heartbeats), ``photo/<member>`` (the cached thumbnail),
-``api/settings`` (form values, no password); ``POST`` ``api/click`` (``{"member": id}``), ``api/settings``
-(``{"action": "test"|"save", ...}``), ``api/close``.
+Routes under ``/<token>/``: ``GET`` ``""`` (the page), ``page.css``, ``page.js``, ``api/today`` (rows and the
+day's start, JSON), ``events`` (Server-Sent Events: ``event: entry`` rows, heartbeats), ``photo/<member>`` (the
+cached thumbnail), ``api/settings`` (form values, no password); ``POST`` ``api/click`` (``{"member": id}``),
+``api/settings`` (``{"action": "test"|"save", ...}``), ``api/close``.
 
 Threads: one daemon thread per request (``ThreadingHTTPServer``); live connections hold theirs while open.
 """
@@ -144,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, (STATIC / rest).read_bytes(), kind + "; charset=utf-8")
         elif rest == "api/today":
             rows, ok = page.today_rows()
-            self._json({"rows": rows, "db_ok": ok})
+            self._json({"rows": rows, "db_ok": ok, "day_start": page.day_start().isoformat()})
         elif rest == "events":
             self._events()
         elif rest.startswith("photo/"):

@@ -11,6 +11,7 @@
   const rows = new Map(); // entry id -> row
   let filter = "";
   let pending = false;
+  let dayStart = 0; // the agent's start of today (ms since the epoch), from api/today
 
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -30,8 +31,9 @@
   function render() {
     pending = false;
     const t0 = performance.now();
+    for (const [id, r] of rows) if (r.t < dayStart) rows.delete(id); // yesterday's rows go at midnight
     const list = Array.from(rows.values());
-    list.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : b.id - a.id));
+    list.sort((a, b) => b.t - a.t || b.id - a.id);
     const parts = [];
     let shown = 0;
     for (const r of list) {
@@ -64,6 +66,7 @@
 
   function add(r) {
     r.folded = fold(r.name + " " + r.plan);
+    r.t = Date.parse(r.at);
     rows.set(r.id, r);
   }
 
@@ -72,6 +75,7 @@
       const res = await fetch("api/today", { cache: "no-store" });
       if (!res.ok) throw new Error(String(res.status));
       const data = await res.json();
+      dayStart = Date.parse(data.day_start);
       for (const r of data.rows) add(r);
       say(data.db_ok ? "" : T.db_error);
       schedule();
@@ -287,6 +291,10 @@
     show(location.hash === "#settings" ? "settings" : "today");
     render();
     live();
+    // A page left open overnight: once a day has passed since the listed day began, re-read the new day.
+    setInterval(() => {
+      if (dayStart && Date.now() >= dayStart + 86400000) loadToday();
+    }, 60000);
   }
 
   start();
