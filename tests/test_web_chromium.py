@@ -24,7 +24,8 @@ from agent.core import config
 from agent.core.events import EntryReceived
 from agent.core.model import Entry
 from agent.db.today import local_day_start
-from agent.web.page import PageOptions, TodayPage, start_page, table_reader
+from agent.web.page import PageOptions, TodayPage, table_reader
+from agent.web.server import start_page
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"

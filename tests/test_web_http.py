@@ -21,7 +21,8 @@ from web_support import Captured, FilePhotos, form_rig, post_json, request, serv
 from agent.core import config
 from agent.core.model import Entry, Member
 from agent.web import page as page_module
-from agent.web.page import PageOptions, TodayPage, start_page
+from agent.web.page import PageOptions, TodayPage
+from agent.web.server import start_page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime.now().astimezone()
@@ -49,7 +50,7 @@ def page() -> Iterator[TodayPage]:
 
 
 def test_binds_loopback_only_and_url_has_a_long_token(page: TodayPage) -> None:
-    assert page._server.server_address[0] == "127.0.0.1"
+    assert page.address[0] == "127.0.0.1"
     assert page.url == f"http://127.0.0.1:{page.port}/{page.token}/"
     assert len(page.token) >= 32
     other = start_page(PageOptions())

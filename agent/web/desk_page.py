@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from agent.core.config import Settings
 from agent.photos.api import PhotoSource
-from agent.web.page import Click, PageOptions, TodayPage, start_page, table_reader
+from agent.web.page import Click, PageOptions, TodayPage, table_reader
+from agent.web.server import start_page
 from agent.web.settings_form import Check, SettingsForm
 
 log = logging.getLogger(__name__)

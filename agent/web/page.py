@@ -1,8 +1,9 @@
 """The "Entradas de hoy" page's state: today's rows, the live (Server-Sent Events) clients, and the page's life.
 
-:func:`start_page` binds a :class:`~agent.web.server.PageServer` on 127.0.0.1 (a free port unless given), with a
-fresh unguessable token (``secrets.token_urlsafe(24)``: 192 random bits) in every URL, and serves it on its own
-daemon thread (``aviso-web``; each request gets a daemon thread of its own, as ``ThreadingHTTPServer`` does).
+A :class:`TodayPage` holds a fresh unguessable token (``secrets.token_urlsafe(24)``: 192 random bits) for every URL.
+:func:`agent.web.server.start_page` creates one, binds its server on 127.0.0.1 and serves it on its own daemon
+thread (``aviso-web``; each request gets a daemon thread of its own, as ``ThreadingHTTPServer`` does). This module
+does not import the server (the server depends on it, not the other way round).
 
 Threads: :meth:`TodayPage.publish` may be called from any thread (the desk's controller thread calls it for every
 member entry it handled); it only builds one small row and puts it on each live client's bounded queue, never
@@ -99,9 +100,7 @@ class PageOptions:
 class TodayPage:
     """The running page. ``url`` is the address to open (with the token); see the module docstring for threads."""
 
-    def __init__(self, options: PageOptions, *, port: int = 0, heartbeat_s: float = HEARTBEAT_S) -> None:
-        from agent.web.server import PageServer
-
+    def __init__(self, options: PageOptions, *, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.options = options
         self.token = secrets.token_urlsafe(24)
         self.heartbeat_s = heartbeat_s
@@ -113,21 +112,20 @@ class TodayPage:
         self._rows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._members: dict[str, Member] = {}
         self._rules = self._rules_of(options.settings)
-        self._server = PageServer(("127.0.0.1", port), self)
-        self.port: int = self._server.server_address[1]
+        self.address: tuple[str, int] = ("127.0.0.1", 0)
+        """Where the page is served (set by :func:`agent.web.server.start_page`)."""
+        self.port = 0
+        self.url = ""
+        self._stop: Callable[[], None] = lambda: None
+
+    def attach(self, address: tuple[str, int], stop: Callable[[], None]) -> None:
+        """Called once by :func:`agent.web.server.start_page` when the server is bound: where, and how to stop it."""
+        self.address, self.port, self._stop = address, address[1], stop
         self.url = f"http://127.0.0.1:{self.port}/{self.token}/"
-        self._thread = threading.Thread(target=self._serve, name="aviso-web", daemon=True)
-        self._thread.start()
 
     def _rules_of(self, settings: Settings | None) -> RowRules:
         notif = (settings or Settings()).notifications
         return RowRules(self.options.lang, notif.expiry_warning_days, notif.repeat_entry_warning_min)
-
-    def _serve(self) -> None:
-        try:
-            self._server.serve_forever(poll_interval=0.5)
-        except Exception:  # the page's one exception barrier: the agent goes on without its page
-            log.exception("the local page stopped")
 
     # -- called by the desk ----------------------------------------------------------------------------------
     def publish(self, entry: Entry, notice: Notice | None = None) -> None:
@@ -167,9 +165,8 @@ class TodayPage:
             clients, self._clients = self._clients, []
         for client in clients:
             self._end(client)
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=2.0)
+        stop, self._stop = self._stop, lambda: None
+        stop()
 
     # -- used by the request handler -------------------------------------------------------------------------
     def _row(self, entry: Entry) -> dict[str, Any]:
@@ -253,11 +250,3 @@ def _safe_error(exc: BaseException) -> str:
     from agent.db.connect import redact
 
     return f"{type(exc).__name__}: {redact(str(exc).strip())}"
-
-
-def start_page(options: PageOptions, *, port: int = 0, heartbeat_s: float = HEARTBEAT_S) -> TodayPage:
-    """Serve the page on ``127.0.0.1:port`` (0: a free port) and return it (``.url``, ``.publish``, ``.close``).
-    Raises ``OSError`` when the port cannot be bound. Any thread."""
-    page = TodayPage(options, port=port, heartbeat_s=heartbeat_s)
-    log.info("local page served on 127.0.0.1:%d", page.port)
-    return page

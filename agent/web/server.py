@@ -31,17 +31,16 @@ import hmac
 import json
 import logging
 import queue
+import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from agent.core.i18n import LANGUAGES, MESSAGES, tr
-
-if TYPE_CHECKING:
-    from agent.web.page import TodayPage
+from agent.web.page import HEARTBEAT_S, PageOptions, TodayPage
 
 log = logging.getLogger(__name__)
 
@@ -296,3 +295,29 @@ class Handler(BaseHTTPRequestHandler):
                 return
         message = "" if ran else tr("web.page.click_none", page.options.lang)
         self._json({"ok": ran, "message": message})
+
+
+def start_page(options: PageOptions, *, port: int = 0, heartbeat_s: float = HEARTBEAT_S) -> TodayPage:
+    """Serve a new page on ``127.0.0.1:port`` (0: a free port) and return it (``.url``, ``.publish``, ``.close``).
+    Raises ``OSError`` when the port cannot be bound. Any thread."""
+    page = TodayPage(options, heartbeat_s=heartbeat_s)
+    server = PageServer(("127.0.0.1", port), page)
+
+    def serve() -> None:
+        try:
+            server.serve_forever(poll_interval=0.5)
+        except Exception:  # the page's one exception barrier: the agent goes on without its page
+            log.exception("the local page stopped")
+
+    thread = threading.Thread(target=serve, name="aviso-web", daemon=True)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2.0)
+
+    host, bound_port = server.server_address[:2]
+    page.attach((str(host), int(bound_port)), stop)
+    thread.start()
+    log.info("local page served on 127.0.0.1:%d", page.port)
+    return page

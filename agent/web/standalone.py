@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 from agent.core.config import Settings
 from agent.core.i18n import tr
-from agent.web.page import PageOptions, ReadToday, start_page
+from agent.web.page import PageOptions, ReadToday
+from agent.web.server import start_page
 from agent.web.settings_form import Check, SettingsForm
 
 log = logging.getLogger(__name__)
