@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.adapters.autostart_api import launch_command, open_autostart
+from agent.adapters.autostart_api import launch_command
 from agent.adapters.autostart_xdg import FILE_NAME, XdgAutostart, exec_line
+from agent.adapters.choose import autostart as open_autostart
 
 ROOT = Path(__file__).resolve().parent.parent
 

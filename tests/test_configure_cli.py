@@ -51,8 +51,8 @@ class Env:
             [
                 sys.executable,
                 "-c",
-                "import sys; from agent.adapters.credentials_api import open_store; "
-                "print(open_store().get(sys.argv[1]))",
+                "import sys; from agent.adapters.choose import credential_store; "
+                "print(credential_store().get(sys.argv[1]))",
                 account,
             ],
             capture_output=True,

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import RecordingNotifier
 
 from agent import logging_setup
 from agent.adapters.notifier_api import NotifierUnavailable
 from agent.adapters.notifier_balloon import BalloonNotifier
 from agent.adapters.notifier_console import ConsoleNotifier, format_line
-from agent.adapters.notifier_null import RecordingNotifier
 from agent.adapters.single_instance_posix import LockFileInstance
 from agent.adapters.tray_pystray import PystrayTray
 from agent.core.config import NotificationSettings, Settings

@@ -1,22 +1,19 @@
-"""Autostart port: start the agent when the user logs in. Protocol, status shape, and the start-up choice.
+"""Autostart port: start the agent when the user logs in. Protocol, status shape and the command it runs.
 
 Implementations, one per OS: :mod:`agent.adapters.autostart_windows` (``HKCU\\Software\\Microsoft\\Windows\\
 CurrentVersion\\Run``, per user, no admin rights) and :mod:`agent.adapters.autostart_xdg` (XDG Autostart spec:
-``$XDG_CONFIG_HOME/autostart/aviso-entradas.desktop``), plus :mod:`agent.adapters.autostart_memory` for tests.
-``AVISO_AUTOSTART=windows|xdg|memory`` overrides the choice. Which thread: any (the tray calls it from its menu
-callback), one call at a time.
+``$XDG_CONFIG_HOME/autostart/aviso-entradas.desktop``), plus :mod:`agent.adapters.autostart_memory` for tests,
+picked by :func:`agent.adapters.choose.autostart` (``AVISO_AUTOSTART=windows|xdg|memory`` overrides the choice).
+This module holds the protocol, the status value and what the entry runs (:func:`launch_command`,
+:func:`source_dir`). Which thread: any (the tray calls it from its menu callback), one call at a time.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-ENV_CHOICE = "AVISO_AUTOSTART"
 
 
 @dataclass(frozen=True)
@@ -65,24 +62,3 @@ def source_dir() -> str | None:
     if getattr(sys, "frozen", False):
         return None
     return str(Path(__file__).resolve().parent.parent.parent)
-
-
-def open_autostart(env: Mapping[str, str] | None = None) -> Autostart:
-    """The implementation for this OS, or the one ``$AVISO_AUTOSTART`` names. Raises ``ValueError`` if unknown."""
-    env = os.environ if env is None else env
-    choice = env.get(ENV_CHOICE, "").strip().lower() or ("windows" if sys.platform == "win32" else "xdg")
-    if choice == "memory":
-        from agent.adapters.autostart_memory import MemoryAutostart
-
-        return MemoryAutostart()
-    if choice == "xdg":
-        from agent.adapters.autostart_xdg import XdgAutostart
-
-        return XdgAutostart.for_environment(env)
-    if choice == "windows":
-        if sys.platform == "win32":
-            from agent.adapters.autostart_windows import RegistryAutostart
-
-            return RegistryAutostart()
-        raise ValueError(f"{ENV_CHOICE}=windows needs Windows")
-    raise ValueError(f"{ENV_CHOICE}={choice!r} is not one of: windows, xdg, memory")

@@ -42,13 +42,10 @@ class XdgAutostart:
         self.location = str(self.path)
 
     @classmethod
-    def for_environment(cls, env: Mapping[str, str]) -> XdgAutostart:
-        """``$XDG_CONFIG_HOME/autostart`` or ``$HOME/.config/autostart``."""
+    def for_environment(cls, env: Mapping[str, str], icon: Path | None = None) -> XdgAutostart:
+        """``$XDG_CONFIG_HOME/autostart`` or ``$HOME/.config/autostart``; ``icon`` is written when it exists."""
         base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME") or str(Path.home()), ".config")
-        from agent import resources
-
-        icon = resources.asset("app.png")
-        return cls(Path(base) / "autostart", icon if icon.exists() else None)
+        return cls(Path(base) / "autostart", icon if icon is not None and icon.exists() else None)
 
     def status(self) -> AutostartStatus:
         try:

@@ -7,17 +7,14 @@ Credentials", generic credential ``AvisoEntradas`` or ``<account>@AvisoEntradas`
 WinVault backend names them); on Linux the Secret Service (GNOME Keyring, KWallet 5.97+).
 
 Implementations: :mod:`agent.adapters.credentials_keyring` (the OS keyring) and
-:mod:`agent.adapters.credentials_memory` (in-process twin for tests). ``AVISO_CREDENTIALS=keyring|memory``
-overrides the choice. Passwords never appear in ``repr``, logs or exception messages.
+:mod:`agent.adapters.credentials_memory` (in-process twin for tests), picked by
+:func:`agent.adapters.choose.credential_store` (``AVISO_CREDENTIALS=keyring|memory`` overrides the choice). This
+module holds only the protocol and the errors. Passwords never appear in ``repr``, logs or exception messages.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Protocol
-
-ENV_CHOICE = "AVISO_CREDENTIALS"
 
 
 class CredentialStore(Protocol):
@@ -51,21 +48,3 @@ class CredentialsError(RuntimeError):
 
 class CredentialsUnavailable(CredentialsError):
     """No usable keyring backend on this machine. ``detail`` says why; the CLI adds how to fix it."""
-
-
-def open_store(env: Mapping[str, str] | None = None) -> CredentialStore:
-    """The store chosen once at start-up: ``$AVISO_CREDENTIALS`` (``keyring`` default, ``memory`` for tests).
-
-    Raises :class:`CredentialsUnavailable` when the OS keyring cannot be used (no Secret Service running, etc.).
-    """
-    env = os.environ if env is None else env
-    choice = env.get(ENV_CHOICE, "keyring").strip().lower()
-    if choice == "memory":
-        from agent.adapters.credentials_memory import MemoryStore
-
-        return MemoryStore()
-    if choice != "keyring":
-        raise CredentialsUnavailable(f"{ENV_CHOICE}={choice!r} is not one of: keyring, memory")
-    from agent.adapters.credentials_keyring import KeyringStore
-
-    return KeyringStore.open(env)

@@ -1,57 +1,78 @@
-"""Linux notifier: freedesktop notifications over the D-Bus session bus through ``desktop-notifier``.
+"""Linux notifier: ``org.freedesktop.Notifications`` spoken directly over the D-Bus session bus with ``dbus-fast``.
 
-Thin adapter. ``desktop-notifier`` (maintained; its D-Bus backend speaks ``org.freedesktop.Notifications`` with
-``dbus-fast``) is asyncio-based: this adapter owns one event loop in a daemon thread (``aviso-dbus``) for the
-process' life, so sending never blocks the tray and click signals (``ActionInvoked``) are received. Its
-synchronous class is not used: it only spins a loop during each call, and clicks are lost in between (its own
-docstring says callbacks need a running loop).
+Why not desktop-notifier any more: its ``send()`` catches and logs every failure itself (``backends/base.py``),
+so a caller cannot tell a shown notice from a lost one; it caches the server's capabilities forever and keeps
+only its own capability names, so ``body-markup`` is invisible and a restarted daemon is never asked again
+(issue 11). The protocol is four calls and two signals; this module makes them itself.
 
-Mapping: critical urgency → ``urgency`` hint 2 (freedesktop Notifications spec, "Urgency Levels") and the sound
-theme name ``dialog-warning``; normal → ``message-new-instant``; low → no sound ("Sound Naming Specification";
-servers without the ``sound`` capability ignore it). A local photo (path or ``file://`` URI) is the icon; remote
-photos are not fetched. Clicking the notification (the ``default`` action, when the server offers actions) calls
-``on_click(notice)`` on the ``aviso-dbus`` thread.
+* **Threads** — one asyncio loop in a daemon thread (``aviso-dbus``) owns the bus connection for the process'
+  life, so click signals (``ActionInvoked``) are received between notices. :meth:`show` (desk thread) waits for
+  the server's reply at most ``reply_timeout_s`` (1 s).
+* **Accepted** — ``show`` returns True only when ``Notify`` returned a notification id. No server on the bus
+  (``org.freedesktop.DBus.Error.ServiceUnknown``/``NameHasNoOwner``: a daemon started without D-Bus activation
+  that crashed), an error reply, or no reply in time → False at once, and the next notice asks the server for its
+  capabilities again. A new owner of the name (``NameOwnerChanged``, i.e. the daemon restarted) also drops the
+  cached capabilities. A slow server that answers after the timeout may still show the notice: the desk's
+  fallback then shows it a second time, never zero times.
+* **Text** — the summary is plain text; the body is escaped when the server advertises ``body-markup``
+  (freedesktop Notifications spec, "Markup"), by :func:`agent.adapters.notifier_api.markup_body`.
+* **Mapping** — critical urgency → ``urgency`` hint 2 (spec, "Urgency Levels") and the sound theme name
+  ``dialog-warning``; normal → ``message-new-instant``; low → no sound ("Sound Naming Specification"; servers
+  without the ``sound`` capability ignore it). The member's photo (``Notice.photo_path``, a local file the desk
+  resolved) goes in the ``image-path`` hint as a ``file://`` URI (spec, "Hints"). The ``app_icon`` argument of
+  ``Notify`` is ``icon_for(notice)`` when that gives an existing file (a per-status icon: the colour of the
+  entry's status), else the app's icon.
+* **Click** — when the server has ``actions``, the ``default`` action is offered; ``ActionInvoked`` from the
+  server that showed the notice calls ``on_click(notice)`` on the ``aviso-dbus`` thread.
 
-Start-up probe: the constructor asks the server for its capabilities; no session bus
-(``dbus_fast.errors.InvalidAddressError``) or no notification server (``DBusError``) raises
-:class:`agent.adapters.notifier_api.NotifierUnavailable` within ``timeout_s``.
+Start-up: no session bus or ``dbus-fast`` missing raises :class:`~agent.adapters.notifier_api.NotifierUnavailable`
+(the chooser leaves this notifier out). A bus without a notification server yet (the agent started at login
+before the desktop's daemon) is not an error: notices return False until a server appears.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from agent.adapters.notifier_api import NotifierUnavailable
+from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, markup_body, plain_text
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
 
+SERVICE = "org.freedesktop.Notifications"
+PATH = "/org/freedesktop/Notifications"
+GONE_ERRORS = frozenset({"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"})
 SOUND_NAMES = {Sound.DEFAULT: "message-new-instant", Sound.WARNING: "dialog-warning"}
+URGENCY_BYTE = {Urgency.LOW: 0, Urgency.NORMAL: 1, Urgency.CRITICAL: 2}
+CLICKABLE_KEPT = 256
+"""How many shown notices are remembered for their click (older ones are forgotten, oldest first)."""
+_MATCH_RULES = (
+    f"type='signal',interface='{SERVICE}',path='{PATH}',member='ActionInvoked'",
+    f"type='signal',interface='{SERVICE}',path='{PATH}',member='NotificationClosed'",
+    "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+    f"arg0='{SERVICE}'",
+)
 
 
-def local_image(photo: str | None) -> Path | None:
-    """``photo`` as an existing local file, else None (URLs other than ``file://`` are not fetched)."""
-    if not photo:
-        return None
-    parsed = urlparse(photo)
-    if parsed.scheme == "file":
-        path = Path(unquote(parsed.path))
-    elif len(parsed.scheme) <= 1:  # a plain path (a one-letter "scheme" is a Windows drive)
-        path = Path(photo)
-    else:
-        return None
-    return path if path.is_file() else None
+class ServerError(RuntimeError):
+    """The notification server answered with a D-Bus error, or is not on the bus. ``name`` is the error name."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(f"{name}: {text}" if text else name)
+        self.name = name
 
 
-class DbusNotifier:
-    """See the module docstring. ``show`` may be called from any thread and returns at once."""
+class DbusNotifier(NotifierBase):
+    """See the module docstring. ``show`` from the desk's thread; ``close`` once. ``bus_address`` None: the
+    session bus of ``$DBUS_SESSION_BUS_ADDRESS``. ``icon_for(notice)`` (on the ``aviso-dbus`` thread, must not
+    block) gives a per-status icon file or None."""
 
     name = "dbus"
 
@@ -60,93 +81,167 @@ class DbusNotifier:
         app_name: str,
         app_icon: Path | None = None,
         on_click: Callable[[Notice], None] | None = None,
-        timeout_s: float = 5.0,
+        *,
+        reply_timeout_s: float = 1.0,
+        connect_timeout_s: float = 5.0,
+        bus_address: str | None = None,
+        icon_for: Callable[[Notice], Path | None] | None = None,
     ) -> None:
         try:
-            from dbus_fast.errors import DBusError, InvalidAddressError
-            from desktop_notifier import DesktopNotifier, Icon
+            import dbus_fast  # noqa: F401 (probe: the chooser reports a missing library)
         except ImportError as exc:
-            raise NotifierUnavailable(f"desktop-notifier is not installed: {exc}") from exc
+            raise NotifierUnavailable(f"dbus-fast is not installed: {exc}") from exc
+        self._app_name = app_name
+        self._app_icon = app_icon.resolve().as_uri() if app_icon is not None and app_icon.is_file() else ""
         self._on_click = on_click
+        self._icon_for = icon_for
+        self._reply_timeout_s = reply_timeout_s
+        self._bus_address = bus_address
+        self._bus: Any = None
+        self._server: str | None = None
+        self.capabilities: frozenset[str] | None = None
+        """The server's ``GetCapabilities`` answer, None until asked (again)."""
+        self._clickable: collections.OrderedDict[int, Notice] = collections.OrderedDict()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="aviso-dbus", daemon=True)
         self._thread.start()
-        icon = Icon(path=app_icon) if app_icon is not None and app_icon.is_file() else None
-
-        async def make() -> Any:
-            notifier = DesktopNotifier(app_name=app_name, app_icon=icon)
-            caps = await notifier.get_capabilities()
-            return notifier, caps
-
         try:
-            self._notifier, caps = self._run(make(), timeout_s)
-        except (DBusError, InvalidAddressError, OSError, concurrent.futures.TimeoutError, ValueError) as exc:
-            self.close()
-            raise NotifierUnavailable(f"no desktop notification service on the D-Bus session bus: {exc!r}") from exc
-        self.capabilities = frozenset(c.name for c in caps)
-        log.info("D-Bus notifications ready (capabilities: %s)", ", ".join(sorted(self.capabilities)))
+            self._call_soon(self._connect(), connect_timeout_s)
+        except Exception as exc:  # InvalidAddressError (no session bus), OSError, AuthError, timeout...
+            self._close()
+            raise NotifierUnavailable(f"no D-Bus session bus: {exc!r}") from exc
+        try:
+            caps = self._call_soon(self._capabilities(), connect_timeout_s)
+            log.info("D-Bus notification server capabilities: %s", ", ".join(sorted(caps)))
+        except Exception as exc:
+            log.warning("no notification server on the session bus yet (%s): notices wait for one", exc)
 
-    def _run(self, coro: Any, timeout_s: float) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout_s)
+    # -- desk side -------------------------------------------------------------------------------------------
+    def _call_soon(self, coro: Any, timeout_s: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout=timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no answer within {timeout_s} s") from None
 
-    def show(self, notice: Notice) -> bool:
-        """Send ``notice``; failures are logged by the loop thread.
+    def _show(self, notice: Notice) -> bool:
+        try:
+            return bool(self._call_soon(self._notify(notice), self._reply_timeout_s))
+        except TimeoutError:
+            self.capabilities = None
+            raise
 
-        Still fire-and-forget (True once queued): issue 11 makes it wait for the server's notification id."""
-        future = asyncio.run_coroutine_threadsafe(self._send(notice), self._loop)
-        future.add_done_callback(_log_failure)
-        return True
-
-    async def _send(self, notice: Notice) -> None:
-        from desktop_notifier import Icon
-        from desktop_notifier import Sound as DnSound
-        from desktop_notifier import Urgency as DnUrgency
-
-        urgency = {
-            Urgency.LOW: DnUrgency.Low,
-            Urgency.NORMAL: DnUrgency.Normal,
-            Urgency.CRITICAL: DnUrgency.Critical,
-        }[notice.urgency]
-        sound_name = SOUND_NAMES.get(notice.sound)
-        photo = local_image(notice.photo)
-        on_clicked = None
-        if self._on_click is not None:
-            callback = self._on_click
-
-            def on_clicked() -> None:
-                callback(notice)
-
-        await self._notifier.send(
-            title=notice.title,
-            message=notice.body,
-            urgency=urgency,
-            icon=Icon(path=photo) if photo is not None else None,
-            sound=DnSound(name=sound_name) if sound_name else None,
-            on_clicked=on_clicked,
-        )
-
-    def close(self, timeout_s: float = 1.0) -> None:
-        """Stop the loop thread (pending sends get ``timeout_s`` seconds)."""
+    def _close(self) -> None:
         if self._loop.is_closed():
             return
 
-        async def drain() -> None:
-            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            if pending:
-                await asyncio.wait(pending, timeout=timeout_s)
+        async def disconnect() -> None:
+            if self._bus is not None:
+                self._bus.disconnect()
 
-        try:
-            if self._thread.is_alive():
-                asyncio.run_coroutine_threadsafe(drain(), self._loop).result(timeout=timeout_s + 0.5)
-        except (concurrent.futures.TimeoutError, RuntimeError):
-            pass
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(disconnect(), self._loop).result(timeout=1.0)
+            except Exception as exc:  # the bus is already gone
+                log.debug("D-Bus disconnect: %r", exc)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=1.0)
         if not self._thread.is_alive():
             self._loop.close()
 
+    # -- loop side -------------------------------------------------------------------------------------------
+    async def _connect(self) -> Any:
+        from dbus_fast.aio import MessageBus
 
-def _log_failure(future: concurrent.futures.Future[None]) -> None:
-    exc = future.exception()
-    if exc is not None:
-        log.warning("D-Bus notification failed: %r", exc)
+        bus = await MessageBus(bus_address=self._bus_address).connect()
+        bus.add_message_handler(self._on_message)
+        for rule in _MATCH_RULES:
+            await self._call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                             "AddMatch", "s", [rule])  # fmt: skip
+        self._bus = bus
+        return bus
+
+    async def _ready_bus(self) -> Any:
+        if self._bus is None or not self._bus.connected:
+            log.info("D-Bus session connection lost: connecting again")
+            self._bus = None
+            self.capabilities = None
+            await self._connect()
+        return self._bus
+
+    async def _call(self, bus: Any, dest: str, path: str, iface: str, member: str, sig: str, body: list[Any]) -> Any:
+        from dbus_fast import Message, MessageType
+
+        reply = await bus.call(
+            Message(destination=dest, path=path, interface=iface, member=member, signature=sig, body=body)
+        )
+        if reply.message_type == MessageType.ERROR:
+            text = str(reply.body[0]) if reply.body else ""
+            if reply.error_name in GONE_ERRORS:
+                self.capabilities = None
+            raise ServerError(str(reply.error_name), text)
+        return reply
+
+    async def _capabilities(self) -> frozenset[str]:
+        bus = await self._ready_bus()
+        reply = await self._call(bus, SERVICE, PATH, SERVICE, "GetCapabilities", "", [])
+        self.capabilities = frozenset(str(c) for c in reply.body[0])
+        return self.capabilities
+
+    async def _notify(self, notice: Notice) -> bool:
+        from dbus_fast import Variant
+
+        caps = self.capabilities
+        if caps is None:
+            caps = await self._capabilities()
+            log.info("notification server (again) on the bus; capabilities: %s", ", ".join(sorted(caps)))
+        bus = await self._ready_bus()
+        hints: dict[str, Any] = {"urgency": Variant("y", URGENCY_BYTE[notice.urgency])}
+        sound = SOUND_NAMES.get(notice.sound)
+        if sound:
+            hints["sound-name"] = Variant("s", sound)
+        if notice.photo_path is not None and notice.photo_path.is_file():
+            hints["image-path"] = Variant("s", notice.photo_path.resolve().as_uri())
+        actions = ["default", ""] if self._on_click is not None and "actions" in caps else []
+        body = [
+            self._app_name,
+            0,
+            self._icon_uri(notice),
+            plain_text(notice.title),
+            markup_body(notice.body, "body-markup" in caps),
+            actions,
+            hints,
+            -1,
+        ]
+        reply = await self._call(bus, SERVICE, PATH, SERVICE, "Notify", "susssasa{sv}i", body)
+        self._server = reply.sender
+        if actions:
+            self._clickable[int(reply.body[0])] = notice
+            while len(self._clickable) > CLICKABLE_KEPT:
+                self._clickable.popitem(last=False)
+        return True
+
+    def _icon_uri(self, notice: Notice) -> str:
+        icon = self._icon_for(notice) if self._icon_for is not None else None
+        return icon.resolve().as_uri() if icon is not None and icon.is_file() else self._app_icon
+
+    def _on_message(self, msg: Any) -> None:
+        """Signals (on the loop thread): clicks, closes, and the server leaving or coming back."""
+        member = msg.member
+        if member == "NameOwnerChanged" and msg.body and msg.body[0] == SERVICE:
+            self.capabilities = None
+            self._server = msg.body[2] or None
+            log.info("notification server %s", "changed: capabilities asked again" if msg.body[2] else "left the bus")
+            return
+        if msg.interface != SERVICE or msg.sender != self._server or not msg.body:
+            return
+        if member == "NotificationClosed":
+            self._clickable.pop(int(msg.body[0]), None)
+        elif member == "ActionInvoked":
+            notice = self._clickable.pop(int(msg.body[0]), None)
+            if notice is not None and msg.body[1] == "default" and self._on_click is not None:
+                try:
+                    self._on_click(notice)
+                except Exception:
+                    log.exception("click handler failed")

@@ -5,11 +5,16 @@
   ``register_hkey_aumid`` script does: ``HKCU\\Software\\Classes\\AppUserModelId\\<AUMID>`` with the values
   ``DisplayName`` and ``IconUri`` (an ``.ico`` path). Idempotent; it runs at every start (the exe may move).
 * **Content** — ``InteractableWindowsToaster`` (template ``ToastGeneric``): title, then the body lines; the member's
-  photo, when it is a local file, as the circled app-logo image (Windows-Toasts refuses http images: unpackaged
-  apps cannot show them). Warnings use the ``urgent`` scenario (may break through Focus Assist when the user
-  allows "important notifications") and the ``Reminder`` sound; low-urgency notices are silent.
+  photo (``Notice.photo_path``, a local file the desk resolved) as the circled app-logo image (Windows-Toasts
+  refuses http images: unpackaged apps cannot show them); without a photo, ``icon_for(notice)`` (a per-status
+  icon) takes that place. Text goes through Windows-Toasts' XML DOM and data
+  bindings, which escape it; only characters XML cannot hold are replaced
+  (:func:`agent.adapters.notifier_api.plain_text`). Warnings use the ``urgent`` scenario (may break through Focus
+  Assist when the user allows "important notifications") and the ``Reminder`` sound; low-urgency notices are
+  silent.
 * **Click** — activating the toast calls ``on_click(notice)`` on a WinRT thread. Known limit (Windows-Toasts
   issue #12): a click on a toast that already moved to the Action Center does not reach the process.
+* **Accepted** — ``show`` is True when ``show_toast`` returned without error (Windows queued the toast).
 
 If ``windows_toasts``/WinRT cannot be imported or the toaster cannot be created (old Windows, a stripped build,
 Wine), the constructor raises :class:`agent.adapters.notifier_api.NotifierUnavailable` and the app falls back to the
@@ -25,9 +30,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from agent.adapters.notifier_api import NotifierUnavailable
+from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, plain_text
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
@@ -60,27 +64,14 @@ def unregister_aumid(aumid: str) -> None:
         winreg.DeleteKey(winreg.HKEY_CURRENT_USER, AUMID_KEY.format(aumid=aumid))
 
 
-def _local_photo(photo: str | None) -> Path | None:
-    if not photo:
-        return None
-    parsed = urlparse(photo)
-    if parsed.scheme == "file":
-        raw = unquote(parsed.path)
-        path = Path(raw.lstrip("/") if len(raw) > 2 and raw[2] == ":" else raw)  # file:///C:/x.jpg
-    elif len(parsed.scheme) <= 1:  # a plain path; a one-letter "scheme" is a drive letter
-        path = Path(photo)
-    else:
-        return None
-    return path if path.is_file() else None
-
-
-class WinRtNotifier:
+class WinRtNotifier(NotifierBase):
     """See the module docstring. ``show`` returns at once; any thread."""
 
     name = "winrt"
     _toaster: Any
     _wt: Any
     _on_click: Callable[[Notice], None] | None
+    _icon_for: Callable[[Notice], Path | None] | None
 
     def __init__(
         self,
@@ -88,6 +79,7 @@ class WinRtNotifier:
         display_name: str,
         icon: Path | None = None,
         on_click: Callable[[Notice], None] | None = None,
+        icon_for: Callable[[Notice], Path | None] | None = None,
     ) -> None:
         if sys.platform != "win32":
             raise NotifierUnavailable("WinRT toasts exist only on Windows")
@@ -105,11 +97,12 @@ class WinRtNotifier:
         except Exception as exc:  # WinRT activation errors are OSError subclasses or winrt-specific
             raise NotifierUnavailable(f"WinRT toast notifier cannot be created: {exc!r}") from exc
         self._on_click = on_click
+        self._icon_for = icon_for
 
-    def show(self, notice: Notice) -> bool:
-        """Pop one toast; failures are logged."""
+    def _show(self, notice: Notice) -> bool:
+        """Pop one toast; True once Windows took it (an error raises, reported as False by the base class)."""
         wt = self._wt
-        lines = [line for line in notice.body.split("\n") if line]
+        lines = [line for line in plain_text(notice.body).split("\n") if line]
         if notice.sound is Sound.NONE:
             audio = wt.ToastAudio(silent=True)
         elif notice.sound is Sound.WARNING:
@@ -117,19 +110,22 @@ class WinRtNotifier:
         else:
             audio = wt.ToastAudio(wt.AudioSource.Default)
         toast = wt.Toast(
-            text_fields=[notice.title, *lines[:2]],
+            text_fields=[plain_text(notice.title), *lines[:2]],
             audio=audio,
             scenario=wt.ToastScenario.Important if notice.urgency is Urgency.CRITICAL else wt.ToastScenario.Default,
             group="aviso-entradas",
         )
-        photo = _local_photo(notice.photo)
-        if photo is not None:
+        photo = notice.photo_path
+        circle = photo is not None and photo.is_file()
+        if not circle:  # no photo: the per-status icon takes the app-logo place (one image there per toast)
+            photo = self._icon_for(notice) if self._icon_for is not None else None
+        if photo is not None and photo.is_file():
             try:
                 toast.AddImage(
-                    wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=True)
+                    wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=circle)
                 )
             except Exception as exc:  # InvalidImageException
-                log.info("member photo not shown: %s", exc)
+                log.info("toast image not shown: %s", exc)
         if self._on_click is not None:
             callback = self._on_click
 
@@ -137,12 +133,5 @@ class WinRtNotifier:
                 callback(notice)
 
             toast.on_activated = activated
-        try:
-            self._toaster.show_toast(toast)
-        except Exception as exc:  # WinRT raises OSError subclasses
-            log.warning("toast failed: %r", exc)
-            return False
+        self._toaster.show_toast(toast)  # WinRT raises OSError subclasses: the base class logs, returns False
         return True
-
-    def close(self) -> None:
-        """Nothing to release (toasts stay in the Action Center)."""

@@ -51,6 +51,8 @@ class LockFileInstance:
         lock file cannot be created."""
         if sys.platform == "win32":
             raise OSError("use the named-mutex single instance on Windows")
+        if self._fd is not None:  # already ours
+            return True
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,11 @@ only at start: an agent started before the panel (login autostart) would never s
 seen dropping a request made just after it took the tray selection; so every 2 s an icon that is not embedded
 asks the current tray host again.
 
+Balloons on Linux: pystray's gtk/appindicator backends send them as a raw D-Bus ``Notify`` (its
+``_util/notify_dbus.py``) through the same daemon as :mod:`agent.adapters.notifier_linux`, without escaping the
+body for ``body-markup`` servers; on Linux the balloon is therefore only a fallback of last resort before the
+console (the xorg backend has none at all).
+
 Selecting a backend: pystray reads ``PYSTRAY_BACKEND`` (``win32``, ``appindicator``, ``gtk``, ``xorg``,
 ``dummy``); importing pystray with no ``DISPLAY`` on Linux raises unless it is set, which the constructor turns
 into ``RuntimeError``.

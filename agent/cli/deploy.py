@@ -208,7 +208,8 @@ def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object]
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+    from agent.adapters.choose import credential_store
+    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
     from agent.deploy import config_files
 
     lang: str = args.lang
@@ -244,7 +245,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     conn = settings.connection
     account = config.credential_account(conn)
     try:
-        store = open_store()
+        store = credential_store()
     except CredentialsUnavailable as exc:
         print(tr("cred.unavailable", lang, detail=exc.detail), file=sys.stderr)
         print(tr("configure.not_saved", lang), file=sys.stderr)
@@ -295,7 +296,8 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
 
 def _show(lang: str) -> int:
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+    from agent.adapters.choose import credential_store
+    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
     from agent.deploy import config_files
 
     print(tr("configure.show_user_file", lang, path=config_files.user_file()))
@@ -310,7 +312,7 @@ def _show(lang: str) -> int:
         print("  " + line)
     account = config.credential_account(loaded.settings.connection)
     try:
-        store = open_store()
+        store = credential_store()
         state = "configure.password_stored" if store.get(account) is not None else "configure.password_absent"
         print(tr("configure.show_password", lang, account=account, state=tr(state, lang), backend=store.backend_name))
     except CredentialsUnavailable as exc:
@@ -323,11 +325,12 @@ def _show(lang: str) -> int:
 
 
 def _forget(conn: ConnectionSettings, lang: str) -> int:
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+    from agent.adapters.choose import credential_store
+    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
 
     account = config.credential_account(conn)
     try:
-        removed = open_store().delete(account)
+        removed = credential_store().delete(account)
     except CredentialsError as exc:  # includes CredentialsUnavailable
         key = "cred.unavailable" if isinstance(exc, CredentialsUnavailable) else "cred.error"
         print(tr(key, lang, detail=exc.detail), file=sys.stderr)
@@ -340,7 +343,8 @@ def _forget(conn: ConnectionSettings, lang: str) -> int:
 
 
 def _cmd_autostart(args: argparse.Namespace) -> int:
-    from agent.adapters.autostart_api import launch_command, open_autostart
+    from agent.adapters.autostart_api import launch_command
+    from agent.adapters.choose import autostart as open_autostart
 
     lang: str = args.lang
     try:
@@ -369,9 +373,9 @@ def load_connection() -> tuple[str, str | None]:
     :class:`agent.adapters.credentials_api.CredentialsError` (incl. ``CredentialsUnavailable``) from the keyring;
     returns ``None`` as password when none is stored (libpq then tries ``PGPASSWORD``/``pgpass``). Any thread.
     """
-    from agent.adapters.credentials_api import open_store
+    from agent.adapters.choose import credential_store
     from agent.deploy import config_files
 
     settings = config_files.load().settings
-    password = open_store().get(config.credential_account(settings.connection))
+    password = credential_store().get(config.credential_account(settings.connection))
     return config_files.connection_dsn(settings.connection), password

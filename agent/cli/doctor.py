@@ -59,7 +59,8 @@ def _configured_target(args: argparse.Namespace, password: str | None) -> Target
     """The configured server (settings + keyring password) with the command line's overrides.
 
     Raises :class:`agent.core.config.ConfigError` for invalid settings."""
-    from agent.adapters.credentials_api import CredentialsError, open_store
+    from agent.adapters.choose import credential_store
+    from agent.adapters.credentials_api import CredentialsError
     from agent.core.config import credential_account
     from agent.deploy import config_files
     from agent.doctor import Target
@@ -67,7 +68,7 @@ def _configured_target(args: argparse.Namespace, password: str | None) -> Target
     conn = config_files.load().settings.connection
     if password is None:
         try:
-            password = open_store().get(credential_account(conn))
+            password = credential_store().get(credential_account(conn))
         except CredentialsError as exc:
             print(tr("doctor.keyring_unavailable", args.lang, detail=exc.detail), file=sys.stderr)
     target = Target.from_settings(conn, password)

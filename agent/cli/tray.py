@@ -143,11 +143,12 @@ def _keyring_password(account: str, lang: str = "es") -> tuple[str | None, str]:
     from agent.core.i18n import tr
 
     try:
-        from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable, open_store
+        from agent.adapters.choose import credential_store
+        from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
     except ImportError:  # pragma: no cover (the deploy area ships it)
         return None, ""
     try:
-        return open_store().get(account), ""
+        return credential_store().get(account), ""
     except CredentialsUnavailable as exc:
         log.warning("no password from the OS keyring for %s: %s", account, exc)
         return None, tr("cred.unavailable", lang, detail=exc.detail)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 
 from agent.core import names
 from agent.core.flood import SummaryReason
@@ -118,6 +119,8 @@ class Notice:
     entry_id: int | None = None
     member_id: int | str | None = None
     photo: str | None = None
+    photo_path: Path | None = None
+    """The member's photo as an existing local file (resolved by the desk; notifiers never parse ``photo``)."""
 
     @property
     def warning(self) -> bool:

@@ -63,7 +63,8 @@ def open_in_browser(url: str, ctx: MenuContext) -> None:
 
 def menu_items(ctx: MenuContext, page: PageHandle | None = None) -> Sequence[MenuItemSpec]:
     """The deployment area's items (placed above "Quit" by the tray). ``page``: the agent's running local page."""
-    from agent.adapters.autostart_api import launch_command, open_autostart
+    from agent.adapters.autostart_api import launch_command
+    from agent.adapters.choose import autostart as open_autostart
 
     try:
         autostart = open_autostart()

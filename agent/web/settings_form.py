@@ -65,8 +65,8 @@ class SettingsForm:
     @classmethod
     def default(cls, lang: str, check: Check, on_saved: Callable[[Settings], None] | None = None) -> SettingsForm:
         """The form on this machine's settings file, OS keyring and autostart."""
-        from agent.adapters.autostart_api import open_autostart
-        from agent.adapters.credentials_api import open_store
+        from agent.adapters.choose import autostart as open_autostart
+        from agent.adapters.choose import credential_store as open_store
         from agent.deploy import config_files
 
         def load() -> Settings:
