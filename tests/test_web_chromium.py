@@ -109,33 +109,43 @@ def test_rows_from_the_table_with_status_colour_and_text(browser: Chromium, db: 
         page.close()
 
 
-def test_demo_screenshot_with_repeat_entry_and_first_visit(browser: Chromium, db: Database, tmp_path: Path) -> None:
+def test_demo_with_real_photos_repeat_entry_and_first_visit(browser: Chromium, db: Database, tmp_path: Path) -> None:
     """The docs' screenshot (docs/img/desk-page.png, rewritten with AVISO_UPDATE_DOC_SCREENSHOTS=1): the demo's
-    members over the last two hours, all but one seen before (one first visit), one repeat entry. The page's
-    clock is set 3 hours back so that the last two hours count as "today" at any hour of the night."""
-    from PIL import Image
+    members (photos from the demo's photo server through the real photo source: not cached at first, fetched
+    because the page listed them, announced live), all but one seen on an earlier day (one first visit), one repeat
+    entry. The entries are spread over the last two hours, or over today so far when it is not yet two hours old."""
+    import re
+
+    from agent.core.config import PhotoSettings
+    from agent.db import demo_data
+    from agent.photos.demo_server import DemoPhotoServer
+    from agent.photos.source import Photos
 
     now = dt.datetime.now().astimezone()
+    span = min(dt.timedelta(minutes=120), now - local_day_start(now) - dt.timedelta(seconds=30))
     insert_at(db, [(m, now - dt.timedelta(days=2, minutes=m), "permitido") for m in (1, 2, 3, 4, 5, 6, 7)])
     ago = [115, 100, 88, 75, 61, 47, 33, 21, 12, 4]
     plan = [1, 7, 3, 4, 2, 7, 8, 2, 5, 6]  # member 8 never came before: first visit; member 7 again: repeat
     results = ["permitido"] * 7 + ["denegado", "permitido", "permitido"]
-    ids = insert_at(db, [(m, now - dt.timedelta(minutes=a), r) for m, a, r in zip(plan, ago, results, strict=True)])
-    photos = {}
-    for member, colour in ((1, (196, 120, 90)), (4, (90, 130, 170)), (5, (150, 110, 160))):
-        photos[str(member)] = tmp_path / f"{member}.png"
-        Image.new("RGB", (96, 96), colour).save(photos[str(member)])
-    options = PageOptions(lang="es", read_today=reader(db), photos=FilePhotos(photos))  # type: ignore[arg-type]
-    options.clock = lambda: dt.datetime.now().astimezone() - dt.timedelta(hours=3)
-    page = start_page(options)
+    at = [now - span * a / 120 for a in ago]
+    ids = insert_at(db, list(zip(plan, at, results, strict=True)))
+    photo_server = DemoPhotoServer(demo_data.photo_people()).start()
+    photos = Photos(PhotoSettings(), folder=tmp_path / "photo-cache")
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        demo_data.set_photo_urls(cur, photo_server.base_url)
+    page = start_page(PageOptions(lang="es", read_today=reader(db), photos=photos))  # type: ignore[arg-type]
     try:
         browser.navigate(page.url)
         browser.wait_for(f"document.body.dataset.rows === '{len(ids)}'")
         rows = {r["id"]: r for r in browser.eval(ROWS_JS)}
         repeat, first = rows[ids[5]], rows[ids[6]]
-        assert "Entró hace 53 min" in repeat["text"] and repeat["tone"] == "tone-warn"
+        assert re.search(r"Entró hace \d+ min", repeat["text"]) and repeat["tone"] == "tone-warn", repeat
         assert "Primera visita" in first["text"] and first["tone"] == "tone-special"
         assert "Primera visita" not in rows[ids[0]]["text"]
+        # every member but Ramón (no photo) gets a thumbnail, loaded through the page's token-protected URL
+        loaded = "Array.from(document.querySelectorAll('#rows img')).filter(i => i.complete && i.naturalWidth > 0)"
+        browser.wait_for(f"{loaded}.length === {len(ids) - 1}", timeout_s=20)
+        assert photo_server.requests >= 7
         ARTIFACTS.mkdir(exist_ok=True)
         browser.screenshot(ARTIFACTS / "desk-page.png")
         if os.environ.get("AVISO_UPDATE_DOC_SCREENSHOTS"):
@@ -143,6 +153,8 @@ def test_demo_screenshot_with_repeat_entry_and_first_visit(browser: Chromium, db
             browser.screenshot(DOC_SHOT)
     finally:
         page.close()
+        photos.close()
+        photo_server.stop()
 
 
 def test_an_entry_inserted_while_open_appears_live(browser: Chromium, db: Database) -> None:

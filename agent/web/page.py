@@ -46,6 +46,9 @@ CLIENT_QUEUE = 512
 re-reads the day)."""
 HEARTBEAT_S = 15.0
 """A comment line to every live client after this long without a row, so dead connections are noticed."""
+PHOTO_FETCHES_PER_LOAD = 50
+"""At most this many rows without a cached photo start a fetch per reading of the day (the newest first), so a page
+load never queues a thousand downloads on the gym's photo server."""
 MAX_MEMBERS = 20_000
 """Members remembered for photo and click look-ups."""
 MEMORY_ROWS = DEFAULT_LIMIT
@@ -137,12 +140,17 @@ class TodayPage:
         except Exception:  # one odd row must not break the caller's loop
             log.exception("page row for entry %s failed", entry.entry_id)
             return
-        frame = f"event: entry\ndata: {json.dumps(row, ensure_ascii=False)}\n\n"
         with self._lock:
             self._rows[entry.entry_id] = row
             self._rows.move_to_end(entry.entry_id)
             while len(self._rows) > MEMORY_ROWS:
                 self._rows.popitem(last=False)
+        self._broadcast("entry", row)
+
+    def _broadcast(self, event: str, data: object) -> None:
+        """One SSE frame to every live client, without blocking; a client whose queue is full is dropped."""
+        frame = f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        with self._lock:
             clients = list(self._clients)
         for client in clients:
             try:
@@ -169,7 +177,9 @@ class TodayPage:
         stop()
 
     # -- used by the request handler -------------------------------------------------------------------------
-    def _row(self, entry: Entry) -> dict[str, Any]:
+    def _row(self, entry: Entry, fetch: bool = True) -> dict[str, Any]:
+        """The row of ``entry``; with ``fetch``, a photo not cached yet is fetched in the background (the photo
+        source's own bounded pool) and announced to the live clients (``event: photo``) when it arrives."""
         member = entry.member
         has_photo = False
         if member is not None:
@@ -179,9 +189,17 @@ class TodayPage:
                 self._members[str(member.member_id)] = member
             try:
                 has_photo = self.photos.cached(member) is not None
+                if not has_photo and fetch and self.photos.needs_fetch(member):
+                    key = str(member.member_id)
+                    self.photos.fetch(member, lambda path: self._photo_ready(key, path))
             except Exception:
                 log.debug("photo lookup failed for member %s", member.member_id, exc_info=True)
         return build_row(entry, self._rules, has_photo=has_photo)
+
+    def _photo_ready(self, key: str, path: object) -> None:
+        """A photo fetch ended (on the photo source's thread): tell the live clients when there is a photo."""
+        if path is not None:
+            self._broadcast("photo", key)
 
     def day_start(self) -> dt.datetime:
         """Start of the page's "today" (local midnight of the page's clock)."""
@@ -195,8 +213,11 @@ class TodayPage:
         reader = self.options.read_today
         if reader is not None:
             try:
-                for entry in reader(since):
-                    by_id[entry.entry_id] = self._row(entry)
+                fetches = 0
+                for entry in reader(since):  # newest first: the first members get their photos fetched
+                    wanted = fetches < PHOTO_FETCHES_PER_LOAD
+                    by_id[entry.entry_id] = row = self._row(entry, fetch=wanted)
+                    fetches += 0 if row["photo"] else 1
             except Exception as exc:
                 log.warning("today's entries could not be read: %s", _safe_error(exc))
                 ok = False

@@ -9,6 +9,7 @@
   const cfg = JSON.parse(document.getElementById("config").textContent);
   const T = cfg.texts;
   const rows = new Map(); // entry id -> row
+  const photoReady = new Set(); // members whose thumbnail arrived after their row was built
   let filter = "";
   let pending = false;
   let dayStart = 0; // the agent's start of today (ms since the epoch), from api/today
@@ -67,6 +68,7 @@
   function add(r) {
     r.folded = fold(r.name + " " + r.plan);
     r.t = Date.parse(r.at);
+    if (photoReady.has(r.member)) r.photo = true;
     rows.set(r.id, r);
   }
 
@@ -93,6 +95,12 @@
     });
     source.addEventListener("entry", (ev) => {
       add(JSON.parse(ev.data));
+      schedule();
+    });
+    source.addEventListener("photo", (ev) => {
+      const member = JSON.parse(ev.data); // a thumbnail arrived in the photo cache
+      photoReady.add(member);
+      for (const r of rows.values()) if (r.member === member) r.photo = true;
       schedule();
     });
     source.addEventListener("error", () => {
