@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,18 +30,12 @@ MAX_BYTES = 1_000_000
 BACKUP_COUNT = 5
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 
-_SECRET_PATTERNS = (
-    re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE),
-    re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)", re.IGNORECASE),
-    re.compile(r"(PGPASSWORD\s*=\s*)(\S+)"),
-)
-
 
 def redact(text: str) -> str:
-    """``text`` with password values replaced by ``***``."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***" + (m.group(3) if m.lastindex == 3 else ""), text)
-    return text
+    """``text`` with password values replaced by ``***`` (the one redactor: :func:`agent.db.connect.redact`)."""
+    from agent.db.connect import redact as redact_secrets
+
+    return redact_secrets(text, mask="***")
 
 
 class RedactFilter(logging.Filter):

@@ -1063,7 +1063,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default=os.environ.get("AVISO_PG_BACKEND", "system"), help="system|pgserver|auto")
     p.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated subset of: " + ", ".join(SCENARIOS))
     p.add_argument("--keep", action="store_true", help="keep the agents' work directory (logs) for debugging")
+    p.add_argument("--big", action="store_true", help="only the years-of-rows scenario (bench/bigtable.py; minutes)")
+    p.add_argument("--big-rows", type=int, default=10_000_000, help="rows in registro_entradas for --big")
+    p.add_argument("--big-idle", type=float, default=60.0, help="seconds of idle measurement for --big")
     args = p.parse_args(argv)
+    if args.big:
+        from bench import bigtable
+
+        out = args.json or RESULTS / ("big.json" if args.big_rows >= 10_000_000 else "big-small.json")
+        return bigtable.main(args.backend, args.big_rows, args.big_idle, out, lambda m: print(m, file=sys.stderr))
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = set(only) - set(SCENARIOS)
     if unknown:

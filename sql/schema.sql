@@ -34,5 +34,8 @@ CREATE TABLE IF NOT EXISTS registro_entradas (
     resultado   text        NOT NULL DEFAULT 'permitido' CHECK (resultado IN ('permitido', 'denegado'))
 );
 
--- The agent's catch-up reads recent member entries by time; this index keeps that a range scan.
+-- The agent's catch-up and sweep read recent member entries by time; this index keeps that a range scan.
 CREATE INDEX IF NOT EXISTS registro_entradas_fecha_hora_idx ON registro_entradas (fecha_hora);
+-- The agent's re-read of a member's previous entry (repeat-entry / first-visit alerts). `setup-db` creates both
+-- indexes, with these names, on a turnstile schema that lacks them (CREATE INDEX CONCURRENTLY, no lock on writes).
+CREATE INDEX IF NOT EXISTS registro_entradas_miembro_fecha_idx ON registro_entradas (id_miembro, fecha_hora);

@@ -147,25 +147,44 @@ COMMENT ON FUNCTION aviso_notificar_entrada() IS 'aviso-entradas trigger, payloa
 -- (Re)create the trigger only when it is missing, calls another function or names another channel, so a second
 -- run is a no-op and takes no lock on registro_entradas. tgargs holds each argument's bytes in the server
 -- encoding followed by a NUL byte.
+-- Where rows land: registro_entradas itself and every inheritance child (any depth; found in pg_inherits) gets
+-- its own trigger, because a child runs none of its parent's triggers and a BEFORE INSERT trigger on the parent
+-- that redirects a row into a child and returns NULL skips the parent's AFTER triggers (PostgreSQL docs,
+-- "Overview of Trigger Behavior"). Declarative partitions are left out: a row trigger on a partitioned table is
+-- cloned by the server into every partition, existing or attached later (PostgreSQL docs, "CREATE TRIGGER",
+-- PostgreSQL 11+). Inheritance children created later get nothing: re-run this file (or setup-db) after adding one.
 DO $do$
 DECLARE
     canal text := coalesce(nullif(current_setting('aviso_entradas.channel', true), ''), 'nueva_entrada_canal');
+    tabla regclass;
     existe boolean;
     igual boolean;
 BEGIN
-    SELECT true, t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
-                 AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex')
-      INTO existe, igual
-      FROM pg_trigger AS t
-     WHERE t.tgrelid = 'registro_entradas'::regclass AND t.tgname = 'aviso_nueva_entrada' AND NOT t.tgisinternal;
-    IF igual THEN
-        RETURN;
-    END IF;
-    IF existe THEN
-        EXECUTE 'DROP TRIGGER aviso_nueva_entrada ON registro_entradas';
-    END IF;
-    EXECUTE format(
-        'CREATE TRIGGER aviso_nueva_entrada AFTER INSERT ON registro_entradas FOR EACH ROW '
-        'WHEN (NEW.tipo_acceso = %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)', 'miembro', canal);
+    FOR tabla IN
+        WITH RECURSIVE arbol(oid, profundidad) AS (
+            SELECT 'registro_entradas'::regclass::oid, 0
+          UNION ALL
+            SELECT i.inhrelid, a.profundidad + 1
+              FROM pg_inherits AS i JOIN arbol AS a ON i.inhparent = a.oid
+              JOIN pg_class AS c ON c.oid = i.inhrelid
+             WHERE NOT c.relispartition AND a.profundidad < 10
+        )
+        SELECT a.oid::regclass FROM arbol AS a ORDER BY a.profundidad, a.oid
+    LOOP
+        existe := NULL;
+        igual := NULL;
+        SELECT true, t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
+                     AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex')
+          INTO existe, igual
+          FROM pg_trigger AS t
+         WHERE t.tgrelid = tabla AND t.tgname = 'aviso_nueva_entrada' AND NOT t.tgisinternal;
+        CONTINUE WHEN igual;
+        IF existe THEN
+            EXECUTE format('DROP TRIGGER aviso_nueva_entrada ON %s', tabla);
+        END IF;
+        EXECUTE format(
+            'CREATE TRIGGER aviso_nueva_entrada AFTER INSERT ON %s FOR EACH ROW '
+            'WHEN (NEW.tipo_acceso = %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)', tabla, 'miembro', canal);
+    END LOOP;
 END
 $do$;

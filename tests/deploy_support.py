@@ -49,11 +49,15 @@ def xvfb_display(required_env: str) -> Iterator[str]:
 
 
 @contextmanager
-def secret_service(base: Path) -> Iterator[dict[str, str]]:
+def secret_service(base: Path, *, locked: bool = False, keyring: bool = True) -> Iterator[dict[str, str]]:
     """Start ``dbus-daemon`` (session) and an unlocked ``gnome-keyring-daemon`` with a temporary HOME.
 
     Yields the environment variables that point a process at them (HOME, XDG_*, DBUS_SESSION_BUS_ADDRESS).
     Both daemons are stopped (by their pid) on exit.
+
+    ``locked``: a login keyring is created (unlocked, one item stored: :data:`LOCKED_ITEM`), then the daemon is
+    restarted *without* ``--unlock``, so the login collection exists and is locked, as on an auto-login PC at
+    boot. ``keyring=False``: the session bus only, no Secret Service on it ("sin llavero").
     """
     require("dbus-daemon", "gnome-keyring-daemon")
     home = base / "home"
@@ -67,8 +71,20 @@ def secret_service(base: Path) -> Iterator[dict[str, str]]:
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_STATE_HOME": str(home / ".local" / "state"),
     }
+    bus_kind = ["--session"]
+    if not keyring:  # a session bus that cannot start gnome-keyring by D-Bus activation either (no service dirs)
+        conf = base / "bus-without-services.conf"
+        conf.write_text(
+            '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"'
+            ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+            f"<busconfig><type>session</type><listen>unix:tmpdir={runtime}</listen><auth>EXTERNAL</auth>"
+            '<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/>'
+            '<allow own="*"/></policy></busconfig>\n',
+            encoding="utf-8",
+        )
+        bus_kind = [f"--config-file={conf}"]
     bus = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
+        ["dbus-daemon", *bus_kind, "--nofork", "--nopidfile", "--print-address=1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -79,17 +95,12 @@ def secret_service(base: Path) -> Iterator[dict[str, str]]:
         assert bus.stdout is not None
         env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
         full = {**os.environ, **env}
-        keyring_daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=full,
-        )
-        assert keyring_daemon.stdin is not None
-        keyring_daemon.stdin.write(b"login-keyring-password")
-        keyring_daemon.stdin.close()
-        _wait_for_secrets(full)
+        if keyring:
+            keyring_daemon = _start_keyring(full, unlock=True)
+            if locked:
+                _store_item(full)
+                _stop(keyring_daemon, full)
+                keyring_daemon = _start_keyring(full, unlock=False)
         yield env
     finally:
         for proc in (keyring_daemon, bus):
@@ -102,28 +113,73 @@ def secret_service(base: Path) -> Iterator[dict[str, str]]:
                     proc.wait()
 
 
+LOCKED_ITEM = ("AvisoEntradas", "pos_user@10.9.8.7:5432/torniquete_db", "stored-before-the-lock")
+"""(service, account, password) stored in the login keyring of ``secret_service(locked=True)``."""
+
+
+def _start_keyring(env: dict[str, str], *, unlock: bool) -> subprocess.Popen[bytes]:
+    args = ["gnome-keyring-daemon", "--foreground", "--components=secrets"]
+    proc = subprocess.Popen(
+        [*args, "--unlock"] if unlock else args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None
+    if unlock:
+        proc.stdin.write(b"login-keyring-password")
+    proc.stdin.close()
+    _wait_for_secrets(env)
+    return proc
+
+
+def _store_item(env: dict[str, str]) -> None:
+    """Store :data:`LOCKED_ITEM` with keyring's Secret Service backend in a separate process."""
+    service, account, password = LOCKED_ITEM
+    code = (
+        "import sys; from keyring.backends.SecretService import Keyring; "
+        "Keyring().set_password(sys.argv[1], sys.argv[2], sys.argv[3])"
+    )
+    subprocess.run([sys.executable, "-c", code, service, account, password], env=env, check=True, timeout=30)
+
+
+def _stop(proc: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 5  # until the bus name is free, so the next daemon can own it
+    while time.monotonic() < deadline and _has_secrets_owner(env):
+        time.sleep(0.05)
+
+
+def _has_secrets_owner(env: dict[str, str]) -> bool:
+    out = subprocess.run(
+        [
+            "dbus-send",
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            "string:org.freedesktop.secrets",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return "boolean true" in out.stdout
+
+
 def _wait_for_secrets(env: dict[str, str], timeout_s: float = 10.0) -> None:
     """Until ``org.freedesktop.secrets`` has an owner on the bus."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        out = subprocess.run(
-            [
-                "dbus-send",
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                "string:org.freedesktop.secrets",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if "boolean true" in out.stdout:
-            return
+    while not _has_secrets_owner(env):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"gnome-keyring did not register on the session bus: {out.stderr.strip()}")
+            raise RuntimeError("gnome-keyring did not register on the session bus")
         time.sleep(0.05)
 
 
@@ -155,3 +211,36 @@ def bundled_modules(binary: Path) -> set[str]:
     viewer = Path(sys.executable).with_name("pyi-archive_viewer")
     out = subprocess.run([str(viewer), "-r", "-b", str(binary)], capture_output=True, text=True, check=True)
     return {line.strip() for line in out.stdout.splitlines() if line.strip()}
+
+
+def show_prompts_on(env: dict[str, str], display: str) -> None:
+    """Let D-Bus-activated programs of this session (gnome-keyring's unlock prompter) open windows on
+    ``display``: then an unlock prompt really appears and waits for a person, as on a desktop."""
+    subprocess.run(
+        ["dbus-update-activation-environment", f"DISPLAY={display}"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
+
+
+def secrets_daemon_pid(env: dict[str, str]) -> int:
+    """The process id of the program that owns ``org.freedesktop.secrets`` on this session's bus."""
+    out = subprocess.run(
+        [
+            "dbus-send",
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            "string:org.freedesktop.secrets",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return int(out.stdout.split()[-1])

@@ -86,3 +86,56 @@ def assert_exactly_once(delivered: list[int], inserted: set[int]) -> None:
     assert not missing, f"never delivered: {sorted(missing)[:20]} ({len(missing)} of {len(inserted)})"
     extra = set(delivered) - inserted
     assert not extra, f"delivered but not inserted as member entries: {sorted(extra)[:20]}"
+
+
+MEMBER_DATE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS registro_entradas_miembro_fecha_idx ON registro_entradas (id_miembro, fecha_hora)"
+)
+"""The index ``setup-db`` creates for the history columns (kit); created here where the schema lacks it."""
+
+
+def fill_history(admin_dsn: str, rows: int, *, members: int = 2000, days: int = 30) -> None:
+    """Give the database years-of-rows weight: ``members`` more members and ``rows`` entries spread over the last
+    ``days`` days (1 in 10 a visitor), inserted with triggers off (no NOTIFY storm), then ANALYZE. Superuser."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(MEMBER_DATE_INDEX)
+        cur.execute(
+            "INSERT INTO miembros (nombre, apellido, plan) SELECT 'Socio', 'N' || g, 'Mensual'"
+            " FROM generate_series(1, %s) AS g",
+            (members,),
+        )
+        cur.execute("SELECT min(id_miembro), max(id_miembro) FROM miembros")
+        lo, hi = cur.fetchone()  # type: ignore[misc]
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            "INSERT INTO registro_entradas (id_miembro, tipo_acceso, fecha_hora, resultado)"
+            " SELECT CASE WHEN g %% 10 = 0 THEN NULL ELSE %(lo)s + (g::bigint * 7919) %% (%(hi)s - %(lo)s + 1) END,"
+            "        CASE WHEN g %% 10 = 0 THEN 'visitante' ELSE 'miembro' END,"
+            "        now() - %(days)s * interval '1 day' + (g::float8 / %(n)s) * %(days)s * interval '1 day'"
+            "          - interval '1 hour',"
+            "        CASE WHEN g %% 17 = 0 THEN 'denegado' ELSE 'permitido' END"
+            "   FROM generate_series(1::bigint, %(n)s) AS g",
+            {"lo": lo, "hi": hi, "n": rows, "days": days},
+        )
+        cur.execute("RESET session_replication_role")
+        cur.execute("VACUUM ANALYZE registro_entradas")
+        cur.execute("ANALYZE miembros")
+    conn.close()
+
+
+def seq_scans(admin_dsn: str, table: str = "registro_entradas") -> int:
+    """``pg_stat_user_tables.seq_scan`` of ``table`` as the statistics have it now (fresh snapshot)."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = %s", (table,))
+        (n,) = cur.fetchone()  # type: ignore[misc]
+    conn.close()
+    return int(n)

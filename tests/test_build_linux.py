@@ -103,6 +103,8 @@ def test_configure_stores_the_password_in_the_secret_service(
                 str(db.server.port),
                 "--database",
                 db.name,
+                "--sslmode",
+                "prefer",  # the test server has no TLS; new configurations default to require
                 "--password-stdin",
             ],
             input=db.pos_password + "\n",

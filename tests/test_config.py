@@ -214,3 +214,102 @@ def test_any_valid_settings_survive_a_toml_round_trip(
     )
     config_files.save_user(s, env)
     assert config_files.load(env).settings == s
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The one conninfo builder and the TLS default-file policy (agent/db/connect.py), pure
+
+
+@settings(max_examples=80, deadline=None)
+@given(value=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1))
+def test_make_conninfo_quotes_any_value_so_libpq_reads_it_back(value: str) -> None:
+    from psycopg2.extensions import parse_dsn
+
+    from agent.db.connect import make_conninfo
+
+    parsed = parse_dsn(make_conninfo(host=value, port=5432, user="u", sslrootcert="", dbname=None))
+    assert parsed == {"host": value, "port": "5432", "user": "u"}  # empty / None values are left out
+
+
+@pytest.mark.parametrize(
+    ("sslmode", "dsn", "env", "expected"),
+    [
+        ("require", "host=h", {}, "NO_ROOT_CERT"),
+        ("prefer", "host=h", {}, "NO_ROOT_CERT"),
+        (None, "host=h", {}, "NO_ROOT_CERT"),  # libpq's default mode is prefer
+        (None, "host=h sslmode=allow", {}, "NO_ROOT_CERT"),
+        ("verify-full", "host=h", {}, None),  # verifying modes keep libpq's documented default file
+        ("verify-ca", "host=h", {}, None),
+        (None, "host=h", {"PGSSLMODE": "verify-full"}, None),
+        ("disable", "host=h", {}, None),
+        ("require", "host=h sslrootcert=/ca.pem", {}, "DSN"),  # a CA named anywhere is honoured
+        ("require", "host=h", {"PGSSLROOTCERT": "/env.pem"}, None),
+    ],
+)
+def test_default_root_cert_policy(sslmode: str | None, dsn: str, env: dict[str, str], expected: str | None) -> None:
+    from psycopg2.extensions import parse_dsn
+
+    from agent.db.connect import NO_ROOT_CERT, connection_kwargs
+
+    kwargs = connection_kwargs(dsn, sslmode=sslmode, env=env)
+    if expected == "NO_ROOT_CERT":
+        assert kwargs["sslrootcert"] == NO_ROOT_CERT and not Path(NO_ROOT_CERT).exists()
+    elif expected == "DSN":
+        assert "sslrootcert" not in kwargs and parse_dsn(kwargs["dsn"])["sslrootcert"] == "/ca.pem"
+    else:
+        assert "sslrootcert" not in kwargs
+    assert connection_kwargs(dsn, sslmode=sslmode, sslrootcert="/given.pem", env=env)["sslrootcert"] == "/given.pem"
+
+
+def test_default_root_cert_names_libpqs_file(tmp_path: Path) -> None:
+    from agent.db.connect import default_root_cert
+
+    assert default_root_cert({"HOME": str(tmp_path)}) is None
+    (tmp_path / ".postgresql").mkdir()
+    (tmp_path / ".postgresql" / "root.crt").write_text("x")
+    assert default_root_cert({"HOME": str(tmp_path)}) == tmp_path / ".postgresql" / "root.crt"
+
+
+def test_resolve_with_a_dsn_override_takes_tls_and_timeout_from_it() -> None:
+    from agent.deploy.connection import resolve
+
+    params = resolve(
+        None, dsn_override="host=db port=6 dbname=x user=u password=pw sslmode=require connect_timeout=9", channel="C"
+    )
+    assert (params.sslmode, params.connect_timeout_s, params.channel, params.password) == ("require", 9, "C", "pw")
+    assert params.password_source == "dsn" and params.account is None and "pw" not in params.dsn
+    assert resolve(None, dsn_override="").dsn == ""  # '' = PG* variables only
+    settings_params = resolve(
+        ConnectionSettings(host="h", sslmode="verify-full", sslrootcert="/ca.pem"), password_override="typed"
+    )
+    assert settings_params.password_source == "override" and settings_params.password_problem is None
+    assert settings_params.connect_kwargs()["sslrootcert"] == "/ca.pem"
+
+
+def test_listen_with_invalid_settings_is_a_usage_error(tmp_path: Path) -> None:
+    """`listen` without --dsn reads the settings through the connection path: invalid ones are exit 2 with every
+    problem and its source, before any keyring read (BadSettings)."""
+    import subprocess
+    import sys
+
+    machine = tmp_path / "machine.toml"
+    machine.write_text("[connection]\nport = 99999\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVISO_", "PG"))}
+    env.update(
+        AVISO_MACHINE_CONFIG_FILE=str(machine),
+        AVISO_CONFIG_FILE=str(tmp_path / "user.toml"),
+        AVISO_CREDENTIALS="memory",
+        AVISO_LANG="en",
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "The settings have errors" in out.stderr and "connection.port = 99999" in out.stderr
+    assert str(machine) in out.stderr and "Traceback" not in out.stderr

@@ -14,13 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_tls
 from conftest import Database
 from deploy_support import secret_service
+from test_tls import TlsServer
 
-from agent.cli.deploy import trigger_channel
 from agent.core import config
+from agent.deploy.server_check import trigger_channel
 
 ROOT = Path(__file__).resolve().parent.parent
+tls_server = test_tls.tls_server  # the module-scoped TLS server fixture (a CA and a server made with openssl)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses a Secret Service and a POSIX pty")
 
 
@@ -72,7 +75,9 @@ def user(tmp_path: Path) -> Iterator[Env]:
 
 
 def server_args(db: Database) -> list[str]:
-    return ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name]
+    """The test server has no TLS; new configurations default to ``sslmode = require`` (tested below), so these
+    tests choose ``prefer`` explicitly, as IT would for a server without TLS."""
+    return ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name, "--sslmode", "prefer"]
 
 
 def account(db: Database, user: str = "pos_user") -> str:
@@ -88,6 +93,9 @@ def test_silent_configure_tests_then_saves_file_and_keyring(db: Database, user: 
     assert "trigger: installed, channel nueva_entrada_canal" in out.stdout
     assert f"settings saved to {user.user_file}" in out.stdout
     assert f"service AvisoEntradas, user {account(db)}" in out.stdout
+    # where the password went, in people's words: no "(keyring keyring.backends...)" class names
+    assert "password saved in GNOME Keyring / Secret Service (service AvisoEntradas" in out.stdout
+    assert "keyring.backends" not in out.stdout and "(keyring" not in out.stdout
     saved = tomllib.loads(user.user_file.read_text(encoding="utf-8"))
     assert saved["connection"]["host"] == db.server.host
     assert saved["connection"]["port"] == db.server.port
@@ -150,6 +158,8 @@ def test_wrong_database_has_no_entries_table(db: Database, user: Env) -> None:
         str(db.server.port),
         "--database",
         "postgres",
+        "--sslmode",
+        "prefer",
         "--password-stdin",
         stdin=db.pos_password + "\n",
     )
@@ -182,6 +192,9 @@ def test_no_keyring_is_explained_and_nothing_saved(db: Database, user: Env) -> N
     assert out.returncode == 1
     assert "No usable system password store" in out.stderr
     assert "never saved in a file" in out.stderr
+    # what to do on a box without a desktop session (the recipe itself is run in test_headless_recipe_...)
+    assert "dbus-run-session" in out.stderr and "gnome-keyring-daemon --unlock" in out.stderr
+    assert "docs/it-deployment.md" in out.stderr
     assert not user.user_file.exists()
 
 
@@ -218,7 +231,7 @@ def test_interactive_configure_in_a_terminal(db: Database, user: Env) -> None:
             ("Database [torniquete_db]: ", db.name),
             ("User [pos_user]: ", ""),
             ("NOTIFY channel [nueva_entrada_canal]: ", ""),
-            ("SSL mode [prefer]: ", ""),
+            ("SSL mode [require]: ", "prefer"),  # a new configuration proposes require; this server has no TLS
             ("CA certificate (path) []: ", ""),
             ("Password of pos_user (empty = keep the stored one): ", db.pos_password),
         ]
@@ -283,3 +296,125 @@ def test_listen_without_dsn_uses_the_configured_server_and_keyring_password(db: 
     assert listener.returncode == 0, err
     assert f'"id_entrada": {entry_id}' in out and "Zúñiga" in out
     assert db.pos_password not in out + err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# New configurations default to sslmode = require; existing ones keep their mode; keyring states; headless recipe
+
+
+def test_new_configuration_requires_tls_and_says_how_to_fix(db: Database, user: Env) -> None:
+    """No --sslmode on a new configuration: require. This server has no TLS, so nothing is saved and the message
+    says both fixes (turn TLS on, or choose prefer knowingly) instead of a bare libpq error."""
+    args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name]
+    out = user.run("configure", *args, "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "server does not support SSL" in out.stdout
+    assert (
+        "the settings require it (sslmode = require, the default of new configurations)" in out.stdout
+        and "--sslmode prefer" in out.stdout
+    )
+    assert not user.user_file.exists()
+    assert user.stored_password(account(db)) is None
+
+
+def test_existing_prefer_configuration_is_kept(db: Database, user: Env) -> None:
+    first = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = user.run("configure", "--channel", "nueva_entrada_canal")  # no --sslmode, password kept
+    assert again.returncode == 0, again.stdout + again.stderr
+    show = user.run("configure", "--show")
+    assert "connection.sslmode = 'prefer'" in show.stdout, show.stdout
+
+
+@pytest.fixture(scope="module")
+def tls_kit_db(tls_server: TlsServer) -> str:
+    """A database with the kit installed on the TLS server (role pos_user, password ``tls-test-pw``)."""
+    import psycopg2
+
+    from agent.db import setup
+
+    server = tls_server.server
+    admin = psycopg2.connect(server.dsn())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("CREATE DATABASE cfg_tls")
+    admin.close()
+    conn = psycopg2.connect(server.dsn(dbname="cfg_tls"))
+    try:
+        setup.apply(conn, schema=True, pos_password="tls-test-pw")
+    finally:
+        conn.close()
+    return "cfg_tls"
+
+
+def test_new_configuration_against_a_tls_server_saves_require(
+    user: Env, tls_server: TlsServer, tls_kit_db: str
+) -> None:
+    server = tls_server.server
+    args = ["--host", server.host, "--port", str(server.port), "--database", tls_kit_db]
+    out = user.run("configure", *args, "--password-stdin", stdin="tls-test-pw\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert tomllib.loads(user.user_file.read_text())["connection"]["sslmode"] == "require"
+
+
+def test_locked_keyring_saves_nothing_and_says_locked(db: Database, tmp_path: Path) -> None:
+    """The collection is locked and no prompt can be shown (SSH): the check passes, storing the password fails
+    with "keyring locked" (not "no password saved"), and the settings file is not written either."""
+    with secret_service(tmp_path, locked=True) as session:
+        env = Env(tmp_path, session)
+        env.vars.pop("DISPLAY", None)
+        out = env.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Keyring locked" in out.stderr and "Nothing was saved" in out.stderr
+    assert not env.user_file.exists()
+
+
+def _documented_recipe() -> str:
+    """The headless recipe exactly as docs/it-deployment.md shows it (between its recipe markers)."""
+    text = (ROOT / "docs" / "it-deployment.md").read_text(encoding="utf-8")
+    block = text.split("<!-- recipe:headless-configure -->", 1)[1].split("<!-- /recipe -->", 1)[0]
+    return block.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_headless_recipe_from_the_docs_works(tls_server: TlsServer, tls_kit_db: str, tmp_path: Path) -> None:
+    """A box reached over SSH: no session bus, no desktop. The documented recipe, run as written (with the
+    documented variables and this checkout's interpreter as ``python``), stores the password in a real
+    gnome-keyring and configures; the same recipe later finds it again."""
+    from deploy_support import require
+
+    require("dbus-run-session", "gnome-keyring-daemon")
+    home = tmp_path / "home"
+    home.mkdir()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "python"  # "python" in the recipe = this checkout's interpreter (its venv included)
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    env = {
+        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(ROOT),
+        "AVISO_LANG": "en",
+        "AVISO_MACHINE_CONFIG_FILE": str(tmp_path / "machine.toml"),
+        "KEYRING_PASSWORD": "una-clave-para-el-llavero",
+        "DB_PASSWORD": "tls-test-pw",
+        "PGHOST": tls_server.server.host,
+        "PGPORT": str(tls_server.server.port),
+        "PGDATABASE": tls_kit_db,
+    }
+    recipe = _documented_recipe()
+    out = subprocess.run(["sh", "-c", recipe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "password saved in GNOME Keyring / Secret Service" in out.stdout
+    assert (home / ".local" / "share" / "keyrings").is_dir()  # the keyring file, encrypted by KEYRING_PASSWORD
+    assert "tls-test-pw" not in out.stdout + out.stderr
+    show = subprocess.run(
+        ["sh", "-c", recipe.replace("--password-stdin", "--show").replace('printf %s "$DB_PASSWORD" | ', "")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert "password of pos_user@" in show.stdout and ": stored" in show.stdout, show.stdout + show.stderr

@@ -5,8 +5,11 @@ against the Secret Service, the memory twin and (on Windows) the Credential Mana
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +106,158 @@ def test_unsafe_or_unknown_backends_are_refused(backend: str) -> None:
 def test_explicit_backend_variable_is_honoured(session: dict[str, str]) -> None:
     backend = choose_backend({"PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"})
     assert type(backend).__module__ == "keyring.backends.SecretService"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reads through the connection path (agent.deploy.connection): bounded, and locked / unreachable / none told apart.
+# Each case runs a REAL gnome-keyring-daemon on a private D-Bus session (tests/deploy_support.py).
+
+
+def _point_at(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.delenv(choose.ENV_CREDENTIALS, raising=False)
+
+
+@linux_only
+def test_unlocked_keyring_gives_the_password_to_resolve(session: dict[str, str]) -> None:
+    from agent.deploy.connection import read_keyring_password, resolve
+
+    settings = config.ConnectionSettings(host="10.0.0.5")
+    open_store().set(ACCOUNT_A, "desde-el-llavero")
+    assert open_store().is_locked() is False
+    started = time.monotonic()
+    params = resolve(settings)
+    assert time.monotonic() - started < 5
+    assert params.password == "desde-el-llavero" and params.password_source == "keyring"
+    assert params.password_problem is None and params.account == ACCOUNT_A
+    assert "desde-el-llavero" not in repr(params)
+    assert read_keyring_password(ACCOUNT_B) is None  # nothing stored is not an error of the keyring
+    assert resolve(config.ConnectionSettings(host="10.0.0.6", database="otra_db")).password_problem is not None
+
+
+@linux_only
+def test_locked_keyring_with_an_unlock_prompt_times_out_and_says_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login collection is locked and gnome-keyring shows its unlock prompt on a (virtual) display, where
+    nobody answers: keyring's read blocks for ever (platform facts). Ours returns within the bound, says locked,
+    and a second read joins the same worker instead of starting another one."""
+    from deploy_support import LOCKED_ITEM, show_prompts_on, xvfb_display
+
+    from agent.deploy.connection import KeyringLocked, read_keyring_password, reads_in_flight, resolve
+
+    with xvfb_display("AVISO_REQUIRE_DEPLOY_TOOLS") as display, secret_service(tmp_path, locked=True) as env:
+        _point_at(env, monkeypatch)
+        show_prompts_on(env, display)
+        account = LOCKED_ITEM[1]
+        started = time.monotonic()
+        with pytest.raises(KeyringLocked) as err:
+            read_keyring_password(account, timeout_s=2.0)
+        elapsed = time.monotonic() - started
+        assert 2.0 <= elapsed < 2.0 + 1.5, elapsed  # the bound, plus at most the 1 s lock probe
+        assert "unlock prompt" in str(err.value)
+        assert err.value.state("es") == "llavero bloqueado"
+        assert "Llavero bloqueado" in err.value.message("es") and "Keyring locked" in err.value.message("en")
+        assert reads_in_flight() == 1
+        params = resolve(config.ConnectionSettings(host="10.9.8.7"), timeout_s=1.0)
+        assert isinstance(params.password_problem, KeyringLocked) and params.password is None
+        assert reads_in_flight() == 1  # the retry waited for the same read: no pile-up of blocked threads
+        assert sum(t.name == "keyring-read" for t in threading.enumerate()) == 1
+
+
+@linux_only
+def test_locked_keyring_without_a_prompter_says_locked_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No display for the prompt (an SSH session): gnome-keyring dismisses it and keyring raises KeyringLocked."""
+    from deploy_support import LOCKED_ITEM
+
+    from agent.deploy.connection import KeyringLocked, read_keyring_password
+
+    with secret_service(tmp_path, locked=True) as env:
+        _point_at(env, monkeypatch)
+        monkeypatch.delenv("DISPLAY", raising=False)
+        assert open_store().is_locked() is True  # asked without a prompt (the collection's Locked property)
+        started = time.monotonic()
+        with pytest.raises(KeyringLocked):  # any account: the collection must be unlocked to search it
+            read_keyring_password("cuenta-sin-prompter@" + LOCKED_ITEM[1], timeout_s=5.0)
+        assert time.monotonic() - started < 5.0
+
+
+@linux_only
+def test_no_secret_service_on_the_bus_says_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.deploy.connection import KeyringUnreachable, open_keyring, read_keyring_password, resolve
+
+    with secret_service(tmp_path, keyring=False) as env:
+        _point_at(env, monkeypatch)
+        with pytest.raises(KeyringUnreachable) as err:
+            read_keyring_password(ACCOUNT_A)
+        assert err.value.state("es") == "sin llavero"
+        message = err.value.message("en")
+        assert "No usable system password store" in message and "dbus-run-session" in message
+        assert "gnome-keyring-daemon --unlock" in message
+        with pytest.raises(KeyringUnreachable):
+            open_keyring()
+        params = resolve(config.ConnectionSettings(host="10.0.0.5"))
+        assert isinstance(params.password_problem, KeyringUnreachable)  # not "no password saved"
+
+
+@linux_only
+def test_listen_with_a_locked_keyring_exits_4_within_the_bound(tmp_path: Path) -> None:
+    """`listen` without --dsn on a locked keyring (prompt on screen, nobody there): a sentence, exit 4, in time."""
+    from deploy_support import show_prompts_on, xvfb_display
+
+    with xvfb_display("AVISO_REQUIRE_DEPLOY_TOOLS") as display, secret_service(tmp_path, locked=True) as env:
+        show_prompts_on(env, display)
+        machine = tmp_path / "machine.toml"
+        machine.write_text('[connection]\nhost = "10.9.8.7"\n', encoding="utf-8")
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("AVISO_", "PG", "PYTHON_KEYRING"))}
+        run_env.update(env, AVISO_MACHINE_CONFIG_FILE=str(machine), AVISO_LANG="en")
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--timeout", "30"],
+            capture_output=True,
+            text=True,
+            env=run_env,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    assert out.returncode == 4, out.stderr
+    assert "Keyring locked" in out.stderr and "exit code 4" in out.stderr
+    assert "Traceback" not in out.stderr and "SecretService" not in out.stderr
+    assert elapsed < 5.0 + 1.0 + 5.0, elapsed  # bound + probe + interpreter start-up
+
+
+def test_no_password_stored_is_not_a_keyring_failure() -> None:
+    from agent.deploy.connection import KeyringProblem, NoPasswordStored, resolve
+
+    params = resolve(config.ConnectionSettings(), read_password=lambda _account, _timeout: None)
+    assert isinstance(params.password_problem, NoPasswordStored)
+    assert not isinstance(params.password_problem, KeyringProblem)
+    with pytest.raises(NoPasswordStored):
+        params.require_password()
+
+
+@linux_only
+def test_a_hung_keyring_service_times_out_and_says_so(session: dict[str, str]) -> None:
+    """gnome-keyring stopped with SIGSTOP (a hung service, neither locked nor gone): the read gives up at the bound
+    and, since the lock probe gets no answer either, reports "not answering", not "locked" and not "no password"."""
+    import signal
+
+    from deploy_support import secrets_daemon_pid
+
+    from agent.deploy.connection import KeyringTimedOut, read_keyring_password
+
+    open_store().set(ACCOUNT_A, "uno")
+    pid = secrets_daemon_pid(session)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyringTimedOut) as err:
+            read_keyring_password(ACCOUNT_A, timeout_s=1.5)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert 1.5 <= elapsed < 1.5 + 1.5, elapsed
+    assert err.value.state("es") == "llavero sin respuesta" and "1.5 s" in err.value.message("en")
+    assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"  # the same read, answered once resumed

@@ -529,7 +529,10 @@ def standby_of(primary: throwaway.ThrowawayPostgres) -> Iterator[int]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_read_replica_fails_on_listen(pos_password: str) -> None:
+def test_read_replica_recommends_poll_mode_and_passes_in_poll_mode(pos_password: str) -> None:
+    """A hot standby cannot LISTEN: in notify mode doctor says so and recommends poll mode (issue 12 item 4:
+    a warning, not a failure); in poll mode the notify checks are skipped and the report passes. setup-db refuses
+    to run there (it must run on the primary)."""
     if os.environ.get("AVISO_PG_DSN"):
         pytest.skip("needs throwaway servers (AVISO_PG_DSN points at an external one)")
     with throwaway.ThrowawayPostgres(os.environ.get("AVISO_PG_BACKEND", "auto")) as primary:
@@ -545,12 +548,22 @@ def test_read_replica_fails_on_listen(pos_password: str) -> None:
             dsn = f"host=127.0.0.1 port={port} dbname=torniquete_db user={names.ROLE}"
             throwaway.wait_until_accepting(f"{dsn} password={pos_password}", 30)
             report = doctor.run(Target(dsn=dsn, password=pos_password, **FAST), lang="en")
+            polled = doctor.run(Target(dsn=dsn, password=pos_password, mode="poll", **FAST), lang="en")
+            standby_admin = psycopg2.connect(f"host=127.0.0.1 port={port} dbname=torniquete_db user=postgres")
+            with pytest.raises(setup.SetupError, match="replica"):
+                setup.apply(standby_admin, lang="en")
+            standby_admin.close()
     assert report.result("trigger").status is Status.OK, report.table()  # the catalog is replicated too
     r = report.result("listen")
-    assert r.status is Status.FAIL and r.problem is Problem.READ_ONLY, report.table()
-    assert "cannot execute LISTEN during recovery" in r.detail
-    assert "primary server" in r.advice
-    assert not report.ok
+    assert r.status is Status.WARN, report.table()
+    assert "replica (hot standby)" in r.detail and "cannot LISTEN" in r.detail
+    assert "poll mode" in r.advice and "connection.mode = poll" in r.advice
+    assert report.ok, report.table()
+    assert [polled.result(c).status for c in ("trigger", "channel", "partitions", "listen")] == [Status.SKIP] * 4
+    assert "poll mode" in polled.result("listen").detail
+    assert polled.result("queries").status is Status.OK, polled.table()
+    assert polled.result("indexes").status is Status.OK, polled.table()
+    assert polled.ok, polled.table()
 
 
 def test_cli_without_dsn_checks_the_configured_server(db: Database, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from agent.core.model import Source
 from agent.db import setup, simulate
 from agent.db.demo_data import BIG_NOTE
 from tests.conftest import Database
-from tests.engine_helpers import Running, assert_exactly_once
+from tests.engine_helpers import MEMBER_DATE_INDEX, Running, assert_exactly_once
 from tests.tcp_proxy import TcpProxy
 from tests.test_core_engine import GARBAGE
 
@@ -301,4 +301,86 @@ def test_acknowledgements_keep_nothing_without_a_saved_ledger(db: Database) -> N
         assert run.wait_ids({e.entry_id for e in inserted})
         for e in inserted:
             run.engine.ack(e.entry_id)
-        assert run.engine._pending == {} and run.engine._acks.empty()
+        assert run.engine._delivery.pending_acks() == 0
+
+
+def test_history_columns_in_the_batched_reread(db: Database) -> None:
+    """``previous_entry_at`` = the member's latest earlier *granted* entry; ``first_visit`` = no earlier entry at
+    all; both from the one re-read query per batch, and degraded (not failed) without ``resultado``."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Ana', 'Nueva') RETURNING id_miembro")
+        (newcomer,) = cur.fetchone()
+    # Without the (id_miembro, fecha_hora) index the history would scan the table per entry: left out.
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (z,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        assert run.wait_ids({z.entry_id})
+        assert run.entries[0].entry.first_visit is False and run.entries[0].entry.previous_entry_at is None
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM registro_entradas WHERE id_entrada = %s", (z.entry_id,))
+        cur.execute(MEMBER_DATE_INDEX)
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (a,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        (b,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer, result="denegado")
+        (c,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        assert run.wait_ids({a.entry_id, b.entry_id, c.entry_id})
+        got = {e.entry.entry_id: e.entry for e in run.entries}
+    assert got[a.entry_id].first_visit is True and got[a.entry_id].previous_entry_at is None
+    assert got[b.entry_id].first_visit is False and got[b.entry_id].previous_entry_at == a.occurred_at
+    assert got[c.entry_id].previous_entry_at == a.occurred_at  # b was denied: not a previous *granted* entry
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("REVOKE SELECT (resultado) ON registro_entradas FROM pos_user")
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        (d,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=newcomer)
+        assert run.wait_ids({d.entry_id})
+        entry = run.entries[-1].entry
+    assert entry.result is None and entry.previous_entry_at == c.occurred_at and not entry.first_visit
+
+
+def test_photo_column_read_into_member_photo_data(db: Database) -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE miembros ADD COLUMN foto bytea")
+        cur.execute("UPDATE miembros SET foto = %s WHERE id_miembro = 1", (psycopg2.Binary(jpeg),))
+        cur.execute("GRANT SELECT (foto) ON miembros TO pos_user")
+    with Running(db.pos_dsn(), None, photo_column="foto") as run:
+        assert run.wait_listening()
+        (one,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=1)
+        (two,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=2)
+        assert run.wait_ids({one.entry_id, two.entry_id})
+        members = {e.entry.entry_id: e.entry.member for e in run.entries}
+    assert members[one.entry_id] is not None and members[one.entry_id].photo_data == jpeg
+    assert members[two.entry_id] is not None and members[two.entry_id].photo_data is None
+    # Too large for the configured cap, or a column that does not exist: delivered without a photo.
+    for overrides in ({"photo_column": "foto", "photo_max_bytes": 100}, {"photo_column": "no_existe"}):
+        with Running(db.pos_dsn(), None, **overrides) as run:
+            assert run.wait_listening()
+            (e,) = simulate.insert_entries(db.admin_dsn(), count=1, member_id=1)
+            assert run.wait_ids({e.entry_id})
+            member = run.entries[-1].entry.member
+            assert member is not None and member.photo_data is None and member.first_name
+
+
+def test_catch_up_loses_nothing_at_the_replay_age_boundary(db: Database, tmp_path: Path) -> None:
+    """Entries dated right at ``now() - replay_max_age_s`` go either into the summary or one by one, never
+    neither: the backlog and the replay share one cutoff (two statements' ``now()`` differ by a few ms)."""
+    cursor = tmp_path / "cursor.json"
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=5.0) as run:
+        assert run.wait_listening()
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            "INSERT INTO registro_entradas (id_miembro, tipo_acceso, fecha_hora)"
+            " SELECT 1 + g % 5, 'miembro', clock_timestamp() - interval '6.5 s' + g * interval '500 microseconds'"
+            " FROM generate_series(1, 6000) AS g RETURNING id_entrada"
+        )
+        inserted = {int(r[0]) for r in cur.fetchall()}
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=5.0) as run:
+        assert run.wait_listening()
+        time.sleep(0.3)
+        summarized = sum(s.count for s in run.summaries)
+        assert summarized > 0 and run.ids(), (summarized, len(run.ids()))
+        assert summarized + len(run.ids()) == len(inserted)
+        assert set(run.ids()) <= inserted and len(set(run.ids())) == len(run.ids())

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import Database
+from tests.engine_helpers import MEMBER_DATE_INDEX
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -161,7 +162,7 @@ def test_listen_refuses_bad_arguments_and_never_echoes_a_password() -> None:
         )
         assert r.returncode == 2, r.stderr
         assert "secret" not in r.stdout + r.stderr and "ecret" not in r.stderr
-        assert "malformed" in r.stderr
+        assert "mal formada" in r.stderr  # translated now (Spanish by default), never the DSN itself
 
 
 def test_listen_survives_a_closed_pipe_and_a_non_utf8_console(db: Database) -> None:
@@ -239,3 +240,42 @@ def test_listen_with_a_cursor_loses_nothing_when_it_exits_early(db: Database, tm
         assert run.returncode == 0, run.stderr
         seen += [json.loads(line)["id_entrada"] for line in run.stdout.splitlines()]
     assert sorted(seen) == sorted(inserted)
+
+
+def test_listen_poll_mode_json_carries_previous_entry_and_first_visit(db: Database) -> None:
+    """``listen --mode poll`` with no trigger installed; ``entrada_previa`` / ``primera_visita`` in ``--json``."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
+        cur.execute(MEMBER_DATE_INDEX)  # setup-db creates it; history columns need it
+        cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Nueva', 'Socia') RETURNING id_miembro")
+        (newcomer,) = cur.fetchone()  # type: ignore[misc]
+    listener = _agent(
+        "listen", "--dsn", db.pos_dsn(), "--json", "--count", "3", "--timeout", "30", "--mode", "poll",
+        "--poll-interval", "0.2",
+    )  # fmt: skip
+    assert listener.stderr is not None
+    lines = _wait_for_line(listener.stderr, "Esperando notificaciones")
+    assert any("Consultando la tabla cada 0.2 s" in line for line in lines), lines
+    sim = [
+        ("--member", str(newcomer)),  # first visit ever
+        ("--member", str(newcomer), "--resultado", "denegado"),  # second: previous granted = the first
+        ("--member", str(newcomer)),  # third: previous granted is still the first (the second was denied)
+    ]
+    for extra in sim:
+        proc = _agent("simulate", "--dsn", db.admin_dsn(), "--count", "1", *extra)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        time.sleep(0.3)
+    out, err = listener.communicate(timeout=40)
+    assert listener.returncode == 0, err
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert [o["primera_visita"] for o in objs] == [True, False, False], objs
+    assert objs[0]["entrada_previa"] is None
+    assert objs[1]["entrada_previa"] == objs[0]["fecha_hora"] == objs[2]["entrada_previa"]
+    assert all(o["source"] == "live" for o in objs)
+
+
+def test_listen_rejects_a_bad_poll_interval() -> None:
+    proc = _agent("listen", "--dsn", "host=127.0.0.1", "--mode", "poll", "--poll-interval", "0")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "--poll-interval" in err

@@ -209,3 +209,43 @@ def test_password_in_a_url_dsn_is_moved_out_and_hidden() -> None:
     explicit = connection_kwargs("postgresql://pos_user:inline@turnstile/db", password="explicit")
     assert explicit["password"] == "explicit"  # the separate password wins
     assert "inline" not in explicit["dsn"]
+
+
+def test_the_connection_path_keeps_the_password_out_of_everything(db: Database, secret: str, log_file: Path) -> None:
+    """agent.deploy.connection: a keyring password (a real read through the bounded reader, with the in-process
+    store), a DSN override with the password inside, a malformed DSN and every keyring error: none of their
+    repr/str/messages (both languages) nor the log holds the password."""
+    from agent.adapters.credentials_memory import MemoryStore
+    from agent.core.config import ConnectionSettings, credential_account
+    from agent.deploy import connection
+
+    texts: list[tuple[str, str]] = []
+    settings = ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name)
+    store = MemoryStore()
+    store.set(credential_account(settings), secret)
+
+    def from_store(account: str, timeout_s: float) -> str | None:
+        return connection.read_keyring_password(account, timeout_s, open_store=lambda: store)
+
+    params = connection.resolve(settings, read_password=from_store)
+    assert params.password == secret and params.password_source == "keyring"
+    conn = open_connection(params.connect_kwargs())
+    texts += [("repr(params)", repr(params)), ("kwargs", repr(params.connect_kwargs())), ("conn.dsn", conn.dsn)]
+    conn.close()
+    inline = connection.resolve(None, dsn_override=pos_dsn(db) + f" password={secret}")
+    assert inline.password == secret and secret not in inline.dsn
+    texts.append(("repr(inline params)", repr(inline)))
+    with pytest.raises(connection.MalformedDsn) as bad:
+        connection.resolve(None, dsn_override=f"host=x password={secret} oops")
+    texts.append(("malformed", str(bad.value) + repr(bad.value) + "".join(traceback.format_exception(bad.value))))
+    for problem in (
+        connection.KeyringLocked("locked"),
+        connection.KeyringUnreachable("no bus"),
+        connection.KeyringTimedOut(5.0),
+        connection.NoPasswordStored(credential_account(settings)),
+        bad.value,
+    ):
+        texts += [(type(problem).__name__ + lang, problem.message(lang) + problem.state(lang)) for lang in ("es", "en")]
+    texts.append(("agent log", log_file.read_text(encoding="utf-8")))
+    for where, text in texts:
+        assert_absent(secret, where, text)

@@ -116,7 +116,7 @@ def tls_server() -> Iterator[TlsServer]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _connect(dsn: str, **kw: str) -> psycopg2.extensions.connection:
+def _connect(dsn: str, **kw: str | bool) -> psycopg2.extensions.connection:
     return open_connection(connection_kwargs(dsn, **kw))  # type: ignore[no-any-return]
 
 
@@ -197,3 +197,202 @@ def test_doctor_warns_when_a_remote_connection_is_not_encrypted(tls_server: TlsS
     r = report.result("tls")
     assert r.status is Status.WARN and "not encrypted" in r.detail
     assert "hostssl" in r.advice
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Connection side of TLS trust (agent/db/connect.py NO_ROOT_CERT, agent/deploy/tls.py, agent/deploy/connection.py)
+
+
+@pytest.fixture
+def stale_home(tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME with a ``~/.postgresql/root.crt`` left by "another tool": a CA that did not sign our server."""
+    home = tmp_path / "home"
+    (home / ".postgresql").mkdir(parents=True)
+    shutil.copyfile(tls_server.other_ca, home / ".postgresql" / "root.crt")
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("PGSSLROOTCERT", "PGSSLMODE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    return home / ".postgresql" / "root.crt"
+
+
+def test_a_stale_default_root_crt_is_not_used_under_require(tls_server: TlsServer, stale_home: Path) -> None:
+    from agent.db.connect import NO_ROOT_CERT, default_root_cert
+
+    assert default_root_cert() == stale_home
+    dsn = tls_server.dsn(user="pos_user")
+    # the premise: libpq itself verifies against that file under require and fails (a TLS error, not the password)
+    with pytest.raises(ConnectError) as info:
+        _connect(dsn, password="tls-test-pw", sslmode="require", ignore_default_root_cert=False)
+    assert info.value.problem is Problem.TLS and "certificate verify failed" in str(info.value)
+    # ours: the configured mode is honoured (encrypted, nothing verified), the stale file is ignored
+    kwargs = connection_kwargs(dsn, password="tls-test-pw", sslmode="require")
+    assert kwargs["sslrootcert"] == NO_ROOT_CERT
+    conn = open_connection(kwargs)
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+
+
+def test_a_stale_default_root_crt_no_longer_downgrades_prefer_to_plain(tls_server: TlsServer, stale_home: Path) -> None:
+    """Under prefer, libpq answers a failed verification by retrying without TLS: the session runs unencrypted
+    (this server's pg_hba allows plain host lines). With the agent's policy it stays encrypted."""
+    dsn = tls_server.dsn(user="pos_user")
+    plain = _connect(dsn, password="tls-test-pw", sslmode="prefer", ignore_default_root_cert=False)
+    try:
+        assert not plain.info.ssl_in_use  # the silent downgrade the policy prevents
+    finally:
+        plain.close()
+    ours = _connect(dsn, password="tls-test-pw", sslmode="prefer")
+    try:
+        assert ours.info.ssl_in_use
+    finally:
+        ours.close()
+
+
+def test_resolved_settings_ignore_the_stale_file_but_verify_modes_keep_libpqs_default(
+    tls_server: TlsServer, stale_home: Path
+) -> None:
+    from agent.core.config import ConnectionSettings
+    from agent.deploy.connection import resolve
+
+    server = tls_server.server
+    settings = ConnectionSettings(host=server.host, port=server.port, database="postgres", sslmode="require")
+    params = resolve(settings, password_override="tls-test-pw")
+    conn = open_connection(params.connect_kwargs())
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+    # verify-full with no sslrootcert: libpq's default file is the documented trust anchor and is kept; the stale
+    # one fails as a TLS problem, and default_root_cert() lets doctor name it as the cause
+    kwargs = connection_kwargs(tls_server.dsn(user="pos_user"), password="tls-test-pw", sslmode="verify-full")
+    assert "sslrootcert" not in kwargs
+    with pytest.raises(ConnectError) as info:
+        open_connection(kwargs)
+    assert info.value.problem is Problem.TLS
+
+
+def _bundle(tmp_path: Path, *certs: Path) -> Path:
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("".join(c.read_text() for c in certs), encoding="ascii")
+    return bundle
+
+
+def test_sslrootcert_system_uses_the_bundle_the_os_store_names(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What this proves: `system` is turned into the CA bundle the OS store points at (here SSL_CERT_FILE, as set
+    for OpenSSL), libpq verifies the server against it with verify-full, and the raw keyword would not have worked
+    with psycopg2-binary's OpenSSL. It does not add our test CA to the machine's real store."""
+    from agent.deploy.connection import resolve
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    dsn = tls_server.dsn(user="pos_user")
+    with pytest.raises(ConnectError) as info:  # the premise: the wheel's OpenSSL finds no CA store of its own
+        _connect(dsn, password="tls-test-pw", sslmode="verify-full", sslrootcert="system")
+    assert info.value.problem is Problem.TLS
+    bundle = _bundle(tmp_path, Path("/etc/ssl/certs/ca-certificates.crt"), tls_server.ca)
+    env = {"SSL_CERT_FILE": str(bundle)}
+    params = resolve(None, dsn_override=dsn, password_override="tls-test-pw", sslrootcert="system", env=env)
+    assert params.sslmode == "verify-full" and params.sslrootcert == str(bundle)
+    conn = open_connection(params.connect_kwargs())
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+    # the machine's own bundle does not hold the test CA: refused by verification, as a TLS problem
+    params = resolve(None, dsn_override=dsn, password_override="tls-test-pw", sslrootcert="system", env={})
+    assert Path(params.sslrootcert).is_file()
+    with pytest.raises(ConnectError) as info:
+        open_connection(params.connect_kwargs())
+    assert info.value.problem is Problem.TLS and "certificate verify failed" in str(info.value)
+
+
+def test_sslrootcert_system_is_refused_clearly_when_it_cannot_work() -> None:
+    from agent.core.config import ConnectionSettings
+    from agent.deploy import tls
+    from agent.deploy.connection import TlsSettingsError, resolve
+
+    with pytest.raises(TlsSettingsError) as err:
+        resolve(ConnectionSettings(sslmode="verify-full", sslrootcert="system"), env={"SSL_CERT_FILE": "/nope.pem"})
+    assert err.value.reason == "bad_env" and "/nope.pem" in err.value.message("en")
+    with pytest.raises(TlsSettingsError) as err:
+        resolve(ConnectionSettings(sslmode="require", sslrootcert="system"), password_override="x")
+    assert err.value.reason == "weak_sslmode" and "verify-full" in err.value.message("es")
+    with pytest.raises(tls.SystemRootsError) as roots:
+        tls.system_bundle(env={}, candidates=["/nonexistent/ca.pem"])
+    assert roots.value.reason == "no_bundle"
+    assert "ca-certificates" in TlsSettingsError("no_bundle").message("en")
+
+
+def test_windows_trusted_roots_are_exported_for_libpq(tls_server: TlsServer, tmp_path: Path) -> None:
+    """Windows: ssl.enum_certificates (a Windows API, faked here at that boundary with real certificates) ->
+    a PEM file with only server-authentication CAs, which libpq then verifies the server against."""
+    import ssl
+
+    from agent.deploy import tls
+
+    ca_der = ssl.PEM_cert_to_DER_cert(tls_server.ca.read_text())
+    other_der = ssl.PEM_cert_to_DER_cert(tls_server.other_ca.read_text())
+    stores = {
+        "ROOT": [
+            (ca_der, "x509_asn", True),
+            (other_der, "x509_asn", {"1.3.6.1.5.5.7.3.4"}),
+            (b"x", "pkcs_7_asn", True),
+        ],
+        "CA": [(ca_der, "x509_asn", {tls.SERVER_AUTH_OID})],
+    }
+    path = tls.resolve_rootcert("verify-full", "system", data_dir=tmp_path, enum_certificates=stores.__getitem__)
+    exported = Path(path)
+    assert exported == tmp_path / "tls" / "system-roots.pem"
+    text = exported.read_text()
+    assert text.count("BEGIN CERTIFICATE") == 1  # the e-mail-only CA, the PKCS#7 blob and the duplicate left out
+    assert ssl.PEM_cert_to_DER_cert(text) == ca_der
+    before = exported.stat().st_mtime_ns
+    tls.export_windows_roots(exported, stores.__getitem__)
+    assert exported.stat().st_mtime_ns == before  # unchanged set: not rewritten
+    _connect(tls_server.dsn(user="pos_user"), password="tls-test-pw", sslmode="verify-full", sslrootcert=path).close()
+    with pytest.raises(tls.SystemRootsError) as err:
+        tls.export_windows_roots(tmp_path / "none.pem", lambda _store: [])
+    assert err.value.reason == "no_roots"
+def test_doctor_names_a_stale_default_root_crt_as_tls_never_the_password(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``~/.postgresql/root.crt`` left by another tool (another CA) makes plain libpq verify the server under
+    ``sslmode=require``, and fail. Either the connection layer keeps libpq from reading that file (then nothing
+    breaks), or doctor names the file under TLS; never the password, and the other checks run."""
+    (tmp_path / ".postgresql").mkdir()
+    stale = tmp_path / ".postgresql" / "root.crt"
+    shutil.copyfile(tls_server.other_ca, stale)
+    monkeypatch.setenv("HOME", str(tmp_path))  # libpq 16+ takes the home directory from HOME first
+    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):  # the trap, as libpq springs it
+        psycopg2.connect(tls_server.dsn(user="pos_user"), password="tls-test-pw", sslmode="require").close()
+    shielded = bool(connection_kwargs(tls_server.dsn(), sslmode="require").get("sslrootcert"))
+    base = Target(dsn=tls_server.dsn(user="pos_user"), password="tls-test-pw", listen_timeout_s=2.0)
+
+    report = doctor.run(replace(base, sslmode="require"), lang="en")
+    r = report.result("tls_handshake")
+    assert report.result("auth").status is Status.OK, report.table()  # never blamed on the password
+    assert report.result("tls").status is Status.WARN  # encrypted, not verified
+    if shielded:  # the connection layer never reads the default file for require
+        assert r.status is Status.OK, report.table()
+    else:
+        assert r.status is Status.FAIL and r.problem is Problem.TLS, report.table()
+        assert str(stale) in r.detail and "certificate verify failed" in r.detail
+        assert "not the password" in r.advice and str(stale) in r.advice
+        assert not report.ok
+
+        # sslmode=prefer: libpq falls back to an unencrypted session after the failed verification. doctor says
+        # the session is not encrypted and names the file.
+        prefer = doctor.run(replace(base, sslmode="prefer"), lang="en")
+        r = prefer.result("tls")
+        assert r.status is Status.WARN and "not encrypted" in r.detail and str(stale) in r.detail, prefer.table()
+        assert prefer.result("auth").status is Status.OK
+
+    # Without the stale file, require connects (unverified) and nothing is named.
+    stale.unlink()
+    clean = doctor.run(replace(base, sslmode="require"), lang="en")
+    assert clean.result("tls_handshake").status is Status.OK, clean.table()
+    assert str(stale) not in clean.table(width=400)

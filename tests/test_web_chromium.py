@@ -41,7 +41,10 @@ def browser(tmp_path: Path) -> Iterator[Chromium]:
 
 
 def reader(db: Database) -> object:
-    return table_reader(db.server.dsn(dbname=db.name, user="pos_user"), db.pos_password)
+    from agent.db.connect import connection_kwargs
+
+    dsn = db.server.dsn(dbname=db.name, user="pos_user")
+    return table_reader(connection_kwargs(dsn, password=db.pos_password, application_name="aviso-entradas page"))
 
 
 def today_times(n: int) -> list[dt.datetime]:

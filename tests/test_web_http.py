@@ -313,6 +313,7 @@ def test_desk_page_reads_the_server_and_a_save_reloads_the_agent(
     from web_support import insert_at
 
     from agent.cli.deploy import check_server
+    from agent.db.connect import connection_kwargs
     from agent.web.desk_page import start_for_desk
 
     monkeypatch.setenv("AVISO_CONFIG_FILE", str(tmp_path / "config.toml"))
@@ -324,8 +325,7 @@ def test_desk_page_reads_the_server_and_a_save_reloads_the_agent(
     page = start_for_desk(
         lang="es",
         settings=config.Settings(),
-        dsn=db.server.dsn(dbname=db.name, user="pos_user"),
-        password=db.pos_password,
+        connect_kwargs=connection_kwargs(db.server.dsn(dbname=db.name, user="pos_user"), password=db.pos_password),
         check=check_server,
         reload_settings=lambda: reloads.append(True),
     )

@@ -9,9 +9,8 @@ import psycopg2
 from conftest import Database
 from web_support import insert_at
 
-from agent.core.model import Entry
 from agent.db.queries import EntrySelect
-from agent.db.today import derive_visits, local_day_start, read_today, today_sql
+from agent.db.today import local_day_start, read_today, today_sql
 
 
 def pos_conn(db: Database) -> psycopg2.extensions.connection:
@@ -58,6 +57,7 @@ def test_reads_only_todays_member_entries_newest_first_with_visit_facts(db: Data
     by_id = {e.entry_id: e for e in entries}
     assert by_id[ids[0]].member is not None and by_id[ids[0]].member.first_name == "María José"
     assert not by_id[ids[0]].first_visit  # member 1 was here yesterday
+    assert by_id[ids[0]].previous_entry_at == yesterday
     assert by_id[ids[1]].first_visit  # member 2: no entry before today
     assert by_id[ids[2]].first_visit and not by_id[ids[3]].first_visit  # member 3: only the first of the day
     assert by_id[ids[3]].previous_entry_at == by_id[ids[2]].occurred_at  # the repeat entry's previous one
@@ -75,19 +75,6 @@ def test_entries_made_while_no_agent_ran_are_listed(db: Database) -> None:
         conn.close()
     assert [e.entry_id for e in entries] == ids
     assert entries[0].denied
-
-
-def test_derive_visits_denied_entry_is_not_a_previous_granted_one() -> None:
-    t0 = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
-    newest_first = [
-        Entry(entry_id=3, member_id=7, occurred_at=t0 + dt.timedelta(minutes=20)),
-        Entry(entry_id=2, member_id=7, occurred_at=t0 + dt.timedelta(minutes=10), result="denegado"),
-        Entry(entry_id=1, member_id=7, occurred_at=t0),
-    ]
-    out = derive_visits(newest_first, seen_before={"7"})
-    assert out[0].previous_entry_at == t0  # the denied passage in between does not count
-    assert [e.first_visit for e in out] == [False, False, False]
-    assert all(not e.first_visit for e in derive_visits(newest_first, seen_before=None))
 
 
 def test_query_is_an_index_range_scan_on_a_large_table(db: Database) -> None:

@@ -22,7 +22,8 @@ class CredentialStore(Protocol):
 
     @property
     def backend_name(self) -> str:
-        """Human-readable backend, e.g. ``Windows Credential Manager (keyring WinVaultKeyring)``."""
+        """Where the password goes, for people: ``Windows Credential Manager``, ``GNOME Keyring / Secret Service``
+        (no internal class names)."""
         ...
 
     def get(self, account: str) -> str | None:
@@ -37,6 +38,12 @@ class CredentialStore(Protocol):
         """Remove the password; False when there was none. Raises :class:`CredentialsError`."""
         ...
 
+    def is_locked(self) -> bool | None:
+        """Whether the store is locked right now, asked without prompting (Secret Service: the collection's
+        ``Locked`` property); None when the store has no such notion or cannot tell. May block on D-Bus: callers
+        bound it (:mod:`agent.deploy.connection`). Raises :class:`CredentialsError`."""
+        ...
+
 
 class CredentialsError(RuntimeError):
     """The keyring refused an operation. ``detail`` is the backend's text (never contains the password)."""
@@ -47,4 +54,14 @@ class CredentialsError(RuntimeError):
 
 
 class CredentialsUnavailable(CredentialsError):
-    """No usable keyring backend on this machine. ``detail`` says why; the CLI adds how to fix it."""
+    """No usable keyring backend on this machine ("sin llavero": e.g. no Secret Service on the session bus, no
+    session bus at all). ``detail`` says why; the CLI adds how to fix it."""
+
+
+class CredentialsLocked(CredentialsError):
+    """The keyring is there but locked ("llavero bloqueado"): its unlock prompt was dismissed, cannot be shown,
+    or is still waiting for the person (then keyring's read blocks; see :mod:`agent.deploy.connection`)."""
+
+
+class CredentialsTimedOut(CredentialsError):
+    """The keyring did not answer within the time bound, and it did not say it was locked."""

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
+from agent.adapters.credentials_api import CredentialsError, CredentialsLocked, CredentialsUnavailable
 from agent.core.config import CREDENTIAL_SERVICE
 
 REFUSED_BACKENDS = (
@@ -31,8 +31,11 @@ REFUSED_BACKENDS = (
 
 _FRIENDLY = {
     "WinVaultKeyring": "Windows Credential Manager",
-    "SecretService": "Secret Service (GNOME Keyring / KWallet)",
+    "SecretService": "GNOME Keyring / Secret Service",
+    "libsecret": "GNOME Keyring / Secret Service",
+    "kwallet": "KWallet",
 }
+"""Where the password went, in people's words (``configure`` prints it; no class names)."""
 
 
 def _qualname(backend: Any) -> str:
@@ -97,21 +100,21 @@ class KeyringStore:
     @property
     def backend_name(self) -> str:
         qualname = _qualname(self._backend)
-        friendly = next((v for k, v in _FRIENDLY.items() if k in qualname), qualname)
-        return f"{friendly} (keyring {qualname})"
+        friendly = next((v for k, v in _FRIENDLY.items() if k in qualname), None)
+        return friendly or str(getattr(self._backend, "name", "") or type(self._backend).__name__)
 
     def get(self, account: str) -> str | None:
         try:
             value = self._backend.get_password(CREDENTIAL_SERVICE, account)
         except Exception as exc:  # KeyringError, D-Bus errors, locked collections...
-            raise CredentialsError(_detail(exc)) from None
+            raise _classify(exc) from None
         return None if value is None else str(value)
 
     def set(self, account: str, password: str) -> None:
         try:
             self._backend.set_password(CREDENTIAL_SERVICE, account, password)
         except Exception as exc:
-            raise CredentialsError(_detail(exc)) from None
+            raise _classify(exc) from None
 
     def delete(self, account: str) -> bool:
         try:
@@ -119,10 +122,48 @@ class KeyringStore:
                 return False
             self._backend.delete_password(CREDENTIAL_SERVICE, account)
         except Exception as exc:
-            raise CredentialsError(_detail(exc)) from None
+            raise _classify(exc) from None
         return True
+
+    def is_locked(self) -> bool | None:
+        """Secret Service: the ``Locked`` property of the collection keyring reads (its ``preferred_collection``,
+        else the ``default`` alias), read without an unlock prompt; None for other backends or when that collection
+        does not exist (keyring would then try to create it). Blocks on D-Bus (seconds at worst). Any thread."""
+        if not type(self._backend).__module__.startswith("keyring.backends.SecretService"):
+            return None
+        try:
+            import secretstorage
+            from secretstorage.collection import DEFAULT_COLLECTION
+            from secretstorage.exceptions import ItemNotFoundException
+
+            bus = secretstorage.dbus_init()
+            try:
+                path = getattr(self._backend, "preferred_collection", None) or DEFAULT_COLLECTION
+                try:
+                    collection = secretstorage.Collection(bus, path)
+                except ItemNotFoundException:
+                    return None
+                return bool(collection.is_locked())
+            finally:
+                bus.close()
+        except Exception as exc:
+            raise _classify(exc) from None
 
 
 def _detail(exc: BaseException) -> str:
     """Exception type and text; backends never put the secret in their messages (the password is not an arg)."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def _classify(exc: BaseException) -> CredentialsError:
+    """keyring / SecretStorage / D-Bus failures as the port's errors: locked (keyring's ``KeyringLocked``: the
+    unlock prompt was dismissed or could not be shown; ``InitError``: no default collection and its creation prompt
+    failed), unavailable (the Secret Service or the bus went away), else a plain :class:`CredentialsError`."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"KeyringLocked", "InitError", "LockedException", "PromptDismissedException"}:
+        return CredentialsLocked(_detail(exc))
+    if names & {"SecretServiceNotAvailableException", "NoKeyringError", "OSError"}:
+        return CredentialsUnavailable(_detail(exc))
+    if "ServiceUnknown" in str(exc) or "NoReply" in str(exc):
+        return CredentialsUnavailable(_detail(exc))
+    return CredentialsError(_detail(exc))

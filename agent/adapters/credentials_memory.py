@@ -25,3 +25,6 @@ class MemoryStore:
 
     def delete(self, account: str) -> bool:
         return self._passwords.pop(account, None) is not None
+
+    def is_locked(self) -> bool | None:
+        return False

@@ -1,10 +1,12 @@
 """``configure`` and ``autostart``: the deploy area's subcommands. Handlers run on the main thread.
 
-``configure`` is silent when given options (IT scripts) and interactive in a terminal otherwise. It always tests
-the connection with the password and checks that our trigger is installed (and notifies on the configured
+``configure`` is silent when given options (IT scripts) and interactive in a terminal otherwise. A new
+configuration gets ``sslmode = require`` (:data:`NEW_CONFIG_SSLMODE`). It always tests the connection with the
+password and checks that our trigger is installed (and notifies on the configured
 channel) **before** saving anything: the settings file (:mod:`agent.deploy.config_files`) and the password in the OS
-keyring (:mod:`agent.adapters.credentials_api`). Exit codes: 0 saved / shown, 1 check or save failed (nothing
-saved), 2 usage or invalid settings.
+keyring (:mod:`agent.adapters.credentials_api`), through the one connection path (:mod:`agent.deploy.connection`:
+bounded keyring calls, distinct keyring states). Exit codes: 0 saved / shown, 1 check, keyring or save failed
+(nothing saved), 2 usage, invalid settings or no password given or stored.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from agent.core import config
 from agent.core.config import ConfigError, ConnectionSettings, Settings
-from agent.core.i18n import MESSAGES, tr
+from agent.core.i18n import tr
+
+# re-exported: the command layer's names for configure's checks (the settings page gets check_server injected)
+from agent.deploy.server_check import CheckResult as CheckResult
+from agent.deploy.server_check import check_server as check_server
+from agent.deploy.server_check import trigger_channel as trigger_channel
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 
@@ -36,8 +43,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument("--database", help="database name (default torniquete_db)")
     p.add_argument("--user", help="role (default pos_user)")
     p.add_argument("--channel", help="NOTIFY channel (default nueva_entrada_canal)")
-    p.add_argument("--sslmode", help="libpq sslmode: " + ", ".join(config.SSLMODES))
-    p.add_argument("--sslrootcert", help="CA certificate file for verify-ca / verify-full")
+    p.add_argument(
+        "--sslmode",
+        help="libpq sslmode: " + ", ".join(config.SSLMODES) + " (a new configuration gets require; an existing "
+        "one keeps its mode)",
+    )
+    p.add_argument(
+        "--sslrootcert",
+        help="CA certificate file for verify-ca / verify-full, or 'system' (the OS's trusted CAs; needs verify-full)",
+    )
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of standard input"
     )
@@ -72,123 +86,40 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _today_reader() -> Callable[..., list[Any]] | None:
-    """Today's entries from the saved settings' server for the settings page's list (None: not configured yet)."""
-    from agent.adapters.credentials_api import CredentialsError
+    """Today's entries from the configured server for the settings page's list (None: not configured yet, or the
+    settings are invalid; the page then lists nothing and the form still works)."""
+    from agent.deploy.connection import ConnectionSetupError, configured_settings, resolve
     from agent.web.page import table_reader
 
     try:
-        dsn, password = load_connection()
-    except (ConfigError, CredentialsError):
+        params = resolve(configured_settings().connection)
+    except ConnectionSetupError:
         return None
-    return table_reader(dsn, password)
-
-
-# --------------------------------------------------------------------------------------------------- checks
-
-
-@dataclass
-class CheckResult:
-    """Outcome of :func:`check_server`: ``ok`` and translated ``lines`` for people (one per check)."""
-
-    ok: bool
-    lines: list[str] = field(default_factory=list)
-
-
-def trigger_channel(tgargs_hex: str | None) -> str:
-    """The channel a trigger notifies on from ``pg_trigger.tgargs`` (hex; NUL-terminated arguments).
-
-    No argument means the trigger function's default, :data:`agent.core.names.DEFAULT_CHANNEL`.
-    """
-    from agent.core import names
-
-    raw = bytes.fromhex(tgargs_hex or "")
-    args = raw.split(b"\x00")[:-1] if raw else []
-    return args[0].decode("utf-8") if args else names.DEFAULT_CHANNEL
-
-
-def check_server(conn: ConnectionSettings, password: str | None, lang: str) -> CheckResult:
-    """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel``.
-
-    Opens and closes its own connection (bounded by ``connect_timeout_s``); any thread. Never raises for
-    database errors: they become lines in the result.
-    """
-    import psycopg2
-
-    from agent.core import advice, names
-    from agent.deploy.config_files import connection_dsn
-
-    result = CheckResult(ok=False)
-    dsn = connection_dsn(conn, application_name="aviso-entradas configure")
-    try:
-        db = psycopg2.connect(dsn, password=password or None)
-    except psycopg2.Error as exc:
-        detail = str(exc).strip()
-        problem = advice.classify(getattr(exc, "pgcode", None), detail)
-        hint_key = f"advice.{problem.value}"
-        if hint_key in MESSAGES:
-            detail = f"{detail}\n  {tr(hint_key, lang)}"
-        result.lines.append(tr("configure.connect_failed", lang, detail=detail))
-        return result
-    try:
-        db.autocommit = True
-        with db.cursor() as cur:
-            cur.execute("SHOW server_version")
-            row = cur.fetchone()
-            result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (names.ENTRIES_TABLE,))
-            row = cur.fetchone()
-            if not (row and row[0]):
-                result.lines.append(tr("configure.no_table", lang))
-                return result
-            cur.execute(
-                "SELECT encode(t.tgargs, 'hex') FROM pg_trigger t "
-                "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
-                (names.ENTRIES_TABLE, names.TRIGGER_NAME),
-            )
-            row = cur.fetchone()
-    except psycopg2.Error as exc:
-        result.lines.append(tr("configure.connect_failed", lang, detail=str(exc).strip()))
-        return result
-    finally:
-        db.close()
-    if row is None:
-        result.lines.append(tr("configure.no_trigger", lang))
-        return result
-    actual = trigger_channel(row[0])
-    if actual != conn.channel:
-        result.lines.append(tr("configure.channel_mismatch", lang, actual=actual, wanted=conn.channel))
-        return result
-    result.lines.append(tr("configure.trigger_ok", lang, channel=actual))
-    result.ok = True
-    return result
+    return table_reader(params.connect_kwargs(application_name="aviso-entradas page"))
 
 
 # ------------------------------------------------------------------------------------------------ configure
 
-
-def _read_password_stdin(lang: str, user: str) -> str:
-    """First line of standard input without its line ending (a pipe: ``printf %s "$PW" | ...``); on a terminal,
-    a prompt without echo instead of a visible line."""
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass(tr("configure.password_prompt", lang, user=user))
-    # A byte-order mark some Windows tools put before piped text is not part of the password.
-    return sys.stdin.readline().lstrip("\ufeff").rstrip("\r\n")
+NEW_CONFIG_SSLMODE = "require"
+"""``sslmode`` written by ``configure`` for a new configuration (no user file, no machine-wide value): encrypted,
+never silently plain. An existing configuration keeps its mode (e.g. ``prefer``)."""
 
 
 def _base_settings(lang: str) -> Settings:
-    """Settings from the files (not the environment: overrides must not be written into the user file).
-
-    A broken file is reported and ignored, since ``configure`` is how people repair it.
-    """
+    """Settings from the files (not the environment: overrides must not be written into the user file), with
+    :data:`NEW_CONFIG_SSLMODE` for a new configuration. A broken file is reported and ignored, since
+    ``configure`` is how people repair it."""
     from agent.deploy import config_files
 
     try:
-        return config_files.load(use_env=False).settings
+        loaded = config_files.load(use_env=False)
     except ConfigError as exc:
         print(tr("config.invalid_header", lang) + "\n" + exc.describe(lang), file=sys.stderr)
         return Settings()
+    settings = loaded.settings
+    if "connection.sslmode" not in loaded.sources and not config_files.user_file().exists():
+        settings = replace(settings, connection=replace(settings.connection, sslmode=NEW_CONFIG_SSLMODE))
+    return settings
 
 
 def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object], str | None]:
@@ -208,9 +139,16 @@ def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object]
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
-    from agent.adapters.choose import credential_store
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
     from agent.deploy import config_files
+    from agent.deploy.connection import (
+        ConnectionSetupError,
+        KeyringProblem,
+        NoPasswordStored,
+        open_keyring,
+        read_secret_line,
+        resolve,
+        store_password,
+    )
 
     lang: str = args.lang
     if args.show:
@@ -226,7 +164,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             overrides: dict[str, object] = {k: config.coerce(k, str(v)) for k, v in given.items()}
             if args.password_stdin:
                 user = str(overrides.get("connection.user", base.connection.user))
-                password = _read_password_stdin(lang, user) or None
+                password = read_secret_line(tr("configure.password_prompt", lang, user=user)) or None
         elif sys.stdin.isatty():
             overrides, password = _interactive(base.connection, lang)
         else:
@@ -245,25 +183,23 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     conn = settings.connection
     account = config.credential_account(conn)
     try:
-        store = credential_store()
-    except CredentialsUnavailable as exc:
-        print(tr("cred.unavailable", lang, detail=exc.detail), file=sys.stderr)
+        store = open_keyring()  # before testing anything: without a keyring nothing can be saved
+        params = resolve(conn, password_override=password)
+        keep_password = password is None
+        password = params.require_password()
+    except NoPasswordStored:
+        print(tr("configure.no_password", lang, account=account), file=sys.stderr)
+        return 2
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
         print(tr("configure.not_saved", lang), file=sys.stderr)
         return 1
-    keep_password = False
-    if password is None:
-        try:
-            password = store.get(account)
-        except CredentialsError as exc:
-            print(tr("cred.error", lang, detail=exc.detail), file=sys.stderr)
-            return 1
-        if password is None:
-            print(tr("configure.no_password", lang, account=account), file=sys.stderr)
-            return 2
-        keep_password = True
+    except ConnectionSetupError as exc:  # sslrootcert = system not usable here
+        print(exc.message(lang), file=sys.stderr)
+        return 2
 
-    print(tr("configure.checking", lang, server=f"{conn.host}:{conn.port}/{conn.database}"), flush=True)
-    result = check_server(conn, password, lang)
+    print(tr("configure.checking", lang, server=params.server), flush=True)
+    result = check_server(conn, password, lang, params=params)
     for line in result.lines:
         print("  " + line)
     if not result.ok:
@@ -271,10 +207,11 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         return 1
     try:
         if not keep_password:
-            store.set(account, password)
+            store_password(store, account, password)
         path = config_files.save_user(settings)
-    except CredentialsError as exc:
-        print(tr("cred.error", lang, detail=exc.detail), file=sys.stderr)
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
+        print(tr("configure.not_saved", lang), file=sys.stderr)
         return 1
     except OSError as exc:
         print(tr("configure.save_failed", lang, detail=str(exc)), file=sys.stderr)
@@ -296,9 +233,8 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
 
 def _show(lang: str) -> int:
-    from agent.adapters.choose import credential_store
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
     from agent.deploy import config_files
+    from agent.deploy.connection import KeyringProblem, open_keyring, read_keyring_password
 
     print(tr("configure.show_user_file", lang, path=config_files.user_file()))
     print(tr("configure.show_machine_file", lang, path=config_files.machine_file()))
@@ -312,28 +248,24 @@ def _show(lang: str) -> int:
         print("  " + line)
     account = config.credential_account(loaded.settings.connection)
     try:
-        store = credential_store()
-        state = "configure.password_stored" if store.get(account) is not None else "configure.password_absent"
+        store = open_keyring()
+        stored = read_keyring_password(account) is not None
+        state = "configure.password_stored" if stored else "configure.password_absent"
         print(tr("configure.show_password", lang, account=account, state=tr(state, lang), backend=store.backend_name))
-    except CredentialsUnavailable as exc:
-        print(tr("cred.unavailable", lang, detail=exc.detail), file=sys.stderr)
-        return 1
-    except CredentialsError as exc:
-        print(tr("cred.error", lang, detail=exc.detail), file=sys.stderr)
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
         return 1
     return 0
 
 
 def _forget(conn: ConnectionSettings, lang: str) -> int:
-    from agent.adapters.choose import credential_store
-    from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
+    from agent.deploy.connection import KeyringProblem, forget_password, open_keyring
 
     account = config.credential_account(conn)
     try:
-        removed = credential_store().delete(account)
-    except CredentialsError as exc:  # includes CredentialsUnavailable
-        key = "cred.unavailable" if isinstance(exc, CredentialsUnavailable) else "cred.error"
-        print(tr(key, lang, detail=exc.detail), file=sys.stderr)
+        removed = forget_password(open_keyring(), account)
+    except KeyringProblem as exc:
+        print(exc.message(lang), file=sys.stderr)
         return 1
     print(tr("configure.forgot" if removed else "configure.none_to_forget", lang, account=account))
     return 0
@@ -363,19 +295,3 @@ def _cmd_autostart(args: argparse.Namespace) -> int:
     else:
         print(tr("autostart.off", lang, location=status.location))
     return 0
-
-
-def load_connection() -> tuple[str, str | None]:
-    """For the running agent and ``listen`` without ``--dsn``: (conninfo without password, keyring password).
-
-    Reads the effective settings (:func:`agent.deploy.config_files.load`) and the password of their server. Raises
-    :class:`agent.core.config.ConfigError` for invalid settings and
-    :class:`agent.adapters.credentials_api.CredentialsError` (incl. ``CredentialsUnavailable``) from the keyring;
-    returns ``None`` as password when none is stored (libpq then tries ``PGPASSWORD``/``pgpass``). Any thread.
-    """
-    from agent.adapters.choose import credential_store
-    from agent.deploy import config_files
-
-    settings = config_files.load().settings
-    password = credential_store().get(config.credential_account(settings.connection))
-    return config_files.connection_dsn(settings.connection), password

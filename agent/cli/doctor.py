@@ -1,6 +1,7 @@
 """``doctor``: check the connection to the turnstile database and say what to do. Handlers run on the main thread.
 
-``python -m agent doctor [--dsn DSN] [--channel C] [--sslmode M] [--sslrootcert PATH] [--password-stdin] [--json]``
+``python -m agent doctor [--dsn DSN] [--channel C] [--sslmode M] [--sslrootcert PATH] [--mode notify|poll]
+[--password-stdin] [--json]``
 prints a table (check | result | what to do) or, with ``--json``, one JSON object (:meth:`DoctorReport.to_json`);
 exit code 0 when no check failed (warnings allowed), 1 when any check failed, 2 when the configuration is invalid.
 
@@ -52,6 +53,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of standard input"
     )
+    p.add_argument(
+        "--mode",
+        choices=("notify", "poll"),
+        default=None,
+        help="how the agent gets entries (default: configured, notify); poll skips the trigger and LISTEN checks",
+    )
     p.set_defaults(handler=_cmd_doctor)
 
 
@@ -78,6 +85,7 @@ def _configured_target(args: argparse.Namespace, password: str | None) -> Target
         sslmode=args.sslmode or target.sslmode,
         sslrootcert=args.sslrootcert or target.sslrootcert,
         connect_timeout_s=args.connect_timeout or target.connect_timeout_s,
+        mode=args.mode or target.mode,
     )
 
 
@@ -96,6 +104,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
             sslmode=args.sslmode,
             sslrootcert=args.sslrootcert,
             connect_timeout_s=args.connect_timeout or 5,
+            mode=args.mode or "notify",
         )
     else:
         try:

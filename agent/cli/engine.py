@@ -33,7 +33,13 @@ AddArg = Callable[[argparse.ArgumentParser], None]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
     """Add ``listen`` and ``simulate`` to ``sub``."""
-    p = sub.add_parser("listen", help="print member entries as they arrive (console listener)")
+    p = sub.add_parser(
+        "listen",
+        help="print member entries as they arrive (console listener)",
+        description="Exit codes: 0 --count reached or Ctrl+C; 1 --timeout passed or the engine stopped; 2 invalid "
+        "settings, malformed --dsn or unusable TLS settings; 4 the password could not be read from the OS keyring "
+        "(locked, no keyring, not answering).",
+    )
     p.add_argument(
         "--dsn",
         default=None,
@@ -45,6 +51,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument("--count", type=_non_negative_int, default=0, help="exit 0 after N entries (default: until Ctrl+C)")
     p.add_argument("--timeout", type=_seconds, default=0, help="exit 1 if the entries have not arrived after S seconds")
     p.add_argument("--cursor", type=Path, default=None, help="file that keeps the delivery cursor across runs")
+    p.add_argument(
+        "--mode",
+        choices=("notify", "poll"),
+        default=None,
+        help="notify: LISTEN (needs the kit's trigger); poll: no trigger, one query per interval, works on a "
+        "read replica (default: the configured one, else notify)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_interval,
+        default=None,
+        dest="poll_interval",
+        help="seconds between polls in poll mode (default: the configured one, else 1)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr (the engine's log lines)")
     p.set_defaults(handler=_cmd_listen)
 
@@ -83,6 +103,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _interval(text: str) -> float:
+    """argparse type: seconds between polls, 0.1 to 3600 (usage error otherwise)."""
+    value = _seconds(text)
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0.1 and 3600: {text}")
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -92,12 +120,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def entry_json(entry: Entry, source: str) -> dict[str, Any]:
-    """The ``listen --json`` object: SQL names (``id_entrada``, ``nombre``...), ISO 8601 times, ``source``."""
+    """The ``listen --json`` object: SQL names (``id_entrada``, ``nombre``...), ISO 8601 times, ``source``,
+    ``entrada_previa`` (the member's previous granted entry, ISO 8601, or null) and ``primera_visita`` (bool)."""
     out: dict[str, Any] = {col: _jsonable(getattr(entry, attr)) for col, attr in names.ENTRY_COLUMNS.items()}
     member = entry.member
     for col, attr in names.MEMBER_COLUMNS.items():
         if col != "id_miembro" and col != "notas":
             out[col] = _jsonable(getattr(member, attr)) if member else None
+    out["entrada_previa"] = _jsonable(entry.previous_entry_at)
+    out["primera_visita"] = entry.first_visit
     out["source"] = source
     return out
 
@@ -118,37 +149,57 @@ def _human(entry: Entry, source: str, lang: str) -> str:
 
 
 def _listen_config(args: argparse.Namespace) -> EngineConfig:
-    """--dsn given: that DSN (PG* variables fill what it leaves out). Otherwise the configured server, channel and
-    TLS settings with the password from the OS keyring (:func:`agent.cli.deploy.load_connection`)."""
+    """--dsn given: that DSN (PG* variables fill what it leaves out). Otherwise the configured server, channel,
+    TLS, mode and photo settings with the password from the OS keyring. Both through
+    :func:`agent.deploy.connection.resolve`; ``--channel``, ``--mode`` and ``--poll-interval`` override either.
+
+    Raises :class:`agent.deploy.connection.ConnectionSetupError` subclasses: a keyring that cannot be read
+    (locked, unreachable, not answering) is raised; no password stored is not (libpq's ``PGPASSWORD``/``.pgpass``
+    may still apply)."""
     from agent.db.engine import EngineConfig
+    from agent.deploy.connection import KeyringProblem, configured_settings, resolve
 
-    if args.dsn is not None:
+    overrides: dict[str, Any] = {
+        "cursor_path": args.cursor,
+        "require_ack": True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
+    }
+    if args.mode:
+        overrides["mode"] = args.mode
+    if args.poll_interval is not None:
+        overrides["poll_interval_s"] = args.poll_interval
+    if args.dsn is not None:  # the DSN's own sslmode etc. count: no settings at all
+        params = resolve(None, dsn_override=args.dsn, channel=args.channel)
         return EngineConfig(
-            dsn=args.dsn,
-            channel=args.channel or names.DEFAULT_CHANNEL,
-            cursor_path=args.cursor,
-            require_ack=True,  # an entry counts as delivered once printed: --count and Ctrl+C lose nothing
+            dsn=params.dsn,
+            password=params.password,
+            channel=params.channel,
+            sslmode=params.sslmode,
+            sslrootcert=params.sslrootcert,
+            connect_timeout_s=float(params.connect_timeout_s),
+            **overrides,
         )
-    from agent.cli.deploy import load_connection
-    from agent.deploy import config_files
-
-    settings = config_files.load().settings.connection
-    dsn, password = load_connection()
-    return EngineConfig(
-        dsn=dsn,
-        password=password,
-        channel=args.channel or settings.channel,
-        cursor_path=args.cursor,
-        require_ack=True,
-        sslmode=settings.sslmode,
-        sslrootcert=settings.sslrootcert,
-        connect_timeout_s=float(settings.connect_timeout_s),
+    settings = configured_settings()
+    params = resolve(settings.connection, channel=args.channel)
+    if isinstance(params.password_problem, KeyringProblem):
+        raise params.password_problem
+    return EngineConfig.from_settings(
+        settings,
+        dsn=params.dsn,
+        password=params.password,
+        channel=params.channel,
+        sslmode=params.sslmode,
+        sslrootcert=params.sslrootcert,
+        **overrides,
     )
 
 
+EXIT_KEYRING = 4
+"""``listen`` exit code: the password could not be read from the OS keyring (locked, none, not answering)."""
+
+
 def _cmd_listen(args: argparse.Namespace) -> int:
-    from agent.db.connect import connection_kwargs
     from agent.db.engine import ListenerEngine
+    from agent.deploy.connection import ConnectionSetupError, KeyringProblem
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
@@ -159,9 +210,12 @@ def _cmd_listen(args: argparse.Namespace) -> int:
             stream.reconfigure(errors="replace")
     try:
         config = _listen_config(args)
-        connection_kwargs(config.dsn)  # a malformed DSN is a usage error now, not an endless retry
-    except Exception as exc:  # ConfigError / CredentialsError / ValueError: a sentence, never a traceback
-        print(str(exc), file=sys.stderr)
+    except KeyringProblem as exc:  # a sentence with the fix, never a raw backend message or a traceback
+        print(exc.message(args.lang), file=sys.stderr)
+        print(tr("listen.keyring_failed", args.lang), file=sys.stderr)
+        return EXIT_KEYRING
+    except ConnectionSetupError as exc:  # invalid settings, malformed DSN, unusable sslrootcert=system
+        print(exc.message(args.lang), file=sys.stderr)
         return 2
     events: queue.Queue[Event] = queue.Queue()
     engine = ListenerEngine(config, events, lang=args.lang)
@@ -191,7 +245,10 @@ def _cmd_listen(args: argparse.Namespace) -> int:
                 if event.state is ConnState.LISTENING and not announced:
                     announced = True
                     print(tr("listen.connected", args.lang), file=start_lines)
-                    print(tr("listen.listening", args.lang, channel=config.channel), file=start_lines)
+                    if config.mode == "poll":
+                        print(tr("listen.polling", args.lang, seconds=f"{config.poll_interval_s:g}"), file=start_lines)
+                    else:
+                        print(tr("listen.listening", args.lang, channel=config.channel), file=start_lines)
                     print(tr("listen.waiting", args.lang), file=start_lines, flush=True)
                 elif (event.state, event.reason) not in shown:  # one line per kind of trouble, not per retry
                     shown.add((event.state, event.reason))

@@ -54,6 +54,12 @@ class Problem(StrEnum):
     """A connection pooler (PgBouncer) is in between and refuses something the agent needs."""
     DRIVER_MISSING = "driver_missing"
     """psycopg2 cannot be imported (``doctor`` only)."""
+    SESSION_TIMEOUT = "session_timeout"
+    """The server ended the session for being idle (``idle_session_timeout``, SQLSTATE 57P05, PostgreSQL 14+;
+    or ``idle_in_transaction_session_timeout``, 25P03) although the agent sets its own limits at connect."""
+    STATEMENT_TIMEOUT = "statement_timeout"
+    """The server cancelled a query of the agent (``statement_timeout`` or ``pg_cancel_backend``: SQLSTATE
+    57014 query_canceled)."""
 
 
 # SQLSTATEs (PostgreSQL docs, Appendix A "PostgreSQL Error Codes").
@@ -64,6 +70,9 @@ _SQLSTATE = {
     "57P01": Problem.CONNECTION_LOST,  # admin_shutdown (pg_terminate_backend, server stop)
     "57P02": Problem.CONNECTION_LOST,  # crash_shutdown
     "57P03": Problem.CONNECTION_LOST,  # cannot_connect_now (starting up / shutting down)
+    "57P05": Problem.SESSION_TIMEOUT,  # idle_session_timeout (PostgreSQL 14+)
+    "25P03": Problem.SESSION_TIMEOUT,  # idle_in_transaction_session_timeout
+    "57014": Problem.STATEMENT_TIMEOUT,  # query_canceled (statement_timeout, pg_cancel_backend)
     "42P01": Problem.SCHEMA,  # undefined_table
     "42703": Problem.SCHEMA,  # undefined_column
     "42501": Problem.SCHEMA,  # insufficient_privilege
@@ -180,6 +189,11 @@ _PATTERN_SOURCES: tuple[tuple[str, Problem], ...] = (
     (r"nome o servizio sconosciuto|nella risoluzione del nome", Problem.UNKNOWN_HOST),  # glibc it
     (r"der dienst ist nicht bekannt|fehler bei der namensauflösung", Problem.UNKNOWN_HOST),  # glibc de
     (r"host desconocido|no se conoce ese host", Problem.UNKNOWN_HOST),  # Windows es
+    # --- server limits (the FATAL text of an ended session arrives without SQLSTATE: as a notice) ---
+    (r"idle-session timeout|idle-in-transaction timeout", Problem.SESSION_TIMEOUT),
+    (r"statement timeout", Problem.STATEMENT_TIMEOUT),
+    (r"(sesiones|transacciones) abiertas inactivas", Problem.SESSION_TIMEOUT),  # es (postgres-15.mo)
+    (r"tiempo de espera de sentencias", Problem.STATEMENT_TIMEOUT),  # es
     # --- lost connections ---
     (r"server closed the connection", Problem.CONNECTION_LOST),
     (r"terminating connection", Problem.CONNECTION_LOST),

@@ -40,7 +40,9 @@ class ConnectionSettings:
     sslmode: str = "prefer"
     """libpq ``sslmode`` (PostgreSQL docs, "SSL Support": disable, allow, prefer, require, verify-ca, verify-full)."""
     sslrootcert: str = ""
-    """Path of the CA certificate file for ``verify-ca``/``verify-full``; empty = libpq's default."""
+    """Path of the CA certificate file for ``verify-ca``/``verify-full``, or ``system`` (the OS's trusted CAs, with
+    ``verify-full``: :mod:`agent.deploy.tls`). Empty: no CA file under ``allow``/``prefer``/``require`` (a stale
+    default ``root.crt`` is ignored: :data:`agent.db.connect.NO_ROOT_CERT`), libpq's default file under verify-*."""
     connect_timeout_s: int = 5
     """libpq ``connect_timeout`` (PostgreSQL docs, "Parameter Key Words"), seconds."""
     mode: str = "notify"

@@ -43,14 +43,42 @@ MESSAGES: dict[str, dict[str, str]] = {
     # credentials
     "cred.unavailable": {
         "es": (
-            "No hay un almacén de contraseñas del sistema utilizable ({detail}). En Windows se usa el "
+            "No hay un almacén de contraseñas del sistema utilizable, sin llavero ({detail}). En Windows se usa el "
             "Administrador de credenciales; en Linux hace falta un servicio Secret Service en la sesión "
-            "(GNOME Keyring o KWallet) desbloqueado. La contraseña nunca se guarda en un archivo."
+            "(GNOME Keyring o KWallet). Sin escritorio (SSH), ejecute el comando dentro de una sesión D-Bus con el "
+            'llavero abierto: dbus-run-session -- sh -c \'printf %s "$CLAVE_LLAVERO" | gnome-keyring-daemon '
+            "--unlock --components=secrets --daemonize >/dev/null; python -m agent configure ...' (ver "
+            "docs/it-deployment.md, «Credentials and the keyring»). La contraseña nunca se guarda en un archivo."
         ),
         "en": (
-            "No usable system password store ({detail}). Windows uses the Credential Manager; Linux needs a "
-            "Secret Service in the session (GNOME Keyring or KWallet), unlocked. The password is never saved "
-            "in a file."
+            "No usable system password store, no keyring ({detail}). Windows uses the Credential Manager; Linux "
+            "needs a Secret Service in the session (GNOME Keyring or KWallet). Without a desktop (SSH), run the "
+            "command inside a D-Bus session with the keyring unlocked: dbus-run-session -- sh -c 'printf %s "
+            '"$KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null; '
+            'python -m agent configure ...\' (see docs/it-deployment.md, "Credentials and the keyring"). The '
+            "password is never saved in a file."
+        ),
+    },
+    "cred.locked": {
+        "es": (
+            "Llavero bloqueado: el almacén de contraseñas del sistema está bloqueado y nadie lo desbloqueó "
+            "({detail}). Desbloquéelo (en el escritorio: el aviso de desbloqueo o «Contraseñas y claves»; sin "
+            "escritorio: gnome-keyring-daemon --unlock) y vuelva a intentarlo."
+        ),
+        "en": (
+            "Keyring locked: the system password store is locked and nobody unlocked it ({detail}). Unlock it "
+            '(on the desktop: the unlock prompt or "Passwords and Keys"; without a desktop: gnome-keyring-daemon '
+            "--unlock) and try again."
+        ),
+    },
+    "cred.timed_out": {
+        "es": (
+            "El llavero del sistema no respondió en {seconds} s (¿servicio colgado?). Reinicie la sesión o el "
+            "servicio del llavero y vuelva a intentarlo."
+        ),
+        "en": (
+            "The system keyring did not answer within {seconds} s (a hung service?). Restart the session or the "
+            "keyring service and try again."
         ),
     },
     "cred.error": {
@@ -60,6 +88,71 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cred.missing": {
         "es": "No hay contraseña guardada para {account}: ejecute «configure» (o use --password-stdin)",
         "en": "No password stored for {account}: run 'configure' (or use --password-stdin)",
+    },
+    "cred.state.unreachable": {"es": "sin llavero", "en": "no keyring"},
+    "cred.state.locked": {"es": "llavero bloqueado", "en": "keyring locked"},
+    "cred.state.timed_out": {"es": "llavero sin respuesta", "en": "keyring not answering"},
+    "cred.state.error": {"es": "error del llavero", "en": "keyring error"},
+    "cred.state.missing": {"es": "sin contraseña guardada", "en": "no password stored"},
+    # TLS trust (agent.deploy.tls)
+    "tls.system.weak_sslmode": {
+        "es": (
+            "sslrootcert = system exige sslmode = verify-full (ahora: {detail}): con los certificados del sistema "
+            "solo la comprobación del nombre del servidor protege. Use --sslmode verify-full."
+        ),
+        "en": (
+            "sslrootcert = system needs sslmode = verify-full (now: {detail}): with the system's certificates only "
+            "the server name check protects you. Use --sslmode verify-full."
+        ),
+    },
+    "tls.system.bad_env": {
+        "es": (
+            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o está vacío. "
+            "Corríjala o quítela."
+        ),
+        "en": (
+            "sslrootcert = system: the variable SSL_CERT_FILE points at '{detail}', which does not exist or is "
+            "empty. Fix it or remove it."
+        ),
+    },
+    "tls.system.no_bundle": {
+        "es": (
+            "sslrootcert = system: no se encontró el archivo de certificados del sistema (p. ej. "
+            "/etc/ssl/certs/ca-certificates.crt, paquete ca-certificates). Instálelo, o indique el certificado de la "
+            "CA del servidor con --sslrootcert RUTA."
+        ),
+        "en": (
+            "sslrootcert = system: the system's CA bundle was not found (e.g. /etc/ssl/certs/ca-certificates.crt, "
+            "package ca-certificates). Install it, or name the server's CA certificate with --sslrootcert PATH."
+        ),
+    },
+    "tls.system.no_roots": {
+        "es": (
+            "sslrootcert = system: no se pudieron exportar los certificados de confianza de Windows ({detail}). "
+            "Indique el certificado de la CA del servidor con --sslrootcert RUTA."
+        ),
+        "en": (
+            "sslrootcert = system: the Windows trusted certificates could not be exported ({detail}). Name the "
+            "server's CA certificate with --sslrootcert PATH."
+        ),
+    },
+    "configure.tls_hint": {
+        "es": (
+            "El servidor no ofrece TLS y la configuración lo exige (sslmode = require, lo normal en configuraciones "
+            "nuevas). Active TLS en "
+            "el servidor (ssl = on; ver docs/it-deployment.md, «TLS») o acepte una conexión sin cifrar con "
+            "--sslmode prefer."
+        ),
+        "en": (
+            "The server offers no TLS and the settings require it (sslmode = require, the default of new "
+            "configurations). Turn TLS on in the "
+            'server (ssl = on; see docs/it-deployment.md, "TLS") or accept an unencrypted connection with '
+            "--sslmode prefer."
+        ),
+    },
+    "listen.keyring_failed": {
+        "es": "listen: no se pudo leer la contraseña del llavero (código de salida 4).",
+        "en": "listen: could not read the password from the keyring (exit code 4).",
     },
     # configure
     "configure.prompt": {"es": "{label} [{current}]: ", "en": "{label} [{current}]: "},

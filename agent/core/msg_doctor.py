@@ -253,10 +253,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Cada transacción llega a otra sesión del servidor: agrupación por transacción.",
         "en": "Each transaction reaches another server session: transaction pooling.",
     },
-    "doctor.listen.recovery": {
-        "es": "el servidor está en recuperación (réplica de solo lectura)",
-        "en": "the server is in recovery (read-only replica)",
-    },
     "doctor.queries.ok": {
         "es": "puede leer todas las columnas que usa el agente",
         "en": "can read every column the agent uses",

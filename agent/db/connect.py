@@ -1,5 +1,6 @@
-"""Hardened connection parameters for every connection the agent opens, and a connect helper whose errors are
-safe to show and to log.
+"""Conninfo: hardened connection parameters for every connection the agent opens, and a connect helper whose
+errors are safe to show and to log. (Turning *settings* plus the keyring password into these parameters is
+:mod:`agent.deploy.connection`, the one path every command uses.)
 
 :func:`connection_kwargs` builds the keyword arguments for ``psycopg2.connect(**kwargs)``: the libpq conninfo
 (``dsn``) without a password, and next to it TLS (``sslmode``, ``sslrootcert``), ``connect_timeout``, TCP
@@ -10,22 +11,40 @@ error ("missing "=" after ..."), and the returned mapping hides it from ``repr``
 :func:`open_connection` connects with those kwargs and turns a failure into :class:`ConnectError`, whose text is the
 server's/libpq's message with any password removed, plus the classified :class:`~agent.core.advice.Problem`.
 
+**TLS trust without surprises.** libpq reads ``~/.postgresql/root.crt`` (Windows ``%APPDATA%\\postgresql\\root.crt``)
+whenever that file exists and no ``sslrootcert`` is given, *also* under ``sslmode=prefer/require`` (PostgreSQL docs,
+libpq "SSL Support", 34.19.1: "if a root CA file exists, the behavior of sslmode=require will be the same as that of
+verify-ca"). A stale file left there by another tool then fails the handshake, and under ``prefer`` libpq silently
+retries without encryption. So for the modes that do not ask for verification (``allow``/``prefer``/``require``) and
+no ``sslrootcert`` from the caller, the DSN or ``PGSSLROOTCERT``, :func:`connection_kwargs` passes
+:data:`NO_ROOT_CERT`, a path that cannot exist: libpq then skips verification, as the configured mode says
+(``verify-ca``/``verify-full`` keep libpq's default file). :func:`default_root_cert` names that file for ``doctor``.
+
 Which thread: any. :func:`connection_kwargs` is pure (no I/O) apart from importing psycopg2 to parse ``dsn``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from agent.core.advice import Problem, classify
+from agent.core.config import SSLMODES as SSLMODES  # re-exported: the one list (PostgreSQL docs, "SSL Support")
 
 log = logging.getLogger(__name__)
 
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-"""libpq ``sslmode`` values (PostgreSQL docs, "SSL Support", table "SSL Mode Descriptions")."""
+VERIFYING_SSLMODES = ("verify-ca", "verify-full")
+"""``sslmode`` values that check the server's certificate against ``sslrootcert``."""
+
+NO_ROOT_CERT = os.path.join(os.devnull, "aviso-entradas-no-root-cert")
+"""An ``sslrootcert`` that cannot exist (a file "inside" ``/dev/null``: ``ENOTDIR``; on Windows inside ``nul``,
+a reserved device name no ordinary folder can have), so libpq's ``stat()`` fails and it verifies nothing under
+``allow``/``prefer``/``require`` instead of reading a default ``root.crt`` (libpq ``initialize_SSL``)."""
 
 APPLICATION_NAME = "aviso-entradas"
 REDACTED = "********"
@@ -73,6 +92,8 @@ def connection_kwargs(
     keepalives_count: int = 3,
     tcp_user_timeout_ms: int | None = 30_000,
     target_session_attrs: str | None = None,
+    ignore_default_root_cert: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> ConnectKwargs:
     """Keyword arguments for ``psycopg2.connect(**kwargs)``.
 
@@ -84,6 +105,9 @@ def connection_kwargs(
     ``idle + interval * count`` seconds (25 s by default); ``tcp_user_timeout_ms`` (Linux, libpq 12+) bounds how
     long sent data may stay unacknowledged (``None`` leaves the OS default). ``target_session_attrs``: e.g.
     ``primary`` to refuse hot standbys at connect time (libpq 14+), ``None`` = libpq default ``any``.
+    ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
+    in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
+    ``PGSSLROOTCERT``), see the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
     unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode`` or a
@@ -107,6 +131,10 @@ def connection_kwargs(
         kwargs["sslmode"] = sslmode
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
+    elif ignore_default_root_cert and not _names_root_cert(params, os.environ if env is None else env):
+        mode = sslmode or params.get("sslmode") or (os.environ if env is None else env).get("PGSSLMODE") or "prefer"
+        if mode != "disable" and mode not in VERIFYING_SSLMODES:
+            kwargs["sslrootcert"] = NO_ROOT_CERT
     kwargs["connect_timeout"] = max(2, int(connect_timeout_s))
     kwargs["application_name"] = application_name[:63]
     kwargs["keepalives"] = 1
@@ -120,17 +148,58 @@ def connection_kwargs(
     return kwargs
 
 
+def _names_root_cert(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    return bool(params.get("sslrootcert") or env.get("PGSSLROOTCERT"))
+
+
+def default_root_cert(env: Mapping[str, str] | None = None) -> Path | None:
+    """The CA file libpq reads by default when no ``sslrootcert`` is given, if it exists, else None.
+
+    ``~/.postgresql/root.crt`` (libpq takes the home folder from ``HOME``, then the password database), on Windows
+    ``%APPDATA%\\postgresql\\root.crt`` (PostgreSQL docs, libpq "SSL Support", table "Libpq/Client SSL File
+    Usage"). The agent itself never uses it under ``allow``/``prefer``/``require`` (:data:`NO_ROOT_CERT`); ``doctor``
+    names it as the cause of a verification failure under ``verify-ca``/``verify-full`` without ``sslrootcert``,
+    or as a file the agent ignores. Reads only the file system; any thread.
+    """
+    env = os.environ if env is None else env
+    if sys.platform == "win32":
+        appdata = env.get("APPDATA")
+        if not appdata:
+            return None
+        path = Path(appdata) / "postgresql" / "root.crt"
+    else:
+        home = env.get("HOME") or os.path.expanduser("~")
+        path = Path(home) / ".postgresql" / "root.crt"
+    return path if path.is_file() else None
+
+
+def make_conninfo(**params: str | int | None) -> str:
+    """A libpq keyword/value conninfo string from ``params`` (empty/None values left out), each value single-quoted
+    with ``\\`` and ``'`` escaped (PostgreSQL docs, libpq "Keyword/Value Connection Strings"). Pure; needs no
+    driver. The one conninfo builder of the agent (``config_files.connection_dsn`` and doctor's target use it)."""
+    parts = []
+    for key, value in params.items():
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        parts.append(f"{key}='{text}'")
+    return " ".join(parts)
+
+
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
+_ENV_PASSWORD = re.compile(r"(PGPASSWORD\s*=\s*)(\S+)")
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with each of ``secrets`` and any ``password=...`` / URL password replaced by ``********``. Pure."""
+def redact(text: str, *secrets: str | None, mask: str = REDACTED) -> str:
+    """``text`` with each of ``secrets`` and any ``password=...`` / URL password / ``PGPASSWORD=...`` replaced by
+    ``mask``. Pure. (The log filter in :mod:`agent.logging_setup` can use this one.)"""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, REDACTED)
-    text = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
-    return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+            text = text.replace(secret, mask)
+    text = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + mask, text)
+    text = _ENV_PASSWORD.sub(lambda m: m.group(1) + mask, text)
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + mask + m.group(3), text)
 
 
 def safe_dsn(kwargs: Mapping[str, Any]) -> str:

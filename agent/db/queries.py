@@ -6,6 +6,7 @@ Optional display columns a real turnstile schema lacks (or that are not granted)
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,17 @@ SELECT c.relname, a.attname
 """
 """Parameters: ``entries``, ``members`` (table names). Rows: (table, column) the current role may SELECT."""
 
+HISTORY_INDEX_SQL = """
+SELECT EXISTS (
+  SELECT 1 FROM pg_index AS i
+   WHERE i.indrelid = to_regclass(%(entries)s) AND i.indisvalid AND i.indnatts >= 2
+     AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) = 'id_miembro'
+     AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[1]) = 'fecha_hora')
+"""
+"""Parameter ``entries``. One row: whether an index on ``(id_miembro, fecha_hora, ...)`` exists (setup-db's
+``registro_entradas_miembro_fecha_idx``). Without it the history columns would scan the table once per entry, so
+the engine leaves them out (``previous_entry_at`` None, ``first_visit`` False) and logs why."""
+
 START_SQL = f"""
 SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE e.fecha_hora < t.start), 0), t.start
   FROM (SELECT now() - %(elapsed_s)s * interval '1 second' AS start) AS t
@@ -35,13 +47,32 @@ SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE 
 the agent's monotonic clock, so the PC's wall clock does not matter). Row: (highest id older than that, start)."""
 
 BACKLOG_SQL = f"""
-SELECT count(*), min(fecha_hora)::timestamptz, max(fecha_hora)::timestamptz, coalesce(max(id_entrada), 0)
-  FROM {names.ENTRIES_TABLE}
- WHERE tipo_acceso = %(member)s AND id_entrada > %(after_id)s
-   AND fecha_hora < now() - %(max_age_s)s * interval '1 second'
+SELECT count(e.id_entrada), min(e.fecha_hora)::timestamptz, max(e.fecha_hora)::timestamptz,
+       coalesce(max(e.id_entrada), 0), min(t.cutoff)
+  FROM (SELECT now() - %(max_age_s)s * interval '1 second' AS cutoff) AS t
+  LEFT JOIN {names.ENTRIES_TABLE} AS e
+    ON e.id_entrada > %(after_id)s AND e.tipo_acceso = %(member)s AND e.fecha_hora < t.cutoff
 """
 """Entries not yet delivered that are older than the replay age: reported as one summary. Row: count, oldest,
-newest, max id."""
+newest, max id, and the ``cutoff`` time used (pass it to :meth:`EntrySelect.pending_ids_sql`, so that an entry
+dated between two statements' ``now()`` is in exactly one of them). Index: a range of the primary key
+(``id_entrada > after_id``): only rows not yet delivered."""
+
+
+def session_limits_sql(server_version: int, *, statement_timeout_ms: int, idle_in_transaction_ms: int) -> str:
+    """``SET`` statements that make the session's limits the agent's own, whatever the role or database says
+    (``ALTER ROLE ... SET statement_timeout``): ``statement_timeout`` (our query bound), ``idle_session_timeout =
+    0`` (PostgreSQL 14+; the listener is idle by design between NOTIFYs and polls) and
+    ``idle_in_transaction_session_timeout`` (the agent never holds a transaction open; a bound all the same).
+    ``server_version``: ``connection.server_version`` (e.g. 150004). Session-level ``SET`` overrides role and
+    database settings (PostgreSQL docs, "Setting Parameters": SET > ALTER ROLE > ALTER DATABASE > file)."""
+    parts = [
+        f"SET statement_timeout = {int(statement_timeout_ms)}",
+        f"SET idle_in_transaction_session_timeout = {int(idle_in_transaction_ms)}",
+    ]
+    if server_version >= 140000:
+        parts.append("SET idle_session_timeout = 0")
+    return "; ".join(parts)
 
 
 # How each column is read, so that one odd row can never stop delivery for everyone (every value arrives in a type
@@ -58,16 +89,44 @@ _EXPR = {
 }
 
 
+_EARLIER = (
+    "p.id_miembro = e.id_miembro AND p.tipo_acceso = %(member)s AND p.fecha_hora <= e.fecha_hora"
+    " AND (p.fecha_hora < e.fecha_hora OR p.id_entrada < e.id_entrada)"
+)
+"""An earlier entry ``p`` of the same member as ``e``. Index: ``(id_miembro, fecha_hora)`` (setup-db's
+``registro_entradas_miembro_fecha_idx``): a range of one member's entries."""
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class EntrySelect:
-    """The SELECT list for entries joined with members, for the columns available on this server."""
+    """The SELECT list for entries joined with members, for the columns available on this server.
+
+    ``photo_column``: a readable column of ``miembros`` holding the photo's bytes (``photos.column``), read into
+    :attr:`agent.core.model.Member.photo_data` when at most ``photo_max_bytes`` long; None: no photo column.
+    ``history``: compute ``previous_entry_at`` / ``first_visit`` (:class:`agent.core.model.Entry`) in the re-read.
+    """
 
     entry_columns: tuple[str, ...]
     member_columns: tuple[str, ...]
+    photo_column: str | None = None
+    photo_max_bytes: int = 5_000_000
+    history: bool = True
 
     @classmethod
-    def from_readable(cls, readable: Sequence[tuple[str, str]]) -> EntrySelect:
-        """Build from :data:`READABLE_COLUMNS_SQL` rows. Raises :class:`SchemaError` naming what is missing."""
+    def from_readable(
+        cls,
+        readable: Sequence[tuple[str, str]],
+        *,
+        photo_column: str = "",
+        photo_max_bytes: int = 5_000_000,
+        history: bool = True,
+    ) -> EntrySelect:
+        """Build from :data:`READABLE_COLUMNS_SQL` rows. Raises :class:`SchemaError` naming what is missing. A
+        configured ``photo_column`` that is not readable is left out (logged by the caller, never fatal)."""
         entries = {col for table, col in readable if table == names.ENTRIES_TABLE}
         members = {col for table, col in readable if table == names.MEMBERS_TABLE}
         missing = [f"{names.ENTRIES_TABLE}.{c}" for c in names.ENTRY_REQUIRED if c not in entries]
@@ -77,9 +136,12 @@ class EntrySelect:
         return cls(
             tuple(c for c in names.ENTRY_COLUMNS if c in entries),
             tuple(c for c in names.MEMBER_COLUMNS if c in members and c != "id_miembro"),
+            photo_column=photo_column if photo_column and photo_column in members else None,
+            photo_max_bytes=int(photo_max_bytes),
+            history=history,
         )
 
-    def _select_list(self) -> str:
+    def _select_list(self, photo: bool) -> str:
         parts = [
             _EXPR.get(c, "e.{c}::text").format(c=c, t="e") if c in self.entry_columns else "NULL"
             for c in names.ENTRY_COLUMNS
@@ -90,40 +152,79 @@ class EntrySelect:
             for c in names.MEMBER_COLUMNS
             if c != "id_miembro"
         ]
+        if self.history:
+            granted = f" AND p.resultado::text = '{names.RESULT_GRANTED}'" if "resultado" in self.entry_columns else ""
+            parts.append(
+                f"(SELECT CASE WHEN p.fecha_hora::timestamptz BETWEEN '0001-01-02' AND '9999-12-30'"
+                f" THEN p.fecha_hora::timestamptz END FROM {names.ENTRIES_TABLE} AS p"
+                f" WHERE {_EARLIER}{granted} ORDER BY p.fecha_hora DESC LIMIT 1)"
+            )
+            parts.append(
+                f"e.id_miembro IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {names.ENTRIES_TABLE} AS p WHERE {_EARLIER})"
+            )
+        else:
+            parts += ["NULL", "false"]
+        if photo and self.photo_column:
+            col = f"m.{_quote(self.photo_column)}"
+            parts.append(f"CASE WHEN octet_length({col}) <= {int(self.photo_max_bytes)} THEN {col} END")
+        else:
+            parts.append("NULL")
         return ", ".join(parts)
 
-    def _from(self) -> str:
+    def by_ids_sql(self, *, photo: bool = True) -> str:
+        """The re-read: member entries by id, with their member, history and (``photo``) photo bytes.
+
+        Parameters: ``member`` (``tipo_acceso`` of members), ``ids`` (list of int). Index: the primary key
+        (``id_entrada = ANY(ids)``), ``miembros``' primary key, and ``(id_miembro, fecha_hora)`` for the
+        history columns. Rows: see :meth:`row_to_entry`."""
         return (
-            f"FROM {names.ENTRIES_TABLE} AS e LEFT JOIN {names.MEMBERS_TABLE} AS m ON m.id_miembro = e.id_miembro"
-            f" WHERE e.tipo_acceso = %(member)s"
-        )
-
-    def by_ids_sql(self) -> str:
-        """Entries by id (parameter ``ids``: list of int), member entries only."""
-        return f"SELECT {self._select_list()} {self._from()} AND e.id_entrada = ANY(%(ids)s) ORDER BY e.id_entrada"
-
-    def catch_up_sql(self) -> str:
-        """One page of member entries to replay, by id.
-
-        Parameters: ``after_id`` (cursor id), ``since`` (cursor time - lookback, timestamptz), ``max_age_s``
-        (replay age, seconds), ``page_after`` (keyset: last id of the previous page, 0 at first), ``limit``.
-        """
-        return (
-            f"SELECT {self._select_list()} {self._from()}"
-            " AND (e.fecha_hora >= now() - %(max_age_s)s * interval '1 second'"
-            " AND (e.id_entrada > %(after_id)s OR e.fecha_hora >= %(since)s)"
-            " OR e.fecha_hora IS NULL AND e.id_entrada > %(after_id)s)"
-            " AND e.id_entrada > %(page_after)s ORDER BY e.id_entrada LIMIT %(limit)s"
+            f"SELECT {self._select_list(photo)} FROM {names.ENTRIES_TABLE} AS e"
+            f" LEFT JOIN {names.MEMBERS_TABLE} AS m ON m.id_miembro = e.id_miembro"
+            " WHERE e.id_entrada = ANY(%(ids)s) AND e.tipo_acceso = %(member)s ORDER BY e.id_entrada"
         )
 
     @staticmethod
+    def pending_ids_sql() -> str:
+        """Ids (and times) of member entries that may not have been delivered: the catch-up, the sweep and the
+        poll. Two index range scans in one statement, never a scan of the table:
+
+        * new ids: ``id_entrada > greatest(after_id, page_after)`` by the primary key, in id order, at most
+          ``limit`` rows, not dated before ``cutoff`` (those went into the backlog summary; None: any date);
+        * the late-commit window: ``fecha_hora >= since AND id_entrada <= after_id`` by the ``fecha_hora`` index
+          (``registro_entradas_fecha_hora_idx``): rows that committed after a higher id was delivered (not
+          before ``cutoff`` either).
+
+        Parameters: ``member``, ``after_id`` (the ledger's cursor id), ``page_after`` (keyset paging of the new
+        ids; 0 or ``after_id`` on the first page), ``since`` (cursor time - lookback), ``cutoff`` (the backlog's,
+        or None), ``limit``.
+        Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part)``; the new part first, in id order."""
+        t = names.ENTRIES_TABLE
+        fecha = _EXPR["fecha_hora"].format(t="e", c="fecha_hora")
+        return (
+            f"(SELECT e.id_entrada::bigint, {fecha}, true FROM {t} AS e"
+            " WHERE e.id_entrada > greatest(%(after_id)s, %(page_after)s) AND e.tipo_acceso = %(member)s"
+            " AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s OR e.fecha_hora IS NULL)"
+            " ORDER BY e.id_entrada LIMIT %(limit)s)"
+            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false FROM {t} AS e"
+            " WHERE e.fecha_hora >= %(since)s AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s)"
+            " AND e.id_entrada <= %(after_id)s AND e.tipo_acceso = %(member)s)"
+        )
+
+    @classmethod
+    def catch_up_sql(cls) -> str:
+        """:meth:`pending_ids_sql` with the cutoff computed from a ``max_age_s`` parameter (the older interface,
+        used by ``doctor``)."""
+        return cls.pending_ids_sql().replace("%(cutoff)s", "(now() - %(max_age_s)s * interval '1 second')")
+
+    @staticmethod
     def row_to_entry(row: Sequence[Any]) -> Entry:
-        """An :class:`Entry` from one row of :meth:`by_ids_sql` / :meth:`catch_up_sql`. Never raises for odd
-        member data: what cannot be read is ``None`` (the entry itself is always delivered)."""
+        """An :class:`Entry` from one row of :meth:`by_ids_sql`. Never raises for odd member data: what cannot be
+        read is ``None`` (the entry itself is always delivered)."""
         n = len(names.ENTRY_COLUMNS)
         e = dict(zip(names.ENTRY_COLUMNS.values(), row[:n], strict=True))
         member_keys = ["member_id"] + [v for k, v in names.MEMBER_COLUMNS.items() if k != "id_miembro"]
-        m = dict(zip(member_keys, row[n:], strict=True))
+        m = dict(zip(member_keys, row[n : n + len(member_keys)], strict=True))
+        previous, first_visit, photo = row[n + len(member_keys) :]
         member = None
         if m["member_id"] is not None:
             member = Member(
@@ -136,6 +237,7 @@ class EntrySelect:
                 birth_date=m["birth_date"],
                 photo_url=m["photo_url"],
                 notes=m["notes"],
+                photo_data=bytes(photo) if isinstance(photo, bytes | memoryview) and len(photo) else None,
             )
         return Entry(
             entry_id=int(e["entry_id"]),
@@ -145,7 +247,41 @@ class EntrySelect:
             turnstile=e["turnstile"],
             result=e["result"],
             member=member,
+            previous_entry_at=previous,
+            first_visit=bool(first_visit),
         )
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    """One statement the engine sends, with sample parameters, for ``doctor`` to ``EXPLAIN``."""
+
+    name: str
+    sql: str
+    params: dict[str, Any]
+
+
+def engine_queries(
+    select: EntrySelect, *, max_id: int, now: dt.datetime, lookback_s: float = 60.0
+) -> tuple[NamedQuery, ...]:
+    """Every statement an idle agent sends on a sweep (NOTIFY mode), a poll (poll mode), and the re-read, with
+    the parameters it would use with its cursor at ``max_id`` (the table's highest id) at server time ``now``.
+    Names: ``backlog``, ``pending`` (sweep, catch-up and poll), ``reread`` (one batch of ids), ``start``."""
+    common: dict[str, Any] = {"member": names.MEMBER_ACCESS}
+    pending = {
+        **common,
+        "after_id": max_id,
+        "page_after": max_id,
+        "since": now - dt.timedelta(seconds=lookback_s),
+        "cutoff": now - dt.timedelta(seconds=600),
+        "limit": 5000,
+    }
+    return (
+        NamedQuery("backlog", BACKLOG_SQL, {**common, "after_id": max_id, "max_age_s": 600.0}),
+        NamedQuery("pending", select.pending_ids_sql(), pending),
+        NamedQuery("reread", select.by_ids_sql(), {**common, "ids": [max_id]}),
+        NamedQuery("start", START_SQL, {"elapsed_s": 0.0}),
+    )
 
 
 def _id(text: Any) -> int | str:

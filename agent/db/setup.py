@@ -1,13 +1,16 @@
-"""``setup-db``: install the turnstile kit (schema, trigger, ``pos_user``) idempotently and say what changed.
+"""``setup-db``: install the turnstile kit (schema, trigger, ``pos_user``, indexes) idempotently and say what changed.
 
 Runs the same files a person would run with psql (``sql/*.sql``), in one transaction, so a failure leaves the
-database as it was. Which thread: any; :func:`apply` works on the caller's connection (not shared with another
-thread meanwhile) and commits or rolls back on it.
+database as it was; then, outside any transaction, builds missing indexes concurrently (:mod:`.setup_index`) and
+judges what it installed (:mod:`agent.db.kit_plan`: partitions, two-phase commit). Which thread: any;
+:func:`apply` works on the caller's connection (not shared with another thread meanwhile) and commits or rolls
+back on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg2
@@ -17,6 +20,7 @@ from psycopg2.extensions import encrypt_password
 from agent import resources
 from agent.core import names
 from agent.core.i18n import tr
+from agent.db import inspect
 
 PREAMBLE_END = "-- END OF PSQL PREAMBLE"
 
@@ -27,9 +31,24 @@ class SetupError(RuntimeError):
 
 @dataclass
 class SetupReport:
-    """What :func:`apply` did, as translated lines for people."""
+    """What :func:`apply` did, as translated lines for people; ``failed`` when an index build failed (the rest is
+    installed; re-running setup-db rebuilds it)."""
 
     lines: list[str] = field(default_factory=list)
+    failed: bool = False
+    echo: Callable[[str], None] | None = field(default=None, repr=False)
+    """Where lines go as soon as they are final (after the commit), and progress lines while an index builds."""
+    _echoed: int = 0
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def flush(self) -> None:
+        """Hand the lines not yet shown to :attr:`echo`."""
+        if self.echo is not None:
+            for line in self.lines[self._echoed :]:
+                self.echo(line)
+        self._echoed = len(self.lines)
 
 
 def trigger_sql() -> str:
@@ -38,34 +57,24 @@ def trigger_sql() -> str:
     return text.split(PREAMBLE_END, 1)[1]
 
 
-def _trigger_state(cur: psycopg2.extensions.cursor) -> tuple[str | None, int | None, str | None]:
-    """(function source, trigger OID, trigger arguments) currently installed; None where missing."""
-    cur.execute("SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(%s)", (names.TRIGGER_FUNCTION + "()",))
-    row = cur.fetchone()
-    src = row[0] if row else None
-    cur.execute(
-        "SELECT t.oid, encode(t.tgargs, 'hex') FROM pg_trigger t "
-        "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
-        (names.ENTRIES_TABLE, names.TRIGGER_NAME),
+_TriggerState = tuple[tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...]]
+
+
+def _trigger_state(cur: psycopg2.extensions.cursor) -> _TriggerState:
+    """Our function's body and comment and every trigger calling it (relation, name, enabled, arguments), read
+    inside the install's transaction."""
+    state = inspect.read_cursor(cur)
+    fn = state.function
+    return (
+        (fn.source, fn.comment) if fn else None,
+        tuple((t.relation, t.name, t.enabled, t.args) for t in state.triggers if not t.cloned),
     )
-    row = cur.fetchone()
-    return src, (int(row[0]) if row else None), (row[1] if row else None)
 
 
-def _role_state(cur: psycopg2.extensions.cursor) -> tuple[object, ...] | None:
+def _role_state(cur: psycopg2.extensions.cursor) -> tuple[str, ...] | None:
     """``pos_user``'s attributes and every ACL on the two tables and this database (None: no such role)."""
-    cur.execute(
-        "SELECT r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,"
-        " (SELECT datacl::text FROM pg_database WHERE datname = current_database()),"
-        " (SELECT array_agg(c.relacl::text ORDER BY c.oid) FROM pg_class c WHERE c.oid IN (to_regclass(%s),"
-        "  to_regclass(%s))),"
-        " (SELECT array_agg(a.attacl::text ORDER BY a.attrelid, a.attnum) FROM pg_attribute a"
-        "   WHERE a.attrelid IN (to_regclass(%s), to_regclass(%s)) AND a.attnum > 0)"
-        " FROM pg_roles r WHERE r.rolname = %s",
-        (names.ENTRIES_TABLE, names.MEMBERS_TABLE, names.ENTRIES_TABLE, names.MEMBERS_TABLE, names.ROLE),
-    )
-    row = cur.fetchone()
-    return tuple(row) if row else None
+    role = inspect.read_cursor(cur, role=names.ROLE).role
+    return role.acl if role is not None and role.exists else None
 
 
 def apply(
@@ -77,26 +86,45 @@ def apply(
     demo_data: bool = False,
     lang: str = "es",
     today: dt.date | None = None,
+    trigger: bool = True,
+    indexes: bool = True,
+    progress: Callable[[str], None] | None = None,
+    progress_interval_s: float = 2.0,
 ) -> SetupReport:
     """Install the kit over ``conn`` and commit. ``conn``: a superuser, or the tables' owner with CREATEROLE.
 
-    ``channel``: the NOTIFY channel, case-sensitive, 1-63 bytes (an identifier: ``pg_notify`` refuses longer names,
-    PostgreSQL docs "NOTIFY"). Returns the report lines (created / updated / unchanged for each part).
+    ``channel``: the NOTIFY channel, case-sensitive, 1-63 bytes (an identifier: ``pg_notify`` refuses longer
+    names, PostgreSQL docs "NOTIFY"). Returns the report lines (created / updated / unchanged for each part).
 
-    ``schema`` also creates the reference tables (``sql/schema.sql``); ``pos_password`` sets ``pos_user``'s password
-    as a SCRAM-SHA-256 verifier computed here (libpq ``PQencryptPasswordConn``), so the clear text never reaches the
-    server or its log; ``demo_data`` loads the sample members (:mod:`agent.db.demo_data`) when ``miembros`` is empty.
-    Raises :class:`SetupError` (nothing changed) or ``psycopg2.Error``; rolls back on any error.
+    ``schema`` also creates the reference tables (``sql/schema.sql``); ``pos_password`` sets ``pos_user``'s
+    password as a SCRAM-SHA-256 verifier computed here (libpq ``PQencryptPasswordConn``), so the clear text never
+    reaches the server or its log; ``demo_data`` loads the sample members (:mod:`agent.db.demo_data`) when
+    ``miembros`` is empty. ``trigger`` False (``--no-trigger``): only the role and its grants, for the poll mode (an
+    existing trigger is left as it is and said so). The trigger goes on ``registro_entradas`` and every inheritance
+    child (declarative partitions get the parent's as a clone: ``sql/setup_postgres_trigger.sql``).
+
+    After the commit, ``indexes`` builds the indexes the agent relies on when missing or INVALID
+    (:mod:`agent.db.setup_index`: ``CREATE INDEX CONCURRENTLY``, autocommit). ``progress`` receives every report
+    line once it is final (after the commit) and progress lines while an index builds, every
+    ``progress_interval_s`` seconds. The report then says what the installed state means: two-phase commit
+    enabled on the server, tables without the trigger.
+
+    Raises :class:`SetupError` (nothing changed: also on a hot-standby replica) or ``psycopg2.Error``; rolls back
+    the transactional part on any error.
     """
     if not channel or "\x00" in channel or len(channel.encode()) > 63:
         raise SetupError(tr("setup.bad_channel", lang, channel=channel.replace("\x00", "\\0")))
-    report = SetupReport()
+    report = SetupReport(echo=progress)
     try:
         with conn.cursor() as cur:
+            cur.execute("SELECT pg_is_in_recovery()")
+            row = cur.fetchone()
+            if row and row[0]:
+                raise SetupError(tr("setup.replica", lang))
             missing = [t for t in (names.MEMBERS_TABLE, names.ENTRIES_TABLE) if not _exists(cur, t)]
             if schema:
                 cur.execute(resources.sql("schema.sql").read_text(encoding="utf-8"))
-                report.lines.append(
+                report.add(
                     tr("setup.schema_created", lang, tables=", ".join(missing))
                     if missing
                     else tr("setup.schema_present", lang)
@@ -104,44 +132,106 @@ def apply(
             elif missing:
                 raise SetupError(tr("setup.no_tables", lang, table=missing[0]))
 
-            before = _trigger_state(cur)
-            cur.execute("SELECT set_config('aviso_entradas.channel', %s, true)", (channel,))
-            cur.execute(trigger_sql())
-            after = _trigger_state(cur)
-            if before == after:
-                report.lines.append(tr("setup.trigger_unchanged", lang, channel=channel))
-            elif before[1] is None:
-                report.lines.append(tr("setup.trigger_created", lang, channel=channel))
+            if trigger:
+                _install_trigger(cur, channel, report, lang)
             else:
-                report.lines.append(tr("setup.trigger_updated", lang, channel=channel))
+                report.add(tr("setup.no_trigger", lang))
+                present = _trigger_state(cur)[1]
+                if present:
+                    tables = ", ".join(sorted({t[0] for t in present}))
+                    report.add(tr("setup.no_trigger_present", lang, tables=tables))
 
             role_before = _role_state(cur)
             cur.execute(resources.sql("create_pos_user.sql").read_text(encoding="utf-8"))
             if role_before is None:
-                report.lines.append(tr("setup.role_created", lang))
+                report.add(tr("setup.role_created", lang))
             elif role_before == _role_state(cur):
-                report.lines.append(tr("setup.role_unchanged", lang))
+                report.add(tr("setup.role_unchanged", lang))
             else:
-                report.lines.append(tr("setup.role_refreshed", lang))
+                report.add(tr("setup.role_refreshed", lang))
             if pos_password is not None:
                 if not pos_password:
                     raise SetupError(tr("setup.empty_password", lang))
                 verifier = encrypt_password(pos_password, names.ROLE, conn, "scram-sha-256")
                 cur.execute(f"ALTER ROLE {names.ROLE} PASSWORD %s", (verifier,))
-                report.lines.append(tr("setup.password_set", lang))
+                report.add(tr("setup.password_set", lang))
 
             if demo_data:
                 from agent.db import demo_data as demo
 
                 count = demo.load(cur, today or dt.date.today())
-                report.lines.append(
-                    tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang)
-                )
+                report.add(tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang))
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
+    _after_commit(
+        conn,
+        report,
+        trigger=trigger,
+        indexes=indexes,
+        lang=lang,
+        progress=progress,
+        progress_interval_s=progress_interval_s,
+    )
     return report
+
+
+def _install_trigger(cur: psycopg2.extensions.cursor, channel: str, report: SetupReport, lang: str) -> None:
+    before = _trigger_state(cur)
+    cur.execute("SELECT set_config('aviso_entradas.channel', %s, true)", (channel,))
+    cur.execute(trigger_sql())
+    after = _trigger_state(cur)
+    if before == after:
+        report.add(tr("setup.trigger_unchanged", lang, channel=channel))
+    elif not before[1]:
+        report.add(tr("setup.trigger_created", lang, channel=channel))
+    else:
+        report.add(tr("setup.trigger_updated", lang, channel=channel))
+
+
+def _after_commit(
+    conn: Connection,
+    report: SetupReport,
+    *,
+    trigger: bool,
+    indexes: bool,
+    lang: str,
+    progress: Callable[[str], None] | None,
+    progress_interval_s: float,
+) -> None:
+    """Indexes (outside any transaction), then what the installed state means (pure judges)."""
+    from agent.db import kit_plan, setup_index
+
+    report.flush()
+    state = inspect.read(conn)
+    plan = kit_plan.index_plan(state)
+    if plan and not indexes:
+        missing = ", ".join(f"{p.table} ({', '.join(p.columns)})" for p in plan)
+        report.add(tr("setup.index_skipped", lang, indexes=missing))
+    elif plan:
+        for item in plan:
+            if item.invalid:
+                report.add(tr("setup.index_rebuild", lang, index=item.name, table=item.table))
+        report.flush()
+        outcomes = setup_index.build(conn, plan, lang=lang, progress=progress, progress_interval_s=progress_interval_s)
+        for out in outcomes:
+            if out.ok and out.plan.partitioned:
+                key = "setup.index_partitioned_partial" if out.unattached else "setup.index_partitioned"
+                report.add(
+                    tr(key, lang, index=out.plan.name, table=out.plan.table, attached=out.attached,
+                       tables=", ".join(out.unattached))
+                )  # fmt: skip
+            elif out.ok:
+                report.add(tr("setup.index_created", lang, index=out.plan.name, seconds=f"{out.seconds:.1f}"))
+            else:
+                report.failed = True
+                report.add(tr("setup.index_failed", lang, index=out.plan.name, detail=out.detail))
+            report.flush()
+        state = inspect.read(conn)
+    for line in kit_plan.setup_notes(state, with_trigger=trigger, lang=lang):
+        report.add(line)
+    report.flush()
 
 
 def _exists(cur: psycopg2.extensions.cursor, table: str) -> bool:

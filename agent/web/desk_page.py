@@ -7,13 +7,14 @@ be bound, and the tray then falls back to the ``settings`` process for "Configur
 
 The composition then: passes the page to ``menu_deploy.menu_items(ctx, page=page)``; calls
 ``page.publish(entry, notice)`` for every member entry the desk handled (any thread); after a settings reload calls
-``page.update_settings(settings, table_reader(dsn, password))``; calls ``page.close()`` at exit.
+``page.update_settings(settings, table_reader(params.connect_kwargs(...)))``; calls ``page.close()`` at exit.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from agent.core.config import Settings
 from agent.photos.api import PhotoSource
@@ -28,19 +29,20 @@ def start_for_desk(
     *,
     lang: str,
     settings: Settings,
-    dsn: str,
-    password: str | None,
+    connect_kwargs: Mapping[str, Any],
     check: Check,
     reload_settings: Callable[[], None],
     click: Click | None = None,
     photos: PhotoSource | None = None,
 ) -> TodayPage | None:
-    """Serve the tray agent's page (module docstring). ``check`` is ``configure``'s check
+    """Serve the tray agent's page (module docstring). ``connect_kwargs``: the agent's connection
+    (:meth:`agent.deploy.connection.ConnectionParams.connect_kwargs`, e.g. ``application_name="aviso-entradas page"``);
+    ``check`` is ``configure``'s check
     (:func:`agent.cli.deploy.check_server`); ``reload_settings`` is the desk's "re-read settings and reconnect"
     (``MenuContext.reload_settings``), called on a request thread after a save; ``click(member_id) -> bool`` runs the
     configured click action (False: none configured)."""
     form = SettingsForm.default(lang, check, on_saved=lambda _settings: reload_settings())
-    reader = table_reader(dsn, password, connect_timeout_s=settings.connection.connect_timeout_s)
+    reader = table_reader(connect_kwargs)
     options = PageOptions(
         lang=lang, settings=settings, read_today=reader, photos=photos, click=click, settings_form=form
     )

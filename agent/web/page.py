@@ -20,7 +20,7 @@ import queue
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,18 +55,16 @@ MEMORY_ROWS = DEFAULT_LIMIT
 """Rows received since start kept in memory (shown when the database cannot be read)."""
 
 
-def table_reader(dsn: str, password: str | None, *, connect_timeout_s: int = 5) -> ReadToday:
-    """A :data:`ReadToday` that opens one short connection per call (page loads are rare), with the agent's
-    hardened connection parameters (:mod:`agent.db.connect`). Raises ``ConnectError``/``psycopg2.Error``."""
+def table_reader(connect_kwargs: Mapping[str, Any]) -> ReadToday:
+    """A :data:`ReadToday` that opens one short connection per call (page loads are rare). ``connect_kwargs``: the
+    agent's hardened ``psycopg2.connect`` keywords (:meth:`agent.deploy.connection.ConnectionParams.connect_kwargs`,
+    password included and hidden from ``repr``). Raises ``ConnectError``/``psycopg2.Error``."""
 
     def read(since: dt.datetime) -> list[Entry]:
-        from agent.db.connect import connection_kwargs, open_connection
+        from agent.db.connect import open_connection
         from agent.db.today import read_today
 
-        kwargs = connection_kwargs(
-            dsn, password=password, connect_timeout_s=connect_timeout_s, application_name="aviso-entradas page"
-        )
-        conn = open_connection(kwargs)
+        conn = open_connection(connect_kwargs)
         try:
             conn.autocommit = True
             return read_today(conn, since)

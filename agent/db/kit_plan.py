@@ -1,0 +1,85 @@
+"""What the kit still has to install, as pure functions of one :class:`~agent.db.inspect.KitState`: the indexes
+to build (:func:`index_plan`), the tables rows land in without our trigger (:func:`untriggered_tables`), and the
+notes ``setup-db`` prints about the installed state (:func:`setup_notes`). Used by ``setup-db`` and by the doctor's
+judges (:mod:`agent.doctor.judge`, :mod:`agent.doctor.judge_access`). No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.core.i18n import tr
+from agent.db.inspect import KitState
+
+REQUIRED_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fecha_hora_idx", ("fecha_hora",)),
+    ("miembro_fecha_idx", ("id_miembro", "fecha_hora")),
+)
+"""(name suffix, leading key columns) of the indexes the agent's queries rely on besides the primary key: the
+sweep/catch-up by time, the re-read of a member's previous entry (repeat-entry / first-visit alerts)."""
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """One index ``setup-db`` should build on ``table``: ``name`` over ``columns``; ``invalid`` names an INVALID
+    index left by a failed concurrent build that must be dropped first ('' when none). ``partitioned``: ``table``
+    is a declaratively partitioned table: the index is made ``ON ONLY`` it and the partitions' indexes are
+    attached to it (then partitions created later get the index from the server)."""
+
+    table: str
+    name: str
+    columns: tuple[str, ...]
+    invalid: str = ""
+    partitioned: bool = False
+
+
+def index_name(table: str, suffix: str) -> str:
+    """``<table>_<suffix>``, e.g. ``registro_entradas_fecha_hora_idx`` (the name ``sql/schema.sql`` uses), cut to
+    PostgreSQL's 63-byte identifier limit."""
+    return f"{table}_{suffix}".encode()[:63].decode("utf-8", errors="ignore")
+
+
+def index_plan(state: KitState) -> list[IndexPlan]:
+    """The missing or INVALID indexes on every table rows land in, then (declarative partitioning) the
+    partitioned parent's index that makes partitions created later get one too; in build order. Pure."""
+    plan: list[IndexPlan] = []
+    for rel in state.landing_tables():
+        mine = [i for i in state.indexes if i.relation == rel.name]
+        for suffix, cols in REQUIRED_INDEXES:
+            if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
+                continue
+            name = index_name(rel.name, suffix)
+            invalid = next((i.name for i in mine if not i.valid and i.columns[: len(cols)] == cols), "")
+            plan.append(IndexPlan(rel.name, invalid or name, cols, invalid))
+    parent = state.entries
+    if parent is not None and parent.kind == "p":
+        mine = [i for i in state.indexes if i.relation == parent.name]
+        for suffix, cols in REQUIRED_INDEXES:
+            if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
+                continue
+            pending = next((i.name for i in mine if i.columns == cols), "")  # made ON ONLY, not all attached
+            plan.append(IndexPlan(parent.name, pending or index_name(parent.name, suffix), cols, partitioned=True))
+    return plan
+
+
+def untriggered_tables(state: KitState) -> tuple[str, ...]:
+    """Tables rows can land in (``relkind = 'r'`` in the ``registro_entradas`` tree) whose inserts run no enabled
+    trigger of ours. A partitioned parent (``relkind = 'p'``) holds no rows: its partitions are judged."""
+    covered = {t.relation for t in state.triggers if t.enabled not in ("D", "R")}
+    return tuple(r.name for r in state.landing_tables() if r.name not in covered)
+
+
+def setup_notes(state: KitState, *, with_trigger: bool, lang: str) -> list[str]:
+    """Lines ``setup-db`` prints after installing, from the state read afterwards: two-phase commit, a replica, the
+    tables the trigger covers. Pure."""
+    lines: list[str] = []
+    if with_trigger:
+        covered = sorted({t.relation for t in state.triggers})
+        if len(state.relations) > 1:
+            lines.append(tr("setup.partitions", lang, tables=", ".join(covered)))
+        missing = untriggered_tables(state)
+        if missing:
+            lines.append(tr("setup.partitions_missing", lang, tables=", ".join(missing)))
+        if state.max_prepared_transactions > 0:
+            lines.append(tr("setup.two_phase", lang, count=state.max_prepared_transactions))
+    return lines
