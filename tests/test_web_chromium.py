@@ -310,9 +310,11 @@ def test_settings_form_saves_a_new_server_and_password(browser: Chromium, db: Da
             hint = browser.eval("document.getElementById('password-hint').textContent")
             assert hint == "No hay contraseña guardada para este servidor."
             password = db.pos_password
+            assert browser.eval("document.getElementById('f-sslmode').value") == "require"  # as configure: new = TLS
             browser.eval(
                 "(() => { const set = (n, v) => { document.getElementById('f-' + n).value = v; };"
                 f" set('host', {db.server.host!r}); set('port', '{db.server.port}'); set('database', {db.name!r});"
+                " set('sslmode', 'prefer');"  # the test server has no TLS
                 f" set('password', {password!r}); document.getElementById('save').click(); }})()"
             )
             browser.wait_for("document.body.dataset.saved === '1'", timeout_s=30)

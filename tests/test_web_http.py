@@ -249,7 +249,8 @@ def form_page(tmp_path: Path) -> Iterator[tuple[TodayPage, object]]:
 
 
 def fields(db: Database, **extra: object) -> dict[str, object]:
-    return {"connection": {"host": db.server.host, "port": str(db.server.port), "database": db.name}, **extra}
+    conn = {"host": db.server.host, "port": str(db.server.port), "database": db.name, "sslmode": "prefer"}
+    return {"connection": conn, **extra}  # the test server has no TLS (a new configuration starts at require)
 
 
 def test_settings_save_checks_then_stores_password_and_file(form_page: tuple[TodayPage, object], db: Database) -> None:
@@ -257,6 +258,7 @@ def test_settings_save_checks_then_stores_password_and_file(form_page: tuple[Tod
     with Captured() as logs:
         view = request(page, "GET", "api/settings").json()
         assert view["password_stored"] is False and view["connection"]["host"] == "localhost"
+        assert view["connection"]["sslmode"] == "require"  # a new configuration, as configure starts it
         body = fields(db, action="save", password=db.pos_password, notifications={"only_warnings": True})
         reply = post_json(page, "api/settings", body)
     assert reply.status == 200
@@ -339,3 +341,21 @@ def test_desk_page_reads_the_server_and_a_save_reloads_the_agent(
         assert request(page, "GET", "api/settings").json()["password_stored"] is True
     finally:
         page.close()
+
+
+def test_new_configuration_tls_default_is_configures() -> None:
+    from agent.cli import deploy
+    from agent.web import settings_form
+
+    assert settings_form.NEW_CONFIG_SSLMODE == deploy.NEW_CONFIG_SSLMODE
+
+
+def test_settings_needing_tls_on_a_server_without_it_save_nothing(
+    form_page: tuple[TodayPage, object], db: Database
+) -> None:
+    page, rig = form_page
+    body = fields(db, action="save", password=db.pos_password)
+    body["connection"]["sslmode"] = "require"  # type: ignore[index]
+    out = post_json(page, "api/settings", body).json()
+    assert not out["saved"] and any("SSL" in line for line in out["lines"]), out
+    assert not rig.file.exists()  # type: ignore[attr-defined]

@@ -155,7 +155,12 @@ def test_settings_command_saves_through_the_page_and_exits_0(tmp_path: Path, db:
     try:
         body = {
             "action": "save",
-            "connection": {"host": db.server.host, "port": str(db.server.port), "database": db.name},
+            "connection": {
+                "host": db.server.host,
+                "port": str(db.server.port),
+                "database": db.name,
+                "sslmode": "prefer",
+            },
             "password": db.pos_password,
         }
         out = post(url, "api/settings", body)

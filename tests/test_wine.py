@@ -310,7 +310,7 @@ def page_call(url: str, method: str, path: str, data: dict[str, object] | None =
 def test_page_served_by_the_exe_lists_todays_rows(user: dict[str, str], db: Database) -> None:
     """The exe serves the local page (its HTML/JS bundled), reads today's entries from the Linux PostgreSQL with
     the password from Wine's Credential Manager, refuses a request without the token, and closes with exit 3."""
-    args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name]
+    args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name, "--sslmode", "prefer"]
     configured = wine(user, "configure", *args, "--password-stdin", stdin=db.pos_password + "\r\n")
     assert configured.returncode == 0, configured.stdout + configured.stderr
     inserted = insert_entries(db.admin_dsn(), count=3)
@@ -351,6 +351,7 @@ def test_settings_form_saves_through_the_exe_page(user: dict[str, str], db: Data
         browser.eval(
             "(() => { const set = (n, v) => { document.getElementById('f-' + n).value = v; };"
             f" set('host', {db.server.host!r}); set('port', '{db.server.port}'); set('database', {db.name!r});"
+            " set('sslmode', 'prefer');"  # the test server has no TLS; a new configuration starts at require
             f" set('password', {password!r}); document.getElementById('save').click(); }})()"
         )
         browser.wait_for("document.body.dataset.saved === '1'", timeout_s=120)

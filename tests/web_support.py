@@ -19,7 +19,7 @@ from agent.core.config import ConnectionSettings, Settings
 from agent.core.model import Member
 from agent.deploy import config_files
 from agent.web.page import TodayPage
-from agent.web.settings_form import SettingsForm
+from agent.web.settings_form import SettingsForm, load_as_configure
 
 
 @dataclass
@@ -112,7 +112,7 @@ def form_rig(tmp_path: Path, lang: str = "en") -> FormRig:
     store = MemoryStore()
 
     def load() -> Settings:
-        return config_files.load(env=env, use_env=False).settings
+        return load_as_configure(env)
 
     rig = FormRig(
         SettingsForm(

@@ -13,6 +13,7 @@ Threads: any; one submit at a time (a lock: a second concurrent submit is refuse
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -34,6 +35,33 @@ CONNECTION_FIELDS = ("host", "port", "database", "user", "channel", "sslmode", "
 NOTIFICATION_FIELDS = ("only_warnings", "expiry_warning_days", "repeat_entry_warning_min", "click_action", "language")
 MAX_TEXT = 1000
 """Longest text accepted in one field (a CA path, a click-action command)."""
+
+
+NEW_CONFIG_SSLMODE = "require"
+"""``sslmode`` of a new configuration, as ``configure`` gives it (``agent.cli.deploy.NEW_CONFIG_SSLMODE``; a test
+keeps the two equal): the form starts from it when no settings file chose a mode."""
+
+
+def new_configuration(settings: Settings) -> Settings:
+    """``settings`` with :data:`NEW_CONFIG_SSLMODE` (nothing saved yet chose a TLS mode). Pure."""
+    return dataclasses.replace(
+        settings, connection=dataclasses.replace(settings.connection, sslmode=NEW_CONFIG_SSLMODE)
+    )
+
+
+def load_as_configure(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings the form starts from, read as ``configure`` reads them: the files only (not the environment:
+    overrides must not be written into the user file); a broken file is ignored (the form is how people repair
+    it); a new configuration gets :data:`NEW_CONFIG_SSLMODE`. ``env``: where the file paths come from (tests)."""
+    from agent.deploy import config_files
+
+    try:
+        loaded = config_files.load(env=env, use_env=False)
+    except ConfigError:
+        return new_configuration(Settings())
+    if "connection.sslmode" in loaded.sources or config_files.user_file(env).exists():
+        return loaded.settings
+    return new_configuration(loaded.settings)
 
 
 class CheckOutcome(Protocol):
@@ -69,12 +97,6 @@ class SettingsForm:
         from agent.adapters.choose import credential_store as open_store
         from agent.deploy import config_files
 
-        def load() -> Settings:
-            try:
-                return config_files.load(use_env=False).settings
-            except ConfigError:
-                return Settings()
-
         opened: list[CredentialStore] = []
 
         def store() -> CredentialStore:  # chosen once, on first use (a failure is retried at the next submit)
@@ -89,7 +111,7 @@ class SettingsForm:
         return cls(
             lang=lang,
             check=check,
-            load=load,
+            load=load_as_configure,
             save=config_files.save_user,
             store=store,
             autostart=autostart,
