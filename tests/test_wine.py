@@ -227,7 +227,7 @@ def test_tray_starts_without_winrt_and_falls_back(user: dict[str, str], db: Data
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             text = log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
-            if "Escuchando canal" in text or "Listening on channel" in text:
+            if any(s in text for s in ("Escuchando (", "Listening (", "Escuchando canal", "Listening on channel")):
                 inserted = insert_entries(db.admin_dsn(), count=1)
                 break
             time.sleep(0.5)
