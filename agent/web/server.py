@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from agent.core.i18n import LANGUAGES, MESSAGES, tr
+from agent.core.i18n import MESSAGES, tr
 from agent.web.page import HEARTBEAT_S, PageOptions, TodayPage
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,10 @@ class Handler(BaseHTTPRequestHandler):
         routed = self._route()
         if routed is None:
             return
-        rest, query = routed
+        rest, _query = routed
         page = self.server.page
         if rest == "":
-            self._send(200, self._page_html(query).encode("utf-8"), "text/html; charset=utf-8")
+            self._send(200, self._page_html().encode("utf-8"), "text/html; charset=utf-8")
         elif rest in ("page.css", "page.js"):
             kind = "text/css" if rest.endswith(".css") else "text/javascript"
             self._send(200, (STATIC / rest).read_bytes(), kind + "; charset=utf-8")
@@ -153,10 +153,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._fail(HTTPStatus.NOT_FOUND)
 
-    def _page_html(self, query: dict[str, list[str]]) -> str:
+    def _page_html(self) -> str:
         page = self.server.page
-        lang = (query.get("lang") or [page.options.lang])[0]
-        lang = lang if lang in LANGUAGES else page.options.lang
+        lang = page.options.lang  # one language per page: rows, check results and labels all in the agent's
         # templates as they are: the script fills their {fields}
         texts = {k[len("web.page.") :]: v.get(lang, v["es"]) for k, v in MESSAGES.items() if k.startswith("web.page.")}
         for name in ("host", "port", "database", "user", "channel", "sslmode", "sslrootcert"):
