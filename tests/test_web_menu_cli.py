@@ -109,7 +109,9 @@ def test_without_a_page_settings_runs_the_settings_process(monkeypatch: pytest.M
         assert shown == [] and reloads == []
 
 
-def start_settings(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def start_settings(
+    tmp_path: Path, *extra: str, keyring_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     env = dict(os.environ)
     env.update(
         AVISO_CONFIG_FILE=str(tmp_path / "config.toml"),
@@ -118,6 +120,10 @@ def start_settings(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], 
         AVISO_AUTOSTART="memory",
         PYTHONUNBUFFERED="1",
     )
+    if keyring_env is not None:  # the OS keyring: a real Secret Service
+        env.update(keyring_env)
+        env.pop("AVISO_CREDENTIALS")
+        env.pop("PYTHON_KEYRING_BACKEND", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent", "--lang", "en", "settings", "--no-browser", *extra],
         cwd=ROOT,
@@ -187,3 +193,35 @@ def test_settings_command_closed_or_timed_out_exits_3(tmp_path: Path) -> None:
     assert not (tmp_path / "config.toml").exists()
     proc, _ = start_settings(tmp_path, "--timeout", "1")
     assert proc.wait(timeout=30) == 3
+
+
+def test_settings_command_stores_the_password_in_a_real_secret_service(
+    tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same save, with the OS keyring: gnome-keyring's Secret Service on a private D-Bus session."""
+    from deploy_support import secret_service
+
+    from agent.adapters import choose
+    from agent.core import config
+
+    with secret_service(tmp_path / "keyring") as keyring_env:
+        proc, url = start_settings(tmp_path, keyring_env=keyring_env)
+        try:
+            conn = {"host": db.server.host, "port": str(db.server.port), "database": db.name, "sslmode": "prefer"}
+            out = post(url, "api/settings", {"action": "save", "connection": conn, "password": db.pos_password})
+            assert out["saved"], out
+            assert any("Secret Service" in line or "SecretService" in line for line in out["lines"]), out
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, stderr
+        for key, value in keyring_env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+        monkeypatch.delenv(choose.ENV_CREDENTIALS, raising=False)
+        account = config.credential_account(
+            config.ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name)
+        )
+        assert choose.credential_store().get(account) == db.pos_password
+    assert db.pos_password not in stdout + stderr
