@@ -199,6 +199,44 @@ def test_doctor_warns_when_a_remote_connection_is_not_encrypted(tls_server: TlsS
     assert "hostssl" in r.advice
 
 
+def test_doctor_names_a_stale_default_root_crt_as_tls_never_the_password(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``~/.postgresql/root.crt`` left by another tool (another CA) makes plain libpq verify the server under
+    ``sslmode=require``, and fail. Through the connection layer doctor does not fall into it (the file is named as
+    ignored); under ``verify-full`` without ``sslrootcert`` it is libpq's trust anchor, and doctor names it as the
+    cause under TLS. Never the password."""
+    (tmp_path / ".postgresql").mkdir()
+    stale = tmp_path / ".postgresql" / "root.crt"
+    shutil.copyfile(tls_server.other_ca, stale)
+    monkeypatch.setenv("HOME", str(tmp_path))  # libpq 16+ takes the home directory from HOME first
+    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):  # the trap, as libpq springs it
+        psycopg2.connect(tls_server.dsn(user="pos_user"), password="tls-test-pw", sslmode="require").close()
+    base = Target(dsn=tls_server.dsn(user="pos_user"), password="tls-test-pw", listen_timeout_s=2.0)
+
+    for sslmode in ("require", "prefer"):
+        report = doctor.run(replace(base, sslmode=sslmode), lang="en")
+        assert report.result("tls_handshake").status is Status.OK, report.table()
+        assert report.result("auth").status is Status.OK
+        r = report.result("tls")
+        assert r.status is Status.WARN and f"sslmode={sslmode}" in r.detail, report.table()  # encrypted, unverified
+        assert f"({stale} exists and is ignored" in r.detail
+
+    verify = doctor.run(replace(base, sslmode="verify-full"), lang="en")
+    r = verify.result("tls_handshake")
+    assert r.status is Status.FAIL and r.problem is Problem.TLS, verify.table()
+    assert str(stale) in r.detail and "certificate verify failed" in r.detail
+    assert "not the password" in r.advice and str(stale) in r.advice
+    assert verify.result("auth").status is Status.SKIP  # never blamed on the password
+    assert not verify.ok
+
+    # Without the stale file nothing is named.
+    stale.unlink()
+    clean = doctor.run(replace(base, sslmode="require"), lang="en")
+    assert clean.result("tls_handshake").status is Status.OK, clean.table()
+    assert str(stale) not in clean.table(width=400)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Connection side of TLS trust (agent/db/connect.py NO_ROOT_CERT, agent/deploy/tls.py, agent/deploy/connection.py)
 
@@ -357,42 +395,3 @@ def test_windows_trusted_roots_are_exported_for_libpq(tls_server: TlsServer, tmp
     with pytest.raises(tls.SystemRootsError) as err:
         tls.export_windows_roots(tmp_path / "none.pem", lambda _store: [])
     assert err.value.reason == "no_roots"
-def test_doctor_names_a_stale_default_root_crt_as_tls_never_the_password(
-    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A ``~/.postgresql/root.crt`` left by another tool (another CA) makes plain libpq verify the server under
-    ``sslmode=require``, and fail. Either the connection layer keeps libpq from reading that file (then nothing
-    breaks), or doctor names the file under TLS; never the password, and the other checks run."""
-    (tmp_path / ".postgresql").mkdir()
-    stale = tmp_path / ".postgresql" / "root.crt"
-    shutil.copyfile(tls_server.other_ca, stale)
-    monkeypatch.setenv("HOME", str(tmp_path))  # libpq 16+ takes the home directory from HOME first
-    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):  # the trap, as libpq springs it
-        psycopg2.connect(tls_server.dsn(user="pos_user"), password="tls-test-pw", sslmode="require").close()
-    shielded = bool(connection_kwargs(tls_server.dsn(), sslmode="require").get("sslrootcert"))
-    base = Target(dsn=tls_server.dsn(user="pos_user"), password="tls-test-pw", listen_timeout_s=2.0)
-
-    report = doctor.run(replace(base, sslmode="require"), lang="en")
-    r = report.result("tls_handshake")
-    assert report.result("auth").status is Status.OK, report.table()  # never blamed on the password
-    assert report.result("tls").status is Status.WARN  # encrypted, not verified
-    if shielded:  # the connection layer never reads the default file for require
-        assert r.status is Status.OK, report.table()
-    else:
-        assert r.status is Status.FAIL and r.problem is Problem.TLS, report.table()
-        assert str(stale) in r.detail and "certificate verify failed" in r.detail
-        assert "not the password" in r.advice and str(stale) in r.advice
-        assert not report.ok
-
-        # sslmode=prefer: libpq falls back to an unencrypted session after the failed verification. doctor says
-        # the session is not encrypted and names the file.
-        prefer = doctor.run(replace(base, sslmode="prefer"), lang="en")
-        r = prefer.result("tls")
-        assert r.status is Status.WARN and "not encrypted" in r.detail and str(stale) in r.detail, prefer.table()
-        assert prefer.result("auth").status is Status.OK
-
-    # Without the stale file, require connects (unverified) and nothing is named.
-    stale.unlink()
-    clean = doctor.run(replace(base, sslmode="require"), lang="en")
-    assert clean.result("tls_handshake").status is Status.OK, clean.table()
-    assert str(stale) not in clean.table(width=400)

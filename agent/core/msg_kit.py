@@ -198,9 +198,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "It is not the password: rename or delete {path} (another tool left it), or set sslrootcert to"
         " the turnstile's CA and sslmode = verify-full.",
     },
-    "doctor.tls.off_root_cert": {
-        "es": "Existe {path}: si no es la CA de este servidor, libpq no pudo verificarlo y siguió sin cifrar.",
-        "en": "{path} exists: if it is not this server's CA, libpq could not verify it and went on unencrypted.",
+    "doctor.tls.root_cert_ignored": {
+        "es": "({path} existe y se ignora: no está configurado como CA)",
+        "en": "({path} exists and is ignored: it is not configured as the CA)",
     },
     # setup-db: indexes, partitions, two-phase commit, no-trigger mode
     "setup.partitions": {

@@ -1,21 +1,23 @@
 """The ``connect`` step: one libpq connection attempt, reported as three checks (``tls_handshake``, ``auth``,
 ``database``), with a stale default ``root.crt`` told apart from a password problem.
 
-libpq verifies the server against ``~/.postgresql/root.crt`` (Windows: ``%APPDATA%\\postgresql\\root.crt``)
-whenever that file exists and no ``sslrootcert`` is given, also under ``sslmode=require`` (PostgreSQL docs, libpq
-"SSL Support", "If a root CA file exists, the behavior of sslmode=require will be the same as that of verify-ca").
-A file left there by another tool for another server makes the handshake fail; under ``prefer``/``allow`` libpq
-then retries without TLS and a ``hostssl``-only ``pg_hba.conf`` answers with an authentication error. So when a
-connection fails, no ``sslrootcert`` is set, ``sslmode`` does not ask for verification and that file exists, the
-attempt is repeated with ``sslrootcert`` naming a file that does not exist (libpq then skips verification for
-non-``verify-*`` modes): if that one connects, the file is the cause and ``tls_handshake`` says so by name.
+libpq verifies the server against ``~/.postgresql/root.crt`` (Windows: ``%APPDATA%\\postgresql\\root.crt``,
+:func:`agent.db.connect.default_root_cert`) whenever that file exists and no ``sslrootcert`` is given, also under
+``sslmode=require`` (PostgreSQL docs, libpq "SSL Support": "If a root CA file exists, the behavior of
+sslmode=require will be the same as that of verify-ca"). A file left there by another tool for another server
+makes the handshake fail; under ``prefer``/``allow`` libpq then retries without TLS and a ``hostssl``-only
+``pg_hba.conf`` answers with an *authentication* error.
+
+The connection layer keeps libpq away from that file under ``allow``/``prefer``/``require``
+(:data:`agent.db.connect.NO_ROOT_CERT`: the agent cannot fall into that trap, and the ``tls`` check says the file
+is ignored); under ``verify-ca``/``verify-full`` without ``sslrootcert`` it is the documented trust anchor and
+stays in use, so a TLS failure there names the file: it is what the server was verified against.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,33 +25,6 @@ from agent.core.advice import Problem
 from agent.core.i18n import tr
 from agent.doctor.context import Context
 from agent.doctor.report import CheckResult, Status, failed
-
-_NO_ROOT_CERT = "aviso-entradas-doctor-no-root-cert.crt"
-
-
-def default_root_cert(env: dict[str, str] | None = None) -> Path | None:
-    """libpq's default CA file for this user if it exists, else None: ``%APPDATA%\\postgresql\\root.crt`` on
-    Windows, ``$HOME/.postgresql/root.crt`` elsewhere (libpq 16+ reads ``HOME`` first, then the password
-    database: ``pqGetHomeDirectory`` in ``fe-connect.c``). ``env`` defaults to ``os.environ``."""
-    env = dict(os.environ) if env is None else env
-    if sys.platform == "win32":
-        base = env.get("APPDATA", "")
-        path = Path(base) / "postgresql" / "root.crt" if base else None
-    else:
-        home = env.get("HOME") or _pw_home()
-        path = Path(home) / ".postgresql" / "root.crt" if home else None
-    return path if path is not None and path.is_file() else None
-
-
-def _pw_home() -> str:
-    if sys.platform == "win32":
-        return ""
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_dir
-    except KeyError:
-        return ""
 
 
 def _short(detail: str) -> str:
@@ -59,15 +34,22 @@ def _short(detail: str) -> str:
     return re.sub(r"^(FATAL|FATALE|FEHLER|ERROR):\s*", "", text)
 
 
+def libpq_reads_default_root_cert(kwargs: Any) -> bool:
+    """True when a connection with ``kwargs`` lets libpq read its default ``root.crt``: no ``sslrootcert``
+    (neither given nor in ``PGSSLROOTCERT``). The connection layer's :data:`~agent.db.connect.NO_ROOT_CERT` counts
+    as given."""
+    return not (kwargs or {}).get("sslrootcert") and not os.environ.get("PGSSLROOTCERT")
+
+
+def _sslmode(kwargs: Any) -> str:
+    return str((kwargs or {}).get("sslmode") or os.environ.get("PGSSLMODE") or "prefer")
+
+
 def _root_cert_suspect(ctx: Context) -> Path | None:
     """The default root.crt when it may have decided this connection's fate (see the module docstring)."""
-    kw = ctx.kwargs or {}
-    if kw.get("sslrootcert") or os.environ.get("PGSSLROOTCERT"):
-        return None
-    sslmode = kw.get("sslmode") or os.environ.get("PGSSLMODE") or "prefer"
-    if sslmode not in ("allow", "prefer", "require"):
-        return None
-    return default_root_cert()
+    from agent.db.connect import default_root_cert
+
+    return default_root_cert() if libpq_reads_default_root_cert(ctx.kwargs) else None
 
 
 def connect(ctx: Context) -> tuple[CheckResult, ...]:
@@ -96,27 +78,10 @@ def connect(ctx: Context) -> tuple[CheckResult, ...]:
         ctx.conn = open_connection(ctx.kwargs)
     except ConnectError as exc:
         suspect = _root_cert_suspect(ctx)
-        if suspect is not None:
-            retry = type(ctx.kwargs)(ctx.kwargs)
-            retry["sslrootcert"] = str(Path(suspect.parent) / _NO_ROOT_CERT)
-            try:
-                ctx.conn = open_connection(retry)
-            except ConnectError:
-                ctx.conn = None
-            if ctx.conn is not None:  # the file was the cause: TLS, named; the other checks go on without it
-                ctx.kwargs = retry
-                ctx.notes["root_cert"] = str(suspect)
-                detail = tr("doctor.tls_handshake.root_cert", lang, path=suspect, error=_short(exc.detail))
-                return (
-                    CheckResult(
-                        "tls_handshake",
-                        Status.FAIL,
-                        detail,
-                        tr("doctor.tls_handshake.root_cert_fix", lang, path=suspect),
-                        Problem.TLS,
-                    ),
-                    *_connected(ctx),
-                )
+        if suspect is not None and _sslmode(ctx.kwargs).startswith("verify") and exc.problem is Problem.TLS:
+            detail = tr("doctor.tls_handshake.root_cert", lang, path=suspect, error=_short(exc.detail))
+            fix = tr("doctor.tls_handshake.root_cert_fix", lang, path=suspect)
+            return (CheckResult("tls_handshake", Status.FAIL, detail, fix, Problem.TLS),)
         return _classified(exc.problem, _short(exc.detail), lang)
     return (CheckResult("tls_handshake", Status.OK, tr("doctor.tls_handshake.ok", lang)), *_connected(ctx))
 

@@ -7,7 +7,6 @@ never the turnstile's, so no agent sees it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -170,18 +169,23 @@ def queries(ctx: Context) -> CheckResult:
     return CheckResult("queries", Status.OK, tr("doctor.queries.ok", lang))
 
 
-def _engine_defaults() -> tuple[float, float]:
-    """(lookback_s, replay_max_age_s) of the engine's default configuration."""
-    from agent.db.engine import EngineConfig
+def _lookback_s() -> float:
+    """The engine's default late-commit window (``EngineConfig.lookback_s``), seconds."""
+    from agent.db.engine_config import EngineConfig
 
-    fields = {f.name: f.default for f in dataclasses.fields(EngineConfig)}
-    return float(fields.get("lookback_s", 60.0)), float(fields.get("replay_max_age_s", 600.0))  # type: ignore[arg-type]
+    return float(EngineConfig.__dataclass_fields__["lookback_s"].default)  # type: ignore[arg-type]
+
+
+SWEEP_STATEMENTS = ("backlog", "pending")
+"""The statements of one idle sweep (NOTIFY mode) or one poll (poll mode), by their
+:func:`agent.db.queries.engine_queries` names."""
 
 
 def sweep(ctx: Context) -> CheckResult:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of the engine's idle sweep (:meth:`ListenerEngine._catch_up`: the backlog count
-    and the first catch-up page, cursor at the newest entry): time, buffers, sequential scans. ``EXPLAIN ANALYZE``
-    runs the SELECTs (read-only); nothing is written."""
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of what an idle agent sends on each sweep / poll
+    (:func:`agent.db.queries.engine_queries`, the engine's own statements and parameters, cursor at the newest
+    entry): time, buffers, sequential scans. ``EXPLAIN ANALYZE`` runs the SELECTs (read-only); nothing is
+    written."""
     from agent.db import queries as q
 
     state = ctx.kit()
@@ -191,7 +195,6 @@ def sweep(ctx: Context) -> CheckResult:
         entry_select = _entry_select(ctx)
     except q.SchemaError:
         return CheckResult("sweep", Status.SKIP, tr("doctor.skipped", ctx.lang))
-    lookback_s, max_age_s = _engine_defaults()
     tables = {r.name for r in state.relations}
     total = judge_access.SweepCost(0.0, 0, False)
     with read_only(ctx.conn) as cur:
@@ -199,16 +202,10 @@ def sweep(ctx: Context) -> CheckResult:
         cur.execute("SET LOCAL statement_timeout = %s", (f"{int(SWEEP_TIMEOUT_S * 1000)}ms",))
         cur.execute(f"SELECT coalesce(max(id_entrada), 0), now() FROM {names.ENTRIES_TABLE}")
         max_id, now = cur.fetchone()
-        params = {
-            "member": names.MEMBER_ACCESS,
-            "after_id": max_id,
-            "since": now - dt.timedelta(seconds=lookback_s),
-            "max_age_s": max_age_s,
-            "page_after": 0,
-            "limit": 5000,
-        }
-        for text in (q.BACKLOG_SQL, entry_select.catch_up_sql()):
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + text, params)
+        for stmt in q.engine_queries(entry_select, max_id=int(max_id), now=now, lookback_s=_lookback_s()):
+            if stmt.name not in SWEEP_STATEMENTS:
+                continue
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + stmt.sql, stmt.params)
             raw = cur.fetchone()[0]
             plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]
             total = _add(total, plan, tables)
@@ -245,21 +242,21 @@ def tls(ctx: Context) -> CheckResult:
         cipher = info.ssl_attribute("cipher") or ""
         if sslmode == "verify-full":
             return CheckResult("tls", Status.OK, tr("doctor.tls.verified", lang, protocol=proto, cipher=cipher))
-        return CheckResult(
-            "tls",
-            Status.WARN,
-            tr("doctor.tls.unverified", lang, protocol=proto, sslmode=sslmode),
-            tr("doctor.tls.verify_fix", lang),
-        )
+        detail = tr("doctor.tls.unverified", lang, protocol=proto, sslmode=sslmode) + _ignored_root_cert(ctx)
+        return CheckResult("tls", Status.WARN, detail, tr("doctor.tls.verify_fix", lang))
     if local:
         return CheckResult("tls", Status.OK, tr("doctor.tls.local", lang, host=host))
     detail = tr("doctor.tls.off", lang)
-    from agent.doctor.checks_connect import default_root_cert
-
-    root = ctx.notes.get("root_cert") or (default_root_cert() if sslmode in ("allow", "prefer") else None)
-    if root:
-        detail += " " + tr("doctor.tls.off_root_cert", lang, path=root)
     return CheckResult("tls", Status.WARN, detail, tr("doctor.tls.off_fix", lang))
+
+
+def _ignored_root_cert(ctx: Context) -> str:
+    """' <libpq's default root.crt> exists and is ignored' when the connection layer kept libpq from it
+    (:data:`agent.db.connect.NO_ROOT_CERT`), else ''. A stale file there is not what decides the session."""
+    from agent.db.connect import NO_ROOT_CERT, default_root_cert
+
+    path = default_root_cert() if (ctx.kwargs or {}).get("sslrootcert") == NO_ROOT_CERT else None
+    return " " + tr("doctor.tls.root_cert_ignored", ctx.lang, path=path) if path else ""
 
 
 def clock(ctx: Context) -> CheckResult:

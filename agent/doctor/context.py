@@ -26,8 +26,6 @@ class Context:
     conn: Any = None
     kwargs: Any = None
     endpoints: list[tuple[Any, list[Any]]] = field(default_factory=list)
-    notes: dict[str, str] = field(default_factory=dict)
-    """Facts one check leaves for a later one (e.g. ``root_cert``: a default root.crt libpq picked up)."""
     _state: KitState | None = None
     _state_error: Exception | None = None
 
