@@ -7,6 +7,7 @@ new server and password (keyring checked, the password in no log line and no URL
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import queue
@@ -286,6 +287,9 @@ def test_keyboard_enter_on_a_row_runs_the_click_action(browser: Chromium, db: Da
                 windowsVirtualKeyCode=40,
             )
         assert browser.eval("document.activeElement.dataset.id") == str(ids[0])  # second row = the older entry
+        page.publish(dataclasses.replace(event_entry(db, ids[1]), entry_id=10**9), None)  # a live row arrives
+        browser.wait_for(f"document.querySelector('#rows tr').dataset.id === '{10**9}'")
+        assert browser.eval("document.activeElement.dataset.id") == str(ids[0])  # the focus stayed on its row
         for kind in ("keyDown", "keyUp"):
             browser.call(
                 "Input.dispatchKeyEvent", session=True, type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13

@@ -49,7 +49,13 @@
         `<td class="plan">${esc(r.plan)}</td><td class="status"><span class="dot" aria-hidden="true"></span>${esc(r.status)}</td></tr>`
       );
     }
+    const active = document.activeElement;
+    const focused = active && active.parentElement === $("rows") ? active.dataset.id : null;
     $("rows").innerHTML = parts.join("");
+    if (focused) { // a live row must not take the keyboard user's place away
+      const again = $("rows").querySelector(`tr[data-id="${focused}"]`);
+      if (again) again.focus({ preventScroll: true });
+    }
     $("empty").hidden = list.length > 0;
     $("count").textContent = fmt(T.count, { shown: shown, total: list.length });
     const ms = performance.now() - t0;
