@@ -267,6 +267,23 @@ def test_three_thousand_entries_render_in_under_a_second(browser: Chromium, db: 
         page.close()
 
 
+def test_the_redirect_file_opens_the_page(browser: Chromium, db: Database) -> None:
+    """What the tray hands the browser (agent/web/browser.py): a private file that redirects to the page."""
+    from agent.web.browser import redirect_file
+
+    insert_at(db, [(1, today_times(1)[0], "permitido")])
+    page = start_page(PageOptions(lang="es", read_today=reader(db)))  # type: ignore[arg-type]
+    path = redirect_file(page.url)
+    try:
+        assert page.token not in path.name
+        browser.navigate(path.as_uri())
+        browser.wait_for("document.body && document.body.dataset.rows === '1'")
+        assert browser.eval("location.href") == page.url
+    finally:
+        path.unlink()
+        page.close()
+
+
 def test_keyboard_enter_on_a_row_runs_the_click_action(browser: Chromium, db: Database) -> None:
     ids = insert_at(db, [(3, t, "permitido") for t in today_times(2)])
     clicked: list[int | str] = []

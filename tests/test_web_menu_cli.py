@@ -5,6 +5,7 @@ retired Tk window's tests."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from conftest import Database
 from agent.core.config import Settings
 from agent.desk import menu_deploy
 from agent.desk.app import MenuContext
+from agent.web import browser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,12 +53,18 @@ def test_menu_items_with_a_page_open_it_in_the_browser(monkeypatch: pytest.Monke
     opened: list[str] = []
     event = threading.Event()
 
-    def fake_open(url: str) -> bool:  # the OS boundary: the default browser
-        opened.append(url)
+    def fake_open(url: str) -> bool:  # the OS boundary: the default browser, given a private redirect file
+        assert url.startswith("file://") and "tok" not in url
+        path = Path(urllib.parse.urlsplit(url).path)
+        if sys.platform != "win32":
+            assert path.stat().st_mode & 0o077 == 0  # readable by this user only
+        target = re.search(r'url=([^"]+)"', path.read_text(encoding="utf-8"))
+        assert target is not None
+        opened.append(html.unescape(target.group(1)))
         event.set()
         return True
 
-    monkeypatch.setattr(menu_deploy.webbrowser, "open", fake_open)
+    monkeypatch.setattr(browser.webbrowser, "open", fake_open)
     items = {i.key: i for i in menu_deploy.menu_items(context([], []), page=FakePage())}
     assert items["today"].text == "Entradas de hoy"
     assert items["settings"].text == "Configuración…"
@@ -77,7 +86,7 @@ def test_menu_items_with_a_page_open_it_in_the_browser(monkeypatch: pytest.Monke
 
 
 def test_no_browser_says_where_the_page_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(menu_deploy.webbrowser, "open", lambda url: False)
+    monkeypatch.setattr(browser.webbrowser, "open", lambda url: False)
     shown: list[tuple[str, str]] = []
     done = threading.Event()
     item = next(i for i in menu_deploy.menu_items(context(shown, [], done), page=FakePage()) if i.key == "today")

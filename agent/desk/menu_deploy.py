@@ -1,6 +1,7 @@
 """Tray menu items of the deployment area: the local page and autostart.
 
-* "Entradas de hoy" opens the agent's local page (:mod:`agent.web`) in the default browser (``webbrowser.open``).
+* "Entradas de hoy" opens the agent's local page (:mod:`agent.web`) in the default browser
+  (:func:`agent.web.browser.open_page`: through a private redirect file, so the token is on no command line).
 * "Configuración…" opens the same page at its settings form. Saving there calls the page's ``on_saved``, which
   the composition wires to ``ctx.reload_settings`` (the agent reconnects with the new settings).
   Without a page (it could not be served), "Configuración…" runs ``<agent> settings`` in a **separate process**
@@ -19,13 +20,13 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-import webbrowser
 from collections.abc import Sequence
 from typing import Protocol
 
 from agent.core.i18n import tr
 from agent.core.tray_model import MenuItemSpec
 from agent.desk.app import MenuContext
+from agent.web.browser import open_page
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,7 @@ def open_in_browser(url: str, ctx: MenuContext) -> None:
     with the address, so it can be typed by hand."""
 
     def run() -> None:
-        try:
-            opened = webbrowser.open(url)
-        except Exception:
-            opened = False
-        if not opened:
+        if not open_page(url):  # the token never on the browser's command line (agent/web/browser.py)
             log.warning("no browser could be opened for the local page")
             ctx.show(tr("web.menu.today", ctx.lang), tr("web.no_browser", ctx.lang) + "\n" + url)
 

@@ -2,9 +2,10 @@
 a script over SSH with ``--no-browser``). Main thread only.
 
 It serves the page (today's entries, when the saved settings can connect, and the settings form opened), prints its
-address, opens it in the default browser (``webbrowser.open``), and waits. Exit status: 0 the settings were saved
-(the page keeps serving :data:`LINGER_S` seconds so it can show the result), 3 closed without saving (the page's
-"Close" button, Ctrl+C, or ``timeout_s`` without saving), 1 the page could not be served (no free local port).
+address, opens it in the default browser (:func:`agent.web.browser.open_page`), and waits. Exit status: 0 the
+settings were saved (the page keeps serving :data:`LINGER_S` seconds so it can show the result), 3 closed without
+saving (the page's "Close" button, Ctrl+C, or ``timeout_s`` without saving), 1 the page could not be served (no
+free local port).
 The running tray agent has the same page behind its "Configuración…" item and reloads itself on save.
 """
 
@@ -14,11 +15,11 @@ import logging
 import sys
 import threading
 import time
-import webbrowser
 from collections.abc import Callable
 
 from agent.core.config import Settings
 from agent.core.i18n import tr
+from agent.web.browser import open_page
 from agent.web.page import PageOptions, ReadToday
 from agent.web.server import start_page
 from agent.web.settings_form import Check, SettingsForm
@@ -65,12 +66,8 @@ def run_settings(
     url = page.url + "#settings"
     out(tr("web.url", lang, url=url))
     out(tr("web.settings_waiting", lang))
-    if open_browser:
-        try:
-            if not webbrowser.open(url):
-                out(tr("web.no_browser", lang))
-        except Exception:
-            out(tr("web.no_browser", lang))
+    if open_browser and not open_page(url):
+        out(tr("web.no_browser", lang))
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
         while not saved.is_set() and not page.closed.is_set():
