@@ -308,13 +308,15 @@ def test_settings_invalid_values_are_shown_not_checked(form_page: tuple[TodayPag
     assert not rig.file.exists()  # type: ignore[attr-defined]
 
 
-def test_desk_page_reads_the_server_and_a_save_reloads_the_agent(
+def test_desk_page_reads_the_server_a_save_reloads_the_agent_and_clicks_run(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """agent/web/desk_page.py as the tray composition calls it: table rows, publish, settings save -> reload."""
+    """agent/web/desk_page.py as the tray composition calls it: table rows, the click action with the current
+    template, a settings save -> the page follows the new settings and the agent reloads."""
+    import dataclasses
+
     from web_support import insert_at
 
-    from agent.cli.deploy import check_server
     from agent.db.connect import connection_kwargs
     from agent.web.desk_page import start_for_desk
 
@@ -324,21 +326,30 @@ def test_desk_page_reads_the_server_and_a_save_reloads_the_agent(
     monkeypatch.setenv("AVISO_AUTOSTART", "memory")
     ids = insert_at(db, [(2, dt.datetime.now().astimezone(), "permitido")])
     reloads: list[bool] = []
+    clicks: list[tuple[str, int | str]] = []
+    base = config.Settings()
+    settings = dataclasses.replace(
+        base, notifications=dataclasses.replace(base.notifications, click_action="https://gym.example/m/{id_miembro}")
+    )
     page = start_for_desk(
         lang="es",
-        settings=config.Settings(),
+        settings=settings,
         connect_kwargs=connection_kwargs(db.server.dsn(dbname=db.name, user="pos_user"), password=db.pos_password),
-        check=check_server,
         reload_settings=lambda: reloads.append(True),
+        run_click=lambda template, member: clicks.append((template, member)),
     )
     assert page is not None
     try:
         rows = request(page, "GET", "api/today").json()["rows"]
         assert [r["id"] for r in rows] == ids and "VENCIDA" in rows[0]["status"]
+        assert post_json(page, "api/click", {"member": "2"}).json() == {"ok": True, "message": ""}
+        assert clicks == [("https://gym.example/m/{id_miembro}", 2)]
         out = post_json(page, "api/settings", fields(db, action="save", password=db.pos_password)).json()
         assert out["saved"], out
         assert reloads == [True]
+        assert page.options.settings is not None and page.options.settings.connection.database == db.name
         assert request(page, "GET", "api/settings").json()["password_stored"] is True
+        assert [r["id"] for r in request(page, "GET", "api/today").json()["rows"]] == ids  # the new reader works
     finally:
         page.close()
 
