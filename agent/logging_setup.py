@@ -11,7 +11,12 @@
 * :class:`RedactFilter` masks ``password=...`` and ``postgresql://user:pass@`` in every record, as a second line of
   defence: the agent never passes a password to a log call.
 
-Call :func:`setup_logging` once, on the main thread, before starting other threads.
+* :func:`install_excepthooks` sends an exception nobody caught — on the main thread (``sys.excepthook``) or on
+  any other (``threading.excepthook``) — to the log file with its traceback, so no thread dies unseen (a windowed
+  exe has no stderr).
+
+Call :func:`setup_logging` once, on the main thread, before reading the configuration and before starting
+other threads (calling it again later, e.g. with the configured level, only replaces our handlers).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import logging.handlers
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from types import TracebackType
 
 from agent import APP_ID
 
@@ -64,8 +71,19 @@ def log_path() -> Path:
     return log_dir() / LOG_NAME
 
 
+_WINDOWED: list[bool] = []
+
+
+def windowed() -> bool:
+    """True when the process started without a usable stderr (a PyInstaller ``--windowed`` exe): errors must then
+    be shown to the person some other way (:mod:`agent.desk.fatal`)."""
+    return _WINDOWED[0] if _WINDOWED else sys.stderr is None
+
+
 def ensure_std_streams() -> None:
     """Give a windowed process (``sys.stdout``/``sys.stderr`` None) harmless writable streams."""
+    if not _WINDOWED:
+        _WINDOWED.append(sys.stderr is None)
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
     if sys.stderr is None:
@@ -107,6 +125,28 @@ def setup_logging(level: str = "INFO", *, console: bool = True, path: Path | Non
         handler._aviso = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     return target
+
+
+def install_excepthooks() -> None:
+    """Log uncaught exceptions of every thread (with traceback) to the log; Ctrl+C stays quiet. Idempotent."""
+    crash = logging.getLogger("agent.crash")
+
+    def main_hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        crash.critical("uncaught exception: the agent stops", exc_info=(kind, exc, tb))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        crash.error(
+            "uncaught exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+        )
+
+    sys.excepthook = main_hook
+    threading.excepthook = thread_hook
 
 
 def open_in_viewer(path: Path) -> None:

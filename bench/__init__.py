@@ -2,7 +2,7 @@
 
 Run ``.venv/bin/python -m bench`` (full, ~4 minutes) or ``.venv/bin/python -m bench --quick`` (~30 s smoke).
 It starts its own throwaway PostgreSQL (:class:`agent.db.throwaway.ThrowawayPostgres`, the machine's server
-binaries unless ``AVISO_PG_BACKEND`` says otherwise), prints one table and writes JSON (README "Benchmarks").
+binaries unless ``AVISO_PG_BACKEND`` says otherwise), prints one table and writes JSON (docs/benchmarks.md).
 
 Modules: :mod:`bench.run` (scenarios, table, JSON), :mod:`bench.agent_proc` (the listening agents, one process
 each, driven over stdin/stdout), :mod:`bench.proc` (per-process CPU, context switches and memory from ``/proc``),

@@ -1,4 +1,4 @@
-"""The benchmark program: ``.venv/bin/python -m bench [--quick] [--json PATH]`` (README "Benchmarks").
+"""The benchmark program: ``.venv/bin/python -m bench [--quick] [--json PATH]`` (docs/benchmarks.md).
 
 Starts a throwaway PostgreSQL (machine binaries unless ``AVISO_PG_BACKEND`` says otherwise), installs the
 turnstile kit in a few databases, and measures side by side, in one run:
@@ -15,6 +15,9 @@ turnstile kit in a few databases, and measures side by side, in one run:
 5. turnstile cost: ``pgbench`` inserts/s with no trigger, a bare ``pg_notify(channel, id)`` trigger, and ours,
    with 0 and 1 listener;
 6. fan-out: 50 engines (one process each) on one server, all receiving every entry.
+
+``--big`` runs only the years-of-rows scenario instead (:mod:`bench.bigtable`: a 10 M-row table, idle cost,
+catch-up, poll mode), opt-in because loading the rows takes minutes.
 
 Agents run in their own processes (:mod:`bench.agent_proc`). Prints one table with the targets marked met or
 missed, and writes JSON (default ``bench/results/latest.json``; ``--quick`` writes ``bench/results/quick.json``).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Linux one-file binary from the same agent.spec: dist/linux/aviso-entradas (prints its build time).
-# PYSTRAY_BACKEND=dummy: pystray's PyInstaller hook imports pystray, which needs an X display otherwise
-# (see /work/shared/notes/platform-facts.md); the bundle still carries the xorg/gtk/appindicator backends found.
+# PYSTRAY_BACKEND=dummy: pystray's PyInstaller hook imports pystray, and `import pystray` with no DISPLAY raises
+# Xlib.error.DisplayNameError unless PYSTRAY_BACKEND is set; the bundle still carries the xorg/gtk/appindicator
+# backends found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)

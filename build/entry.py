@@ -7,6 +7,13 @@ when nothing was redirected (PyInstaller docs, "Using PyInstaller": ``--windowed
 ``AttachConsole(ATTACH_PARENT_PROCESS)``) and reopen the standard streams on it; redirected streams (pipes, files)
 are used as they are; with neither (double-click, autostart) the streams go to ``os.devnull`` so stray writes
 cannot crash the tray agent.
+
+What this module cannot catch: a standard handle that is present but that CPython fails to open. CPython opens the
+three streams in ``init_sys_streams`` (``Python/pylifecycle.c``) inside ``Py_InitializeFromConfig``, before
+PyInstaller's bootstrap and before this module runs, and a failure there is a fatal error. Seen under Wine 8 when a
+stream is a regular Unix file ("[WinError 6] Invalid handle"; the plain embeddable ``python.exe`` fails the same
+way); pipes and ``NUL`` work. docs/troubleshooting.md "The exe under Wine" has the workaround (``build/wine.sh
+run``).
 """
 
 from __future__ import annotations

@@ -38,9 +38,15 @@ timed() {
 }
 
 winepipe() {
-  # Wine 8 on this kind of machine: a Windows CPython whose stdout/stderr is a regular *file* dies with
-  # "init_sys_streams: ... Invalid handle"; pipes and /dev/null work. So every wine call goes through pipes.
-  wine "$@" 2> >(cat >&2) | cat
+  # Wine 8.0 (Debian 12): a Windows CPython whose stdin/stdout/stderr is a regular *file* dies in CPython's start-up
+  # with "init_sys_streams: ... [WinError 6] Invalid handle", before any of our code runs; pipes and /dev/null work.
+  # So every wine call goes through pipes (docs/troubleshooting.md "The exe under Wine"); standard input too when it
+  # is a regular file (`build/wine.sh run ... < input.txt`).
+  if [ -f /dev/stdin ]; then
+    cat | wine "$@" 2> >(cat >&2) | cat
+  else
+    wine "$@" 2> >(cat >&2) | cat
+  fi
 }
 
 need() { command -v "$1" >/dev/null || { log "missing $1 (apt-get install wine wine64 bc unzip)"; exit 1; }; }
@@ -62,7 +68,8 @@ unpack_python() {
   mv "$WORK"/sdist/zip/cp312/* "$PYDIR/"
   # The embeddable distribution's ._pth file fixes sys.path: add site-packages and run `site`.
   printf 'python312.zip\r\n.\r\nLib\\site-packages\r\nimport site\r\n' > "$PYDIR/python312._pth"
-  # platform.platform() crashes wine 8 through _wmi (see /work/shared/notes/platform-facts.md).
+  # platform.platform() crashes Wine 8 through _wmi (seen on Debian 12's wine 8.0): the embeddable CPython's _wmi.pyd
+  # is removed, so platform falls back to its registry/version API path.
   rm -f "$PYDIR/_wmi.pyd"
 }
 

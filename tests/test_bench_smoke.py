@@ -131,3 +131,42 @@ def test_trigger_variants_runs() -> None:
         assert float(rows[name].split()[0]) > 0, proc.stdout
     for name in ("no_member_lookup", "no_queue_guard", "no_exception_block"):
         assert name in rows and "skipped" not in rows[name], proc.stdout
+
+
+def test_big_table_scenario_parts() -> None:
+    """The years-of-rows scenario (``python -m bench --big``) on 20,000 rows, its parts called directly: the load,
+    the poll query's cost (index, no sequential scan), the catch-up after an outage (every entry once, either in
+    the summary or one by one), and the table. Its timed parts (idle minutes, 1/s latency) are left to the run."""
+    from bench import bigtable
+    from bench.run import QUICK, Bench
+
+    b = Bench(QUICK, os.environ.get("AVISO_PG_BACKEND", "auto"), lambda _m: None)
+    try:
+        b.create_db("big")
+        assert bigtable.load(b, "big", 20_000) > 0
+        cost = bigtable.poll_query_cost(b)
+        assert cost["seq_scan"] is False and _finite(cost["median_ms"]) and cost["buffers"] > 0, cost
+        for age in (600.0, 7200.0):
+            c = bigtable.catch_up(b, 3_000, age)
+            assert c["complete"] and c["delivered"] > 0 and _finite(c["seconds_to_listening"]), c
+        assert c["delivered"] == 3_000  # replay age 2 h: every one of them one by one
+    finally:
+        b.close()
+    lat = {"rate": 1.0, "inserted": 1, "delivered": 1, "latency_ms": {"p50": 1.0, "p99": 2.0}}
+    idle = {"server_cpu_ms_per_min": 1.0, "buffers_hit_per_min": 10, "buffers_read_per_min": 0}
+    res = {
+        "rows": 20_000,
+        "load_s": 1.0,
+        "idle": [
+            {"db": "big", "mode": "notify", **idle},
+            {"db": "empty", "mode": "notify", **idle},
+            {"db": "big", "mode": "poll", **idle, "polls": 10, "server_cpu_ms_per_poll": 0.1},
+        ],
+        "catchup": [c, c],
+        "poll_query": cost,
+        "latency_notify_100": lat,
+        "latency_notify_100_empty": lat,
+        "latency_poll_1": lat,
+    }
+    text = bigtable.table(res)
+    assert text.count("\n| ") == 10 and "| met |" in text and "20,000 rows" in text

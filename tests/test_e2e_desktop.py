@@ -4,7 +4,7 @@ daemon (``dunstctl history``, after ``dunstctl close-all``) and the X server, ne
 
 The tray uses pystray's xorg backend (the one that docks in trayer without PyGObject): it has no menu, so a left
 click on the icon — made here with ``xdotool`` through the X server, as a person would — toggles the pause. The
-menu itself is tested headless in ``test_tray_menu.py``.
+menu itself is tested headless in ``test_desk_menu.py``.
 
 Skipped (with the reason) only when the desktop packages are missing; in CI (``CI=true``) that is a failure,
 since ``build/dev.sh test`` installs them.
@@ -504,3 +504,126 @@ def test_icon_docks_when_the_tray_host_starts_after_the_agent(desktop: Desktop, 
     wait_until(desktop.icon_windows, 15, "the icon to dock in the tray host that started later")
     assert "a system tray host is there but the icon is not docked: docking it" in agent.log_text()
     assert agent.stop() == 0
+
+
+def test_notification_daemon_gone_every_entry_reaches_a_person_and_the_icon_says_so(desktop: Desktop, db: Any) -> None:
+    """Issue 11: the daemon stops (no working D-Bus activation: the bus's activation environment has no
+    DISPLAY), entries come in, the daemon starts again. Every entry is shown by some notifier (the console
+    fallback meanwhile, then one summary on the desktop), none is acknowledged unseen (a restart replays
+    nothing), and the icon is not green while the daemon is gone.
+
+    Needs the D-Bus notifier to report a failed ``Notify`` (``show`` returns False): with a fire-and-forget
+    notifier the entries are "accepted" into the void and the degraded state never shows (the assertion on the
+    log's ``tray icon: degraded`` then fails first)."""
+    m = members(db)
+    agent = start_agent(desktop, db)
+    start = len(agent.log_text())
+    desktop.close_all()
+    dunst = next(p for p in desktop.procs if isinstance(p.args, list) and p.args[0] == "dunst")
+    dunst.terminate()
+    dunst.wait(timeout=10)
+    desktop.procs.remove(dunst)
+    wait_until(lambda: not desktop.run("dunstctl", "count", check=False), 10, "dunst gone from the bus")
+    keys = ("expired", "current", "balance")
+    rows = [insert(db, m[k]["id"]) for k in keys]
+    out = agent.out
+    for key in keys:
+        wait_until(lambda k=key: m[k]["name"] in out.read_text(errors="replace"), 20, f"{key} on the console fallback")
+    agent.wait_log("tray icon: degraded", timeout_s=10, start=start)
+    assert "notifier dbus did not show entry-" in agent.log_text()[start:]
+    dunst_log = open(desktop.work / "dunst2.log", "wb")  # noqa: SIM115 (closed with the process)
+    desktop.procs.append(
+        subprocess.Popen(
+            ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=desktop.env, stdout=dunst_log, stderr=dunst_log
+        )
+    )
+    wait_until(lambda: desktop.run("dunstctl", "count", check=False), 10, "dunst back on the session bus")
+    wait_until(lambda: desktop.displayed() >= 1, 70, "the summary of what was missed")
+    time.sleep(1.0)
+    desktop.close_all()
+    got = desktop.history(0)  # a new dunst: its ids start again at 1
+    summaries = [n for n in got if "no mostrado" in n["summary"]]
+    print(got, agent.log_text()[start:])  # shown when an assertion below fails
+    assert [n["summary"] for n in summaries] == ["3 avisos no mostrados mientras fallaban las notificaciones"]
+    body = summaries[0]["body"]
+    assert all(m[k]["name"] in body for k in keys)
+    assert summaries[0]["urgency"] == "CRITICAL"  # an expired member is among them
+    agent.wait_log("tray icon: connected", timeout_s=10, start=start)
+    assert agent.stop() == 0
+    # none was acknowledged unseen, and all were seen: a restart replays nothing
+    base = desktop.last_id()
+    mark = len(agent.log_text())
+    again = start_agent(desktop, db)
+    time.sleep(3.0)
+    assert desktop.displayed() == 0 and desktop.history(base) == []
+    assert all(f"entry-{r.entry_id}" not in again.log_text()[mark:] for r in rows)
+    assert again.stop() == 0
+
+
+def icon_title(d: Desktop) -> str:
+    """The docked icon's window name: pystray's xorg backend keeps the tooltip there."""
+    import Xlib.display
+
+    (wid,) = wait_until(d.icon_windows, 10, "the tray icon to dock in trayer")
+    display = Xlib.display.Display(d.env["DISPLAY"])
+    try:
+        window = display.create_resource_object("window", int(wid))
+        name = window.get_full_text_property(display.intern_atom("_NET_WM_NAME")) or window.get_wm_name()
+        return str(name or "")
+    finally:
+        display.close()
+
+
+def test_warnings_only_mode_pops_up_warnings_only_and_the_tooltip_says_so(desktop: Desktop, db: Any) -> None:
+    """Issue 13: ``notifications.only_warnings``: a normal entry does not pop up, an expired one does; the icon's
+    tooltip says the mode is on."""
+    m = members(db)
+    agent = start_agent(desktop, db, AVISO_NOTIFICATIONS_ONLY_WARNINGS="true")
+    desktop.close_all()
+    base = desktop.last_id()
+    insert(db, m["current"]["id"])
+    expired = insert(db, m["expired"]["id"])
+    wait_until(lambda: desktop.displayed() >= 1, 15, "the expired member's notification")
+    time.sleep(1.0)
+    assert desktop.displayed() == 1
+    desktop.close_all()
+    (shown,) = desktop.history(base)
+    assert shown["summary"] == m["expired"]["name"] and shown["urgency"] == "CRITICAL"
+    assert f"Entrada {hhmm(expired)}" in shown["body"]
+    title = wait_until(lambda: (t := icon_title(desktop)) and "2 entradas hoy" in t and t, 10, "the tooltip's count")
+    assert "Solo avisos importantes" in title
+    assert "tray icon: quiet" in agent.log_text()
+    assert agent.stop() == 0
+
+
+def test_a_member_photo_from_a_web_server_is_on_the_notification(desktop: Desktop, db: Any) -> None:
+    """Issue 13: ``foto_url`` on an HTTP server (the demo's avatar server): the desk holds the notice for the
+    photo (within ``photos.budget_ms``: the local server answers in time) and the D-Bus ``Notify`` carries the
+    cached thumbnail as ``image-path``."""
+    from agent.photos.demo_server import DemoPhotoServer
+
+    m = members(db)
+    server = DemoPhotoServer(demo_data.photo_people()).start()
+    try:
+        conn = db.connect_admin(autocommit=False)
+        try:
+            with conn.cursor() as cur:
+                demo_data.set_photo_urls(cur, server.base_url)
+            conn.commit()
+        finally:
+            conn.close()
+        cache = desktop.work / f"cache-{time.monotonic_ns()}"
+        agent = start_agent(desktop, db, XDG_CACHE_HOME=str(cache))
+        desktop.close_all()
+        bus_mark = (desktop.work / "bus.log").stat().st_size
+        insert(db, m["current"]["id"])
+        wait_until(lambda: desktop.displayed() >= 1, 15, "the notification with the photo")
+        bus = (desktop.work / "bus.log").read_bytes()[bus_mark:].decode("utf-8", "replace")
+        uri = re.search(r'string "image-path"\s+variant\s+string "(file://[^"]+)"', bus)
+        assert uri is not None, bus[-2000:]
+        photo = Path(uri.group(1).removeprefix("file://"))
+        assert photo.is_file() and str(cache) in str(photo) and server.requests >= 1
+        assert "photo not ready within the budget" not in agent.log_text()
+        assert agent.stop() == 0
+    finally:
+        server.stop()

@@ -310,6 +310,7 @@ def test_history_columns_in_the_batched_reread(db: Database) -> None:
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Ana', 'Nueva') RETURNING id_miembro")
         (newcomer,) = cur.fetchone()
+        cur.execute("DROP INDEX IF EXISTS registro_entradas_miembro_fecha_idx")
     # Without the (id_miembro, fecha_hora) index the history would scan the table per entry: left out.
     with Running(db.pos_dsn(), None) as run:
         assert run.wait_listening()

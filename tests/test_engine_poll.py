@@ -138,3 +138,21 @@ def test_poll_mode_on_a_hot_standby(pos_password: str) -> None:
                 time.sleep(0.5)
                 assert_exactly_once(run.ids(), ids)
                 assert run.engine.server.endswith(f":{port}/torniquete_db")
+
+
+def test_engine_config_from_settings_takes_mode_interval_and_photo_column() -> None:
+    import dataclasses
+
+    from agent.core.config import Settings
+
+    s = Settings()
+    s = dataclasses.replace(
+        s,
+        connection=dataclasses.replace(s.connection, mode="poll", poll_interval_s=2.5, channel="Canal"),
+        photos=dataclasses.replace(s.photos, column="foto", max_bytes=123_456),
+    )
+    cfg = EngineConfig.from_settings(s, dsn="host=h", password="pw", require_ack=True)
+    assert (cfg.mode, cfg.poll_interval_s, cfg.channel) == ("poll", 2.5, "Canal")
+    assert (cfg.photo_column, cfg.photo_max_bytes, cfg.require_ack) == ("foto", 123_456, True)
+    assert cfg.sslmode == s.connection.sslmode and "pw" not in repr(cfg)
+    assert EngineConfig.from_settings(Settings(), dsn="", password=None).mode == "notify"

@@ -175,3 +175,37 @@ def test_dns_lookup_that_never_answers_freezes_nothing_and_stop_is_prompt(db: Da
     assert out["ticks_in_hang"] >= 12, f"the process froze during the lookup: {out}"
     assert out["stopped"] is True and out["stop_s"] < 1.0, out
     assert out["listening"] is True and str(out["server"]).startswith("turnstile.test:"), out
+
+
+def test_host_resolved_before_libpq_and_left_alone_where_libpq_needs_no_lookup() -> None:
+    from agent.db.connect import connection_kwargs
+    from agent.db.resolve import ResolveError, with_hostaddr
+    from agent.db.waiting import Waker
+
+    waker = Waker()
+    try:
+
+        def resolve(dsn: str) -> dict[str, object]:
+            kwargs = connection_kwargs(dsn, password="s3cret")
+            return with_hostaddr(kwargs, timeout_s=5.0, waker=waker, clock=time.monotonic, interrupted=lambda: False)
+
+        out = resolve("host=localhost port=5432 dbname=x user=y")
+        from psycopg2.extensions import parse_dsn
+
+        params = parse_dsn(str(out["dsn"]))
+        addrs = params["hostaddr"].split(",")
+        assert "127.0.0.1" in addrs and params["host"].split(",") == ["localhost"] * len(addrs)
+        assert out["password"] == "s3cret" and "s3cret" not in repr(out)
+        for unchanged in (
+            "host=127.0.0.1 dbname=x",
+            "host=::1 dbname=x",
+            "host=/var/run/postgresql dbname=x",
+            "host=a,b dbname=x",
+            "host=localhost port=5432,5433 dbname=x",
+            "host=localhost hostaddr=127.0.0.1 dbname=x",
+        ):
+            assert resolve(unchanged)["dsn"] == connection_kwargs(unchanged)["dsn"], unchanged
+        with pytest.raises(ResolveError, match="could not translate host name"):
+            resolve("host=no-such-host.invalid dbname=x")
+    finally:
+        waker.close()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from agent.core import notify_summary as ns
 from agent.core import notify_text as nt
 from agent.core.flood import SummaryReason
 from agent.core.i18n import MESSAGES
@@ -157,30 +158,30 @@ def test_photo_is_carried() -> None:
 def test_flood_summary_lists_names_and_warnings() -> None:
     ok = [notice(entry(member(first_name=f"N{i}", last_name="X"), entry_id=i)) for i in range(8)]
     bad = notice(entry(member(first_name="Late", last_name="Payer", balance_due=Decimal(5)), entry_id=99))
-    s = nt.summary_notice(SummaryReason.FLOOD, [*ok, bad], "es", seq=3)
+    s = ns.summary_notice(SummaryReason.FLOOD, [*ok, bad], "es", seq=3)
     assert s.title == "9 entradas más"
     lines = s.body.split("\n")
     assert lines[0] == "N0 X, N1 X, N2 X, N3 X, N4 X, N5 X y 3 más"
     assert lines[1] == "1 con aviso: Late Payer"
     assert s.urgency is nt.Urgency.CRITICAL and s.kind is nt.NoticeKind.SUMMARY and s.tag == "summary-flood-3"
-    calm = nt.summary_notice(SummaryReason.FLOOD, ok[:1], "en")
+    calm = ns.summary_notice(SummaryReason.FLOOD, ok[:1], "en")
     assert (calm.title, calm.body, calm.urgency) == ("1 more entry", "N0 X", nt.Urgency.NORMAL)
 
 
 def test_pause_and_catchup_summary_titles() -> None:
     one = [notice(entry())]
-    assert nt.summary_notice(SummaryReason.PAUSE, [], "es").title == (
+    assert ns.summary_notice(SummaryReason.PAUSE, [], "es").title == (
         "Avisos reanudados: ninguna entrada durante la pausa"
     )
-    assert nt.summary_notice(SummaryReason.PAUSE, one, "es").title == "Avisos reanudados: 1 entrada durante la pausa"
-    assert nt.summary_notice(SummaryReason.PAUSE, one, "en", extra=4).title == (
+    assert ns.summary_notice(SummaryReason.PAUSE, one, "es").title == "Avisos reanudados: 1 entrada durante la pausa"
+    assert ns.summary_notice(SummaryReason.PAUSE, one, "en", extra=4).title == (
         "Notifications resumed: 5 entries while paused"
     )
-    assert nt.summary_notice(SummaryReason.CATCHUP, one * 3, "es").title == "3 entradas mientras no había conexión"
+    assert ns.summary_notice(SummaryReason.CATCHUP, one * 3, "es").title == "3 entradas mientras no había conexión"
 
 
 def test_backlog_notice_is_low_urgency() -> None:
-    b = nt.backlog_notice(40, AT - dt.timedelta(hours=3), AT, "es", tz=UTC)
+    b = ns.backlog_notice(40, AT - dt.timedelta(hours=3), AT, "es", tz=UTC)
     assert b.title == "Entradas anteriores"
     assert b.body == "40 entradas antiguas (05:01 – 08:01) no se muestran una por una"
     assert b.urgency is nt.Urgency.LOW and b.sound is nt.Sound.NONE
@@ -216,3 +217,48 @@ def test_plain_entry_notice_keeps_name_time_and_denial() -> None:
     n = nt.plain_entry_notice(entry(member_id=None, member=None), lang="en", tz=UTC)
     assert n.title == "Member #?"
     assert n.body == "Entry 08:01\nStatus unavailable (see the log)" and n.urgency is nt.Urgency.NORMAL
+
+
+def test_repeat_entry_and_first_visit_texts_both_languages() -> None:
+    repeat = entry(previous_entry_at=AT - dt.timedelta(minutes=12, seconds=30))
+    n = nt.entry_notice(repeat, today=TODAY, lang="es", tz=UTC, repeat_window_min=60)
+    assert (
+        n is not None
+        and n.status_text.startswith("Entró hace 12 min · Al día")
+        and n.warning
+        and n.tone is nt.Tone.AMBER
+    )
+    en = nt.entry_notice(repeat, today=TODAY, lang="en", tz=UTC, repeat_window_min=60)
+    assert en is not None and en.status_text.startswith("Entered 12 min ago")
+    just = nt.entry_notice(
+        entry(previous_entry_at=AT - dt.timedelta(seconds=20)), today=TODAY, tz=UTC, repeat_window_min=60
+    )
+    assert just is not None and just.status_text.startswith("Entró hace menos de 1 min")
+    future = entry(previous_entry_at=AT + dt.timedelta(minutes=1))  # turnstile clocks disagree: ignored
+    assert nt.repeat_minutes(future, 60) is None
+    first = nt.entry_notice(entry(first_visit=True), today=TODAY, lang="en", tz=UTC)
+    assert first is not None and first.body.endswith("First visit") and not first.warning
+    assert first.tone is nt.Tone.BLUE
+
+
+@pytest.mark.parametrize(
+    ("kw", "tone"),
+    [
+        ({}, nt.Tone.GREEN),
+        ({"result": "denegado"}, nt.Tone.RED),
+        ({"member": member(expires_on=TODAY - dt.timedelta(days=1))}, nt.Tone.RED),
+        ({"member": member(balance_due=Decimal("5"))}, nt.Tone.RED),
+        ({"member": member(expires_on=TODAY + dt.timedelta(days=2))}, nt.Tone.AMBER),
+        ({"member": member(birth_date=dt.date(1990, 11, 30))}, nt.Tone.BLUE),
+        ({"first_visit": True, "result": "denegado"}, nt.Tone.RED),
+    ],
+)
+def test_tone_by_status_red_beats_amber_beats_blue(kw: dict[str, object], tone: nt.Tone) -> None:
+    n = nt.entry_notice(entry(**kw), today=TODAY, tz=UTC)
+    assert n is not None and n.tone is tone and n.status_text == n.body.split("\n")[1]
+
+
+def test_missed_summary_title() -> None:
+    notices = [notice(entry()), notice(entry(result="denegado"))]
+    s = ns.summary_notice(SummaryReason.MISSED, notices, "es", seq=1)
+    assert s.title == "2 avisos no mostrados mientras fallaban las notificaciones" and s.warning

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -437,3 +438,110 @@ def test_exe_bundles_the_windows_backends_and_not_pgserver() -> None:
         "agent.adapters.autostart_windows",
     } <= names
     assert not {n for n in names if n.startswith("pgserver")}
+
+
+def windows_folder(env: dict[str, str], variable: str) -> Path:
+    """The Linux path of a Windows environment folder (``%TEMP%``, ``%LOCALAPPDATA%``) in the test prefix."""
+    shown = subprocess.run(
+        ["wine", "cmd", "/c", f"echo %{variable}%"], input="", capture_output=True, text=True, env=env, timeout=60
+    ).stdout.strip()
+    assert shown and "%" not in shown, f"{variable}: {shown!r}"
+    unix = subprocess.run(
+        ["winepath", "-u", shown], input="", capture_output=True, text=True, env=env, timeout=60
+    ).stdout.strip()
+    return Path(unix)
+
+
+LISTENING = "connection state: listening"
+
+
+def _bundles(folder: Path) -> set[Path]:
+    return set(folder.glob("_MEI*")) if folder.is_dir() else set()
+
+
+@pytest.mark.timeout(400)
+def test_runtime_folder_is_outside_temp_and_survives_a_temp_cleanup(
+    user: dict[str, str], db: Database, tmp_path: Path
+) -> None:
+    """Issue 11 item 7: the one-file exe unpacks to %LOCALAPPDATA%\\AvisoEntradas\\runtime (agent.spec
+    ``runtime_tmpdir``), not %TEMP%. While the tray runs, %TEMP% is emptied the way Storage Sense would; the tray's
+    unpacked files must be untouched and what it uses later must still work: a reconnect after its server
+    connection is killed, entries after that, and the same exe's ``doctor`` and ``listen`` started afterwards."""
+    temp = windows_folder(user, "TEMP")
+    runtime = windows_folder(user, "LOCALAPPDATA") / "AvisoEntradas" / "runtime"
+    args = ["--host", db.server.host, "--port", str(db.server.port), "--database", db.name, "--sslmode", "prefer"]
+    configured = wine(user, "configure", *args, "--password-stdin", stdin=db.pos_password + "\r\n")
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    temp_before, runtime_before = _bundles(temp), _bundles(runtime)
+    proc = subprocess.Popen(
+        ["wine", str(EXE), "tray", "--duration", "60"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=user,
+        cwd=ROOT,
+    )
+    log_file = tmp_path / "logs" / "aviso-entradas.log"
+
+    def log() -> str:
+        return log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
+
+    def wait_for(check: Any, what: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and proc.poll() is None:
+            if check():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{what} (rc={proc.poll()}):\n{log()}")
+
+    try:
+        # The desk's own state line (the engine's "Escuchando ..." line is the engine's wording to keep).
+        wait_for(lambda: LISTENING in log(), "never listening")
+        ours = _bundles(runtime) - runtime_before
+        assert len(ours) == 1, f"expected the tray's one unpack folder in {runtime}: {ours}"
+        bundle = ours.pop()
+        assert _bundles(temp) == temp_before, "the exe unpacked to %TEMP% again"
+        # What later imports and lookups need: extension modules, DLLs and the data files.
+        needed = [*bundle.glob("*.pyd"), *bundle.glob("*.dll"), *(bundle / "sql").glob("*.sql")]
+        assert len(needed) > 10 and (bundle / "assets").is_dir(), sorted(p.name for p in bundle.iterdir())
+        # Storage Sense / a cleanup tool: everything under %TEMP% goes.
+        for child in list(temp.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        assert all(p.exists() for p in needed), "files of the running exe were under %TEMP%"
+
+        first = insert_entries(db.admin_dsn(), count=1)
+        wait_for(lambda: f"ID: {first[0].entry_id}" in log(), "entry before the reconnect not processed")
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = 'pos_user'",
+                (db.name,),
+            )
+            assert cur.rowcount >= 1
+        listening = log().count(LISTENING)
+        wait_for(lambda: log().count(LISTENING) > listening, "no reconnect after the server connection was killed")
+        second = insert_entries(db.admin_dsn(), count=1)
+        wait_for(lambda: f"ID: {second[0].entry_id}" in log(), "entry after the reconnect not processed")
+
+        # The same exe started now (it unpacks again, beside the tray's folder) still works.
+        doctor = wine(user, "doctor", "--json")
+        report = json.loads(doctor.stdout)
+        checks = {c["check"]: c["status"] for c in report["checks"]}
+        assert checks.get("listen") == "ok" and checks.get("trigger") == "ok", doctor.stdout + doctor.stderr
+        assert _bundles(temp) == set(), "doctor unpacked to %TEMP%"
+        assert "Traceback" not in log(), log()
+        try:
+            stdout, stderr = proc.communicate(timeout=120)  # the tray quits by itself at --duration
+        except subprocess.TimeoutExpired:
+            stdout, stderr = "", "did not exit 120 s after --duration"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{stdout}\n{stderr}\n{log()}"
+    assert not bundle.exists(), "the tray's unpack folder was not removed at exit"

@@ -24,7 +24,6 @@ from agent.core.i18n import tr
 # re-exported: the command layer's names for configure's checks (the settings page gets check_server injected)
 from agent.deploy.server_check import CheckResult as CheckResult
 from agent.deploy.server_check import check_server as check_server
-from agent.deploy.server_check import trigger_channel as trigger_channel
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 

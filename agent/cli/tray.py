@@ -1,4 +1,5 @@
-"""The tray agent (``python -m agent`` / ``python -m agent tray``) and ``python -m agent demo``.
+"""The tray agent (``python -m agent`` / ``python -m agent tray``); ``python -m agent demo`` is registered here and
+lives in :mod:`agent.cli.demo`.
 
 Handlers run on the main thread (pystray needs it) and return an exit code: 0 normal exit, 1 start-up failure,
 2 usage or configuration error, 3 another instance is already running for this user.
@@ -9,22 +10,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import sys
-import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from agent.cli import demo
+
+if TYPE_CHECKING:
+    from agent.core.config import Settings
+    from agent.deploy.connection import ConnectionParams
+    from agent.desk.compose import Reading
 
 AddArg = Callable[[argparse.ArgumentParser], None]
 log = logging.getLogger("agent.cli")
-
-DEMO_DATABASE = "torniquete_db"
-DEMO_INTERVAL_S = 8.0
-"""Seconds between simulated entries. With the default flood limit (4 per 30 s) one entry every 8 s puts at most
-4 in any 30 s window, so the demo shows the normal flow, never a flood summary; the plan's order
-(:func:`demo_plan`) shows every status in the first minute."""
-DEMO_FIRST_S = 1.0
-"""Seconds from the agent listening to the first simulated entry."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: AddArg, add_channel: AddArg) -> None:
@@ -43,10 +41,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument(
         "--interval",
         type=float,
-        default=DEMO_INTERVAL_S,
-        help=f"seconds between simulated turnstile entries (default {DEMO_INTERVAL_S:g})",
+        default=demo.DEMO_INTERVAL_S,
+        help=f"seconds between simulated turnstile entries (default {demo.DEMO_INTERVAL_S:g})",
     )
-    p.set_defaults(handler=run_demo)
+    p.set_defaults(handler=demo.run_demo)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -83,40 +81,71 @@ def split_password(dsn: str) -> tuple[str, str | None]:
 
 def run_tray(args: argparse.Namespace) -> int:
     """Run the tray agent until quit. Settings: config files + environment (``agent.deploy.config_files``) + options;
-    password: the OS keyring (``agent.adapters.credentials_api``), or with ``--dsn`` the DSN/``PGPASSWORD``."""
-    from agent import logging_setup
-    from agent.core.config import ConfigError, Settings, credential_account
-    from agent.core.i18n import tr
-    from agent.deploy import config_files
-    from agent.desk import app
+    password: the OS keyring (``agent.adapters.credentials_api``), or with ``--dsn`` the DSN/``PGPASSWORD``.
 
+    Start-up order (issue 11 items 3 and 5): the single-instance lock first (a second start that would hang on a
+    locked keyring exits at once), then logging (so a bad configuration is logged), then the configuration, then
+    the password, read with a 5 s bound (:func:`agent.deploy.connection.resolve`): a locked keyring leaves the
+    tray up in its own state, retried, and ``--duration`` is honoured. A failure to start is logged and told to
+    the person (:mod:`agent.desk.fatal`), exit code 2 (configuration) or 1."""
+    from agent import logging_setup
+    from agent.desk import wiring
+
+    lang = str(args.lang)
+    instance = wiring.hold_single_instance("agent", lang)
+    if instance is None:
+        return wiring.EXIT_ALREADY_RUNNING
+    log_file = None
     try:
-        loaded = config_files.load(overrides=_overrides(args))
+        log_file = logging_setup.setup_logging("INFO", console=bool(getattr(args, "verbose", False)))
+        logging_setup.install_excepthooks()
+        return _run_tray_locked(args, log_file)
+    except Exception as exc:
+        log.exception("the tray agent failed")
+        _fatal(lang, str(exc), log_file)
+        return 1
+    finally:
+        instance.release()
+
+
+def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
+    from agent import logging_setup
+    from agent.core.config import ConfigError
+    from agent.deploy import config_files
+    from agent.deploy.connection import ConnectionSetupError, resolve
+    from agent.desk import compose
+
+    overrides = _overrides(args)
+    try:
+        loaded = config_files.load(overrides=overrides)
     except ConfigError as exc:
-        print(exc.describe(args.lang), file=sys.stderr)
+        log.error("configuration error: %s", exc.describe("en"))
+        _fatal(str(args.lang), exc.describe(args.lang), log_file)
         return 2
     settings = loaded.settings
     lang = _language(args, settings.notifications.language)
     log_file = logging_setup.setup_logging(settings.log_level, console=bool(getattr(args, "verbose", False)))
     dsn_arg = getattr(args, "dsn", None)
-    password: str | None
     reload = None
-    keyring_problem = [""]  # why the keyring could not be read ('' when it could), as of the last read
-    if dsn_arg is not None:
-        dsn, password = split_password(dsn_arg)
-    else:
-        dsn = config_files.connection_dsn(settings.connection)
-        password, keyring_problem[0] = _keyring_password(credential_account(settings.connection), lang)
-        overrides = _overrides(args)
+    try:
+        # with --dsn: the DSN's password or PGPASSWORD/.pgpass, and "reload" only reconnects
+        params = resolve(None, dsn_override=dsn_arg) if dsn_arg is not None else resolve(settings.connection)
+    except ConnectionSetupError as exc:  # malformed --dsn (never echoed), unusable sslrootcert=system
+        log.error("connection settings: %s", type(exc).__name__)
+        _fatal(lang, exc.message(lang), log_file)
+        return 2
+    first = _reading(params, settings, lang)
+    if dsn_arg is None:
 
-        def reload() -> tuple[str, str | None, Settings]:
-            fresh = config_files.load(overrides=overrides).settings  # ConfigError: logged by the controller
-            fresh_password, keyring_problem[0] = _keyring_password(credential_account(fresh.connection), lang)
-            return config_files.connection_dsn(fresh.connection), fresh_password, fresh
+        def reload() -> compose.Reading:
+            fresh: Settings = config_files.load(overrides=overrides).settings  # ConfigError: logged by the reloader
+            return _reading(resolve(fresh.connection), fresh, lang)
 
-    opts = app.AgentOptions(
-        dsn=dsn,
-        password=password,
+    opts = compose.AgentOptions(
+        dsn=first.dsn,
+        password=first.password,
+        sslmode=first.sslmode,
+        sslrootcert=first.sslrootcert,
         settings=settings,
         lang=lang,
         headless=bool(getattr(args, "headless", False)),
@@ -124,209 +153,53 @@ def run_tray(args: argparse.Namespace) -> int:
         cursor_path=config_files.state_dir() / "delivery-cursor.json",
         log_file=log_file,
         reload=reload,
-        credentials_problem=lambda: keyring_problem[0],
+        keyring_problem=first.keyring_problem,
+        keyring_state=first.keyring_state,
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
+    return compose.run_agent(opts, photos=_photo_source(settings))
+
+
+def _reading(params: ConnectionParams, settings: Settings, lang: str) -> Reading:
+    """:class:`agent.desk.compose.Reading` from :func:`agent.deploy.connection.resolve`'s parameters: a keyring
+    that could not be read (locked, unreachable, not answering) becomes the tray's keyring state; "no password
+    stored" does not (``PGPASSWORD``/``.pgpass`` may still apply; the engine then says "no password")."""
+    from agent.deploy.connection import KeyringProblem
+    from agent.desk import compose
+
+    problem = params.password_problem
+    keyring = problem if isinstance(problem, KeyringProblem) else None
+    if keyring is not None:
+        log.warning("no password from the OS keyring: %s (%s)", type(keyring).__name__, keyring.detail)
+    return compose.Reading(
+        params.dsn,
+        params.password,
+        settings,
+        keyring.message(lang) if keyring else "",
+        keyring.state(lang) if keyring else "",
+        sslmode=params.sslmode,
+        sslrootcert=params.sslrootcert,
+    )
+
+
+def _photo_source(settings: Any) -> Any:
+    """The member photo source (:mod:`agent.photos.source`), or None (no photos) when it cannot load."""
     try:
-        return app.run_agent(opts)
-    except Exception as exc:
-        log.exception("the tray agent failed")
-        print(tr("error.db", lang, detail=str(exc)), file=sys.stderr)
-        return 1
+        from agent.photos.source import Photos
+
+        return Photos(settings.photos)
+    except Exception:  # a broken cache folder or image library must not stop the agent
+        log.exception("member photos unavailable")
+        return None
 
 
-def _keyring_password(account: str, lang: str = "es") -> tuple[str | None, str]:
-    """(the stored password or None, why the keyring could not be read or ''). With None, libpq's
-    ``PGPASSWORD``/``.pgpass`` apply. The reason is a translated sentence with the fix (the words of
-    ``configure``: ``cred.unavailable`` when there is no usable keyring, e.g. no Secret Service on the session
-    bus); the tray shows it instead of a password error. Problems are logged. Main or controller thread."""
-    from agent.core.i18n import tr
-
-    try:
-        from agent.adapters.choose import credential_store
-        from agent.adapters.credentials_api import CredentialsError, CredentialsUnavailable
-    except ImportError:  # pragma: no cover (the deploy area ships it)
-        return None, ""
-    try:
-        return credential_store().get(account), ""
-    except CredentialsUnavailable as exc:
-        log.warning("no password from the OS keyring for %s: %s", account, exc)
-        return None, tr("cred.unavailable", lang, detail=exc.detail)
-    except CredentialsError as exc:
-        log.warning("no password from the OS keyring for %s: %s", account, exc)
-        return None, tr("app.keyring_error", lang, detail=exc.detail)
-
-
-# -- demo ----------------------------------------------------------------------------------------------------------
-def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
-    """One cycle of the simulated turnstile: every member status, a denied passage, a visitor and an employee,
-    the warnings first (at :data:`DEMO_INTERVAL_S` every status is on screen within the first minute).
-    ``member_ids`` maps :data:`agent.db.demo_data.MEMBERS` keys to ``id_miembro``."""
-    from agent.core import names
-
-    def member(key: str, result: str = names.RESULT_GRANTED) -> dict[str, Any]:
-        return {"member_id": member_ids[key], "access_type": names.MEMBER_ACCESS, "result": result}
-
-    return [
-        member("current"),
-        member("current2", names.RESULT_DENIED),
-        member("expired"),
-        member("expiring"),
-        member("balance"),
-        member("birthday"),
-        {"member_id": None, "access_type": "visitante", "result": names.RESULT_GRANTED},
-        member("big_note"),
-        {"member_id": None, "access_type": "empleado", "result": names.RESULT_GRANTED},
-        member("current3"),
-        member("current2"),
-    ]
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """Embedded PostgreSQL + the kit + demo members + a simulated turnstile + the tray agent (or the console)."""
-    import psycopg2
-
+def _fatal(lang: str, detail: str, log_file: Any) -> None:
+    """Tell the person why the agent cannot start (stderr; a message box in a windowed build)."""
     from agent import logging_setup
-    from agent.core.config import NotificationSettings, Settings
     from agent.core.i18n import tr
-    from agent.db import demo_data, setup, throwaway
-    from agent.desk import app
+    from agent.desk import fatal
 
-    lang = args.lang
-    headless = bool(args.headless)
-    if not headless and not app.has_display():
-        print(tr("demo.no_display", lang))
-        headless = True
-    log_file = logging_setup.setup_logging("INFO", console=bool(args.verbose))
-    print(tr("demo.starting", lang), flush=True)
-    server: throwaway.ThrowawayPostgres | None = None
-    stop = threading.Event()
-    turnstile: threading.Thread | None = None
-    try:
-        server = throwaway.ThrowawayPostgres(os.environ.get("AVISO_PG_BACKEND", "auto")).start()
-        admin = psycopg2.connect(server.dsn())
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {DEMO_DATABASE}")
-        admin.close()
-        pos_password = secrets.token_urlsafe(18)
-        conn = psycopg2.connect(server.dsn(dbname=DEMO_DATABASE))
-        try:
-            report = setup.apply(conn, schema=True, demo_data=True, pos_password=pos_password, lang=lang)
-            with conn.cursor() as cur:
-                cur.execute("SELECT id_miembro, nombre, apellido FROM miembros ORDER BY id_miembro")
-                rows = cur.fetchall()
-        finally:
-            conn.close()
-        for line in report.lines:
-            print("  " + line)
-        by_name = {(r[1], r[2]): int(r[0]) for r in rows}
-        ids = {m.key: by_name[(m.first_name, m.last_name)] for m in demo_data.MEMBERS}
-        who = {int(r[0]): f"{r[1]} {r[2]}" for r in rows}
-        admin_dsn = server.dsn(dbname=DEMO_DATABASE)
-        turnstile = threading.Thread(
-            target=_turnstile,
-            args=(admin_dsn, demo_plan(ids), float(args.interval), stop, lang, headless, who),
-            name="demo-turnstile",
-            daemon=True,
-        )
-        print(
-            tr("demo.ready", lang, server=f"{server.host}:{server.port}/{DEMO_DATABASE}", interval=f"{args.interval:g}")
-        )
-        notif = NotificationSettings(
-            flood_max_count=args.flood_max or NotificationSettings.flood_max_count,
-            flood_window_s=args.flood_window or NotificationSettings.flood_window_s,
-            language=lang,
-        )
-        opts = app.AgentOptions(
-            dsn=server.dsn(dbname=DEMO_DATABASE, user="pos_user"),
-            password=pos_password,
-            settings=Settings(notifications=notif),
-            lang=lang,
-            headless=headless,
-            duration_s=args.duration,
-            instance_name="demo",
-            log_file=log_file,
-        )
-        turnstile.start()
-        return app.run_agent(opts)
-    except (throwaway.ServerError, psycopg2.Error, setup.SetupError, OSError) as exc:
-        print(tr("demo.failed", lang, detail=str(exc).strip()), file=sys.stderr)
-        log.exception("demo failed")
-        return 1
-    finally:
-        stop.set()
-        if turnstile is not None and turnstile.is_alive():
-            turnstile.join(timeout=5)
-        if server is not None:
-            server.stop()
-
-
-def _wait_for_listener(dsn: str, stop: threading.Event, timeout_s: float = 30.0) -> None:
-    """Block until the agent's connection (role ``pos_user``) is open, so the first simulated entries are not
-    made before it listens (a first start delivers only entries made after it)."""
-    import time
-
-    import psycopg2
-
-    deadline = time.monotonic() + timeout_s
-    while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            conn = psycopg2.connect(dsn)
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pos_user'")
-                    row = cur.fetchone()
-            finally:
-                conn.close()
-            if row and row[0]:
-                return
-        except psycopg2.Error as exc:
-            log.warning("simulated turnstile: %s", exc)
-        stop.wait(0.2)
-
-
-def _turnstile(
-    dsn: str,
-    plan: list[dict[str, Any]],
-    interval_s: float,
-    stop: threading.Event,
-    lang: str,
-    echo: bool,
-    who: dict[int, str],
-) -> None:
-    """Insert the plan's entries one by one, every ``interval_s`` seconds, until ``stop``; cycles forever."""
-    from agent.core.i18n import tr
-    from agent.db import simulate
-
-    _wait_for_listener(dsn, stop)
-    step = 0
-    while not stop.wait(interval_s if step else DEMO_FIRST_S):
-        item = plan[step % len(plan)]
-        step += 1
-        try:
-            (row,) = simulate.insert_entries(
-                dsn,
-                count=1,
-                member_id=item["member_id"],
-                access_type=item["access_type"],
-                result=item["result"],
-                stop=stop,
-            )
-        except Exception as exc:  # the demo goes on; the agent's own log says what it saw
-            log.warning("simulated turnstile: insert failed: %s", exc)
-            continue
-        if echo:
-            line = tr(
-                "simulate.inserted",
-                lang,
-                entry_id=row.entry_id,
-                access=row.access_type,
-                who=who.get(row.member_id, "-") if row.member_id is not None else "-",
-                result=row.result,
-                at=row.occurred_at.astimezone().strftime("%H:%M:%S"),
-            )
-            # one write call: the console notifier prints from another thread at the same time; the prefix
-            # tells the simulated turnstile's lines from the notifications
-            sys.stdout.write(tr("demo.turnstile_line", lang, line=line) + "\n")
-            sys.stdout.flush()
+    text = tr("app.fatal_title", lang) + "\n\n" + detail
+    if log_file is not None:
+        text += "\n\n" + tr("app.fatal_log", lang, path=str(log_file))
+    fatal.tell(text, windowed=logging_setup.windowed(), title=tr("app.fatal_title", lang))

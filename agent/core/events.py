@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from agent.core.model import Entry, Source
 
@@ -55,3 +56,13 @@ class StateChanged:
 
 
 Event = EntryReceived | BacklogSummary | StateChanged
+
+
+# -- desk-side events (posted to the desk's own queue, never by the engine) -----------------------------------------
+@dataclass(frozen=True, slots=True)
+class PhotoReady:
+    """The photo source finished fetching the photo for entry ``entry_id`` (one of its pool threads posts it):
+    ``path`` is a local thumbnail, or None when there is no usable photo."""
+
+    entry_id: int
+    path: Path | None

@@ -6,7 +6,7 @@ are unit-tested without sleeping. Not thread-safe: the tray's controller thread 
 Rules (:class:`NoticeGate`):
 
 * **Flood control** — at most ``max_count`` entry notices in any ``window_s``-second sliding window (defaults in
-  :class:`agent.core.config.NotificationSettings`: 4 per 30 s; README "The tray agent" justifies them). Entries
+  :class:`agent.core.config.NotificationSettings`: 4 per 30 s; docs/it-deployment.md justifies them). Entries
   beyond the limit are *held*; once held, later entries are held too (order is kept), and all held entries are
   released as **one summary** when the burst settles (no new held entry for ``settle_s`` seconds) or, during a
   sustained stream, ``window_s`` seconds after the first held one. So a burst of N > K entries shows K notices
@@ -92,11 +92,14 @@ class FloodControl(Generic[T]):
 
 
 class SummaryReason(StrEnum):
-    """Why several items became one summary (mirrors :class:`agent.core.notify_text.SummaryReason`)."""
+    """Why several items became one summary (titles in :func:`agent.core.notify_summary.summary_notice`)."""
 
     FLOOD = "flood"
     PAUSE = "pause"
     CATCHUP = "catchup"
+    MISSED = "missed"
+    """Not from the gate: notices the display path could not show while it was degraded (the desk's summary
+    when the primary notifier works again)."""
 
 
 @dataclass(frozen=True)

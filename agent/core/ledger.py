@@ -6,7 +6,7 @@ Manipulation Functions": sequence values are not rolled back and carry no orderi
 ledger therefore keeps a cursor (highest id and highest ``fecha_hora`` delivered) *and* the ids delivered within the
 last ``lookback_s`` seconds of ``fecha_hora``; catch-up reads ``id > cursor_id OR fecha_hora >= cursor_time -
 lookback_s`` and drops the ids it remembers. An entry that commits more than ``lookback_s`` after its ``fecha_hora``
-*and* after a later id was delivered is outside the guarantee (README "Guarantees").
+*and* after a later id was delivered is outside the guarantee (docs/engine.md "Guarantees and their bounds").
 """
 
 from __future__ import annotations

@@ -190,18 +190,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "trigger: no existe la tabla registro_entradas en esta base de datos (¿base equivocada?)",
         "en": "trigger: this database has no registro_entradas table (wrong database?)",
     },
-    "configure.no_trigger": {
-        "es": "trigger: no está instalado en registro_entradas; instálelo con «python -m agent setup-db»",
-        "en": "trigger: not installed on registro_entradas; install it with 'python -m agent setup-db'",
-    },
-    "configure.channel_mismatch": {
-        "es": "trigger: avisa por el canal «{actual}», pero la configuración dice «{wanted}»",
-        "en": "trigger: notifies on channel '{actual}', but the settings say '{wanted}'",
-    },
-    "configure.trigger_ok": {
-        "es": "trigger: instalado, canal {channel}",
-        "en": "trigger: installed, channel {channel}",
-    },
     "configure.not_saved": {
         "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",
         "en": "Nothing was saved. Fix the above and try again.",

@@ -18,6 +18,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.birthday": {"es": "¡Hoy es su cumpleaños!", "en": "Birthday today!"},
     "status.denied": {"es": "ACCESO DENEGADO por el torniquete", "en": "ACCESS DENIED by the turnstile"},
     "status.unknown_member": {"es": "Miembro no encontrado", "en": "Member not found"},
+    "status.repeat": {"es": "Entró hace {minutes} min", "en": "Entered {minutes} min ago"},
+    "status.repeat_now": {"es": "Entró hace menos de 1 min", "en": "Entered less than 1 min ago"},
+    "status.first_visit": {"es": "Primera visita", "en": "First visit"},
     "notify.plan": {"es": "Plan {plan}", "en": "{plan} plan"},
     "notify.time": {"es": "Entrada {time}", "en": "Entry {time}"},
     "notify.turnstile": {"es": "torniquete {name}", "en": "turnstile {name}"},
@@ -48,6 +51,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "summary.catchup_title.other": {
         "es": "{count} entradas mientras no había conexión",
         "en": "{count} entries while disconnected",
+    },
+    "summary.missed_title.one": {
+        "es": "1 aviso no mostrado mientras fallaban las notificaciones",
+        "en": "1 notice not shown while notifications failed",
+    },
+    "summary.missed_title.other": {
+        "es": "{count} avisos no mostrados mientras fallaban las notificaciones",
+        "en": "{count} notices not shown while notifications failed",
     },
     "summary.warnings.one": {"es": "1 con aviso", "en": "1 with a warning"},
     "summary.warnings.other": {"es": "{count} con aviso", "en": "{count} with warnings"},
@@ -93,6 +104,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "state.stopped": {"es": "Detenido", "en": "Stopped"},
     "state.paused_until": {"es": "En pausa hasta las {time}", "en": "Paused until {time}"},
     "state.paused_indefinitely": {"es": "En pausa hasta reanudar", "en": "Paused until resumed"},
+    "tooltip.fault": {
+        "es": "Error interno repetido: vea el registro",
+        "en": "Repeated internal error: see the log",
+    },
+    "tooltip.degraded": {
+        "es": "Avisos no se muestran: falla {notifier} ({missed} pendientes)",
+        "en": "Notices not shown: {notifier} fails ({missed} pending)",
+    },
+    "tooltip.only_warnings": {"es": "Solo avisos importantes", "en": "Warnings only"},
     "tooltip.server": {"es": "Servidor: {server}", "en": "Server: {server}"},
     "tooltip.today.one": {"es": "1 entrada hoy", "en": "1 entry today"},
     "tooltip.today.other": {"es": "{count} entradas hoy", "en": "{count} entries today"},
@@ -101,6 +121,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "menu.pause_long": {"es": "Pausar {hours} h", "en": "Pause {hours} h"},
     "menu.pause_indefinite": {"es": "Pausar hasta reanudar", "en": "Pause until resumed"},
     "menu.resume": {"es": "Reanudar avisos", "en": "Resume notifications"},
+    "menu.only_warnings": {"es": "Solo avisos importantes", "en": "Warnings only"},
     "menu.toggle_pause": {"es": "Pausar / reanudar", "en": "Pause / resume"},
     "menu.recent": {"es": "Últimas entradas", "en": "Last entries"},
     "menu.recent_empty": {"es": "(ninguna todavía)", "en": "(none yet)"},
@@ -127,6 +148,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Could not read the password from the OS keyring ({detail}). Unlock the keyring and restart "
         "Aviso de Entradas, or save it again with 'python -m agent configure'.",
     },
+    "app.fatal_title": {"es": "Aviso de Entradas no pudo iniciar", "en": "Aviso de Entradas could not start"},
+    "app.fatal_log": {"es": "Detalles en el registro: {path}", "en": "Details in the log: {path}"},
     "demo.starting": {
         "es": "Demostración: iniciando PostgreSQL embebido…",
         "en": "Demo: starting the embedded PostgreSQL…",

@@ -1,9 +1,9 @@
 """The one place where the turnstile's Spanish SQL names meet the agent's English identifiers.
 
-Source of the names: the seed design document (``shared/seed``) and ``sql/schema.sql``. Everything else in the
+Source of the names: the turnstile schema of the project's design, in ``sql/schema.sql``. Everything else in the
 agent refers to these constants, never to a literal Spanish column name.
 
-Columns are split into *required* ones (the agent refuses to start without them; README "Minimal columns") and
+Columns are split into *required* ones (the agent refuses to start without them; docs/turnstile-kit.md) and
 *optional* display columns (used when present and readable by the connecting role, read as NULL otherwise).
 Every name maps to the English attribute of :class:`agent.core.model.Entry` or :class:`agent.core.model.Member`.
 """

@@ -16,7 +16,16 @@ Status rules (dates are calendar dates; ``today`` is the front desk's local date
   ``'NaN'``, and since 14 ``'Infinity'``: PostgreSQL docs 8.1.2 "Arbitrary Precision Numbers") is treated as
   unknown: no balance status (``Decimal('NaN') > 0`` would raise ``InvalidOperation``);
 * **birthday today** — same month and day as ``birth_date`` (29 February is celebrated on 28 February in
-  common years).
+  common years);
+* **repeat entry** — the same member passed (granted) ``0 <= minutes <= repeat_window_min`` before this entry
+  (``Entry.previous_entry_at``, filled by the engine; settings ``notifications.repeat_entry_warning_min``, 0 = off):
+  "Entró hace 12 min", a warning (a shared card is the usual cause);
+* **first visit** — ``Entry.first_visit`` (no earlier entry of this member at all): "Primera visita", a special
+  like the birthday.
+
+Each entry notice also carries a :class:`Tone` (the colour the desk, the page and notifiers may use, never alone:
+the status text stays): red for denied / expired / balance due, amber for expiring / repeat entry / unknown member,
+blue for birthday / first visit, green otherwise.
 
 Warnings get :attr:`Urgency.CRITICAL` and :attr:`Sound.WARNING`; the adapters map those to the platform's
 critical urgency (freedesktop Notifications spec "Urgency Levels") and a distinct sound where there is one.
@@ -25,19 +34,14 @@ critical urgency (freedesktop Notifications spec "Urgency Levels") and a distinc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
 from agent.core import names
-from agent.core.flood import SummaryReason
 from agent.core.i18n import tr
 from agent.core.model import Entry
-
-MAX_NAMES_IN_SUMMARY = 6
-"""A summary lists at most this many names, then "and N more"."""
 
 
 class Urgency(StrEnum):
@@ -80,9 +84,31 @@ class Status(StrEnum):
     BALANCE = "balance"
     BIRTHDAY = "birthday"
     UNKNOWN_MEMBER = "unknown_member"
+    REPEAT = "repeat"
+    FIRST_VISIT = "first_visit"
 
 
-WARNING_STATUSES = frozenset({Status.DENIED, Status.EXPIRED, Status.BALANCE})
+WARNING_STATUSES = frozenset({Status.DENIED, Status.EXPIRED, Status.BALANCE, Status.REPEAT})
+
+
+class Tone(StrEnum):
+    """The colour of a notice (GymMaster's convention): shown beside the status text, never instead of it."""
+
+    GREEN = "green"
+    """Granted, nothing to look at."""
+    RED = "red"
+    """Denied, expired, balance due."""
+    AMBER = "amber"
+    """Expiring soon, repeat entry, unknown member."""
+    BLUE = "blue"
+    """Special: birthday, first visit."""
+    NEUTRAL = "neutral"
+    """Not about one member (summaries, connection, test)."""
+
+
+_RED = frozenset({Status.DENIED, Status.EXPIRED, Status.BALANCE})
+_AMBER = frozenset({Status.EXPIRING, Status.REPEAT, Status.UNKNOWN_MEMBER})
+_BLUE = frozenset({Status.BIRTHDAY, Status.FIRST_VISIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +120,25 @@ class MemberStatus:
     days: int | None = None
     balance_due: Decimal | None = None
     expires_on: dt.date | None = None
+    minutes_since: int | None = None
+    """Whole minutes since the member's previous granted entry, for REPEAT."""
 
     @property
     def warning(self) -> bool:
-        """True when any status needs the front desk's attention (denied, expired, pending balance)."""
+        """True when any status needs the front desk's attention (denied, expired, pending balance, repeat)."""
         return any(s in WARNING_STATUSES for s in self.statuses)
+
+    @property
+    def tone(self) -> Tone:
+        """Red beats amber beats blue beats green (module docstring)."""
+        found = set(self.statuses)
+        if found & _RED:
+            return Tone.RED
+        if found & _AMBER:
+            return Tone.AMBER
+        if found & _BLUE:
+            return Tone.BLUE
+        return Tone.GREEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +147,10 @@ class Notice:
 
     ``title`` and ``body`` are plain text (no markup); ``body`` may hold line breaks. ``tag`` identifies the notice
     for platforms that replace notices with the same tag (``entry-<id_entrada>``, ``summary-...``).
-    ``member_id``/``photo`` are set for entry notices (click action, toast image).
+    ``member_id``/``photo`` are set for entry notices (click action; ``photo`` is the raw ``foto_url``).
+    ``photo_path`` is a resolved local image file (the desk's photo source: a cached thumbnail) that notifiers
+    show instead of parsing ``photo``; None when there is none. ``tone`` is the status colour and
+    ``status_text`` the status phrases on one line (the tray's recent list, the page).
     """
 
     title: str
@@ -121,6 +164,8 @@ class Notice:
     photo: str | None = None
     photo_path: Path | None = None
     """The member's photo as an existing local file (resolved by the desk; notifiers never parse ``photo``)."""
+    tone: Tone = Tone.NEUTRAL
+    status_text: str = ""
 
     @property
     def warning(self) -> bool:
@@ -141,16 +186,34 @@ def _birthday_on(birth: dt.date, today: dt.date) -> bool:
     return (birth.month, birth.day) == (2, 29) and not leap and (today.month, today.day) == (2, 28)
 
 
-def member_status(entry: Entry, today: dt.date, expiry_warning_days: int = 7) -> MemberStatus:
-    """The statuses of ``entry`` on ``today`` (the module docstring gives the rules), most important first."""
+def repeat_minutes(entry: Entry, window_min: int) -> int | None:
+    """Whole minutes since the member's previous granted entry when it is within ``window_min`` minutes
+    (0 = the check is off), else None. A previous entry dated after this one (turnstile clocks) is ignored."""
+    previous = entry.previous_entry_at
+    if window_min <= 0 or previous is None:
+        return None
+    seconds = (entry.occurred_at - previous).total_seconds()
+    if not 0 <= seconds <= window_min * 60:
+        return None
+    return int(seconds // 60)
+
+
+def member_status(
+    entry: Entry, today: dt.date, expiry_warning_days: int = 7, repeat_window_min: int = 0
+) -> MemberStatus:
+    """The statuses of ``entry`` on ``today`` (the module docstring gives the rules), most important first.
+    ``repeat_window_min`` is ``notifications.repeat_entry_warning_min`` (0: no repeat check)."""
     statuses: list[Status] = []
     days: int | None = None
     member = entry.member
     if entry.denied:
         statuses.append(Status.DENIED)
+    minutes = repeat_minutes(entry, repeat_window_min)
+    if minutes is not None:
+        statuses.append(Status.REPEAT)
     if member is None:
         statuses.append(Status.UNKNOWN_MEMBER)
-        return MemberStatus(tuple(statuses))
+        return MemberStatus(tuple(statuses), minutes_since=minutes)
     if member.expires_on is None:
         statuses.append(Status.NO_EXPIRY)
     else:
@@ -168,7 +231,11 @@ def member_status(entry: Entry, today: dt.date, expiry_warning_days: int = 7) ->
         statuses.append(Status.BALANCE)
     if member.birth_date is not None and _birthday_on(member.birth_date, today):
         statuses.append(Status.BIRTHDAY)
-    return MemberStatus(tuple(statuses), days=days, balance_due=balance, expires_on=member.expires_on)
+    if entry.first_visit:
+        statuses.append(Status.FIRST_VISIT)
+    return MemberStatus(
+        tuple(statuses), days=days, balance_due=balance, expires_on=member.expires_on, minutes_since=minutes
+    )
 
 
 def known_amount(amount: object) -> Decimal | None:
@@ -227,6 +294,11 @@ def status_texts(status: MemberStatus, lang: str) -> list[str]:
             out.append(tr("status.balance", lang, amount=format_amount(status.balance_due or Decimal(0), lang)))
         elif s is Status.BIRTHDAY:
             out.append(tr("status.birthday", lang))
+        elif s is Status.REPEAT:
+            minutes = status.minutes_since or 0
+            out.append(tr("status.repeat", lang, minutes=minutes) if minutes else tr("status.repeat_now", lang))
+        elif s is Status.FIRST_VISIT:
+            out.append(tr("status.first_visit", lang))
     return out
 
 
@@ -245,21 +317,25 @@ def entry_notice(
     expiry_warning_days: int = 7,
     tz: dt.tzinfo | None = None,
     kind: NoticeKind = NoticeKind.ENTRY,
+    repeat_window_min: int = 0,
+    photo_path: Path | None = None,
 ) -> Notice | None:
     """The notice for one entry, or None for a visitor or employee entry (only members notify).
 
     ``today`` defaults to the entry's local date in ``tz`` (None: the computer's time zone). Body: line 1 is
-    "Plan <plan> · Entrada HH:MM", line 2 the status phrases joined by " · ".
+    "Plan <plan> · Entrada HH:MM", line 2 the status phrases joined by " · ". ``repeat_window_min``: see
+    :func:`member_status`; ``photo_path``: a local thumbnail for notifiers (:attr:`Notice.photo_path`).
     """
     if entry.access_type != names.MEMBER_ACCESS:
         return None
     local = entry.occurred_at.astimezone(tz)
-    status = member_status(entry, today or local.date(), expiry_warning_days)
+    status = member_status(entry, today or local.date(), expiry_warning_days, repeat_window_min)
     first: list[str] = []
     if entry.member is not None and entry.member.plan:
         first.append(tr("notify.plan", lang, plan=entry.member.plan))
     first.append(tr("notify.time", lang, time=local.strftime("%H:%M")))
-    body = " · ".join(first) + "\n" + " · ".join(status_texts(status, lang))
+    status_line = " · ".join(status_texts(status, lang))
+    body = " · ".join(first) + "\n" + status_line
     warning = status.warning
     return Notice(
         title=entry_title(entry, lang),
@@ -271,6 +347,9 @@ def entry_notice(
         entry_id=entry.entry_id,
         member_id=entry.member_id,
         photo=entry.member.photo_url if entry.member is not None else None,
+        photo_path=photo_path,
+        tone=status.tone,
+        status_text=status_line,
     )
 
 
@@ -292,82 +371,12 @@ def plain_entry_notice(entry: Entry, *, lang: str = "es", tz: dt.tzinfo | None =
     return Notice(
         title=title,
         body=(when + "\n" if when else "") + " · ".join(parts),
+        tone=Tone.RED if denied else Tone.AMBER,
+        status_text=" · ".join(parts),
         urgency=Urgency.CRITICAL if denied else Urgency.NORMAL,
         sound=Sound.WARNING if denied else Sound.DEFAULT,
         kind=NoticeKind.ENTRY,
         tag=f"entry-{entry.entry_id}",
         entry_id=entry.entry_id,
         member_id=entry.member_id,
-    )
-
-
-def _names_line(notices: Sequence[Notice], lang: str) -> str:
-    shown = [n.title for n in notices[:MAX_NAMES_IN_SUMMARY]]
-    rest = len(notices) - len(shown)
-    line = ", ".join(shown)
-    if rest > 0:
-        line += " " + tr("summary.and_more", lang, count=rest)
-    return line
-
-
-def summary_notice(
-    reason: SummaryReason, notices: Sequence[Notice], lang: str = "es", *, extra: int = 0, seq: int = 0
-) -> Notice:
-    """One notice standing for ``notices`` (entry notices, oldest first).
-
-    Title: "N entradas más" (flood), "Avisos reanudados: N entradas durante la pausa" (pause; also with 0),
-    "N entradas mientras no había conexión" (catch-up). Body: up to :data:`MAX_NAMES_IN_SUMMARY` names, then
-    a line naming those with warnings. Critical when any of them is. ``extra`` counts entries known only by
-    number (the engine's backlog summary). ``seq`` makes the tag unique.
-    """
-    count = len(notices) + extra
-    if reason is SummaryReason.FLOOD:
-        title = plural("summary.flood_title", count, lang)
-    elif reason is SummaryReason.PAUSE:
-        title = plural("summary.pause_title", count, lang) if count else tr("summary.pause_none", lang)
-    else:
-        title = plural("summary.catchup_title", count, lang)
-    lines = [_names_line(notices, lang)] if notices else []
-    warnings = [n for n in notices if n.warning]
-    if warnings:
-        lines.append(plural("summary.warnings", len(warnings), lang) + ": " + _names_line(warnings, lang))
-    critical = bool(warnings)
-    return Notice(
-        title=title,
-        body="\n".join(lines),
-        urgency=Urgency.CRITICAL if critical else Urgency.NORMAL,
-        sound=Sound.WARNING if critical else Sound.DEFAULT,
-        kind=NoticeKind.SUMMARY,
-        tag=f"summary-{reason.value}-{seq}",
-    )
-
-
-def backlog_notice(
-    count: int, oldest: dt.datetime, newest: dt.datetime, lang: str = "es", tz: dt.tzinfo | None = None
-) -> Notice:
-    """The notice for :class:`agent.core.events.BacklogSummary`: older entries reported once, low urgency."""
-    body = plural("summary.backlog", count, lang, oldest=_stamp(oldest, newest, tz), newest=_stamp(newest, oldest, tz))
-    return Notice(
-        title=tr("summary.backlog_title", lang),
-        body=body,
-        urgency=Urgency.LOW,
-        sound=Sound.NONE,
-        kind=NoticeKind.SUMMARY,
-        tag=f"backlog-{int(newest.timestamp())}",
-    )
-
-
-def _stamp(moment: dt.datetime, other: dt.datetime, tz: dt.tzinfo | None) -> str:
-    local, other_local = moment.astimezone(tz), other.astimezone(tz)
-    same_day = local.date() == other_local.date()
-    return local.strftime("%H:%M") if same_day else local.strftime("%d/%m %H:%M")
-
-
-def trial_notice(state_text: str, lang: str = "es") -> Notice:
-    """The tray's test notification; ``state_text`` is the connection state line (e.g. "Conectado")."""
-    return Notice(
-        title=tr("test.title", lang),
-        body=tr("test.body", lang, state=state_text).strip(),
-        kind=NoticeKind.TEST,
-        tag="test",
     )

@@ -3,7 +3,7 @@
 Any role that can connect may send anything on any channel (PostgreSQL docs, "NOTIFY"), so a payload is only a
 hint: the engine always re-reads the entry by ``id_entrada`` from the table, in one batched query, and delivers
 what the table says. Parsing therefore needs just a valid id; everything else is checked for the log.
-Payload format: ``sql/setup_postgres_trigger.sql`` and README "Payload".
+Payload format: ``sql/setup_postgres_trigger.sql`` and docs/turnstile-kit.md "Payload (version 1)".
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Shapes shared by the tray controller (:mod:`agent.desk.app`) and its adapters. Pure, no I/O.
+"""Shapes shared by the desk (:mod:`agent.desk.presenter`, :mod:`agent.desk.loop`) and its adapters. Pure, no I/O.
 
 * :class:`TrayView` — the tray icon with its tooltip and menu (``agent/adapters/tray_*.py``);
 * :class:`MenuItemSpec` — a toolkit-neutral menu item the tray adapter turns into its own;
 * :class:`IconState` — which state icon to show (files ``assets/tray-<state>.png`` and ``.ico``).
 
-Adapters satisfy these protocols structurally and never import each other; :mod:`agent.desk.app` composes them.
+Adapters satisfy these protocols structurally and never import each other; :mod:`agent.desk.compose` composes them.
 """
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ from typing import Protocol
 
 
 class IconState(StrEnum):
-    """The tray icon's four looks."""
+    """The tray icon's looks (files ``assets/tray-<value>.png``/``.ico``, drawn by ``build/make_icons.py``)."""
 
     CONNECTED = "connected"
+    """Green: listening, notices reach the screen."""
     CONNECTING = "connecting"
     PAUSED = "paused"
     ERROR = "error"
+    """Red: no connection, no password from the keyring, or repeated internal failures."""
+    DEGRADED = "degraded"
+    """Orange: connected, but the primary notifier fails (notices go to a fallback or wait for a summary)."""
+    QUIET = "quiet"
+    """Green with a filter mark: connected, warnings-only mode is on (normal entries do not pop up)."""
 
 
 @dataclass(frozen=True)

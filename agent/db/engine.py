@@ -90,12 +90,14 @@ class ListenerEngine:
         self._post_lock = threading.Lock()
         self._abandoned = False
         self._counts = {"queries": 0, "connects": 0, "polls": 0}
+        self._session: Session | None = None
         self.server = ""
 
     @property
     def stats(self) -> dict[str, int]:
         """Counters for tests and benchmarks: queries, notifies, delivered, rejected_payloads, connects, polls."""
-        return {**self._counts, **self._delivery.stats}
+        live = self._session.queries if self._session is not None else 0
+        return {**self._counts, "queries": self._counts["queries"] + live, **self._delivery.stats}
 
     # -- public API (any thread) -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -182,13 +184,17 @@ class ListenerEngine:
         self._post_state(ConnState.CONNECTING)
         session = None
         try:
-            session = self._connect()
+            session = self._session = self._connect()
             if self.config.mode == "notify":
                 session.query(sql.SQL("LISTEN {}").format(sql.Identifier(self.config.channel)).as_string(session.conn))
             self._delivery.prepare(session, self._started_clock)
             self._machine.connected(self._clock())
             self._post_state(ConnState.LISTENING)
-            log.info("Escuchando (%s): %s (%s)", self.config.mode, self.config.channel, self.server)
+            if self.config.mode == "notify":  # the seed's line, which IT greps the log file for
+                log.info("Escuchando canal PostgreSQL: %s (%s)", self.config.channel, self.server)
+            else:
+                log.info("Consultando registro_entradas cada %g s (modo poll, sin trigger) (%s)",
+                         self.config.poll_interval_s, self.server)
             if self.config.mode == "poll":
                 self._poll_loop(session)
             else:
@@ -201,6 +207,7 @@ class ListenerEngine:
             self._on_failure(Failure(Problem.OTHER, str(exc)))
         finally:
             if session is not None:
+                self._session = None
                 self._counts["queries"] += session.queries
                 session.close()
 

@@ -1,7 +1,9 @@
 """SQL the listener sends, built from :mod:`agent.core.names` and the columns the role can actually read.
 
 Optional display columns a real turnstile schema lacks (or that are not granted) are read as ``NULL``; a missing
-*required* column is a :class:`SchemaError`. Every query is read-only.
+*required* column is a :class:`SchemaError`. Every query is read-only, and every one is bounded by an index on a
+table of any size (docs/engine.md "Index use"); :func:`engine_queries` names them, with realistic parameters, for
+``doctor`` to ``EXPLAIN``.
 """
 
 from __future__ import annotations
@@ -159,8 +161,11 @@ class EntrySelect:
                 f" THEN p.fecha_hora::timestamptz END FROM {names.ENTRIES_TABLE} AS p"
                 f" WHERE {_EARLIER}{granted} ORDER BY p.fecha_hora DESC LIMIT 1)"
             )
+            # "no earlier entry", probed backwards from this entry like the column above (the same, recent, index
+            # pages: a forward NOT EXISTS would start at the member's oldest entry, a page long out of cache)
             parts.append(
-                f"e.id_miembro IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {names.ENTRIES_TABLE} AS p WHERE {_EARLIER})"
+                f"e.id_miembro IS NOT NULL AND (SELECT 1 FROM {names.ENTRIES_TABLE} AS p WHERE {_EARLIER}"
+                " ORDER BY p.fecha_hora DESC LIMIT 1) IS NULL"
             )
         else:
             parts += ["NULL", "false"]

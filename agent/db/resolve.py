@@ -11,8 +11,8 @@ same reason (``psycopg/_conninfo_attempts.py``: "the libpq async function doesn'
 GIL) while the caller waits on its :class:`agent.db.waiting.Waker`, and returns connection kwargs with
 ``host=name,name,...`` and ``hostaddr=ip1,ip2,...`` (libpq then tries each address in order, verifies TLS against
 the name, and reports the name as the host). A lookup that never answers is abandoned after ``timeout_s`` (its
-thread ends when the OS resolver gives up). Unchanged: no host, a socket directory, an IP literal, several hosts,
-or a ``hostaddr`` already given.
+thread ends when the OS resolver gives up). Unchanged: no host, a socket directory, an IP literal, several hosts
+or ports, or a ``hostaddr`` already given.
 
 Which thread: the engine's worker.
 """
@@ -61,7 +61,9 @@ def with_hostaddr(
     host = params.get("host") or os.environ.get("PGHOST", "")
     if params.get("hostaddr") or os.environ.get("PGHOSTADDR") or not _needs_lookup(host):
         return kwargs
-    port = (params.get("port") or os.environ.get("PGPORT") or "5432").split(",")[0]
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    if "," in port:  # one port per host: leave the pairing to libpq
+        return kwargs
     result: dict[str, Any] = {}
     done = threading.Event()
 

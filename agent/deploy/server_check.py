@@ -1,5 +1,7 @@
-"""Test a server before saving its settings: connect with the resolved parameters and check that our trigger is on
-``registro_entradas`` and notifies on the configured channel. Used by ``configure`` and the settings window.
+"""Test a server before saving its settings: connect with the resolved parameters, read what the kit installed once
+(:func:`agent.db.inspect.read`) and judge it with doctor's pure judges (:func:`agent.doctor.judge.configure_findings`):
+in notify mode our trigger on ``registro_entradas`` with the configured channel, partitions, two-phase commit and a
+replica; in poll mode only the notes. Used by ``configure`` and the settings page.
 
 Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a few catalog queries).
 """
@@ -24,22 +26,10 @@ class CheckResult:
     lines: list[str] = field(default_factory=list)
 
 
-def trigger_channel(tgargs_hex: str | None) -> str:
-    """The channel a trigger notifies on from ``pg_trigger.tgargs`` (hex; NUL-terminated arguments).
-
-    No argument means the trigger function's default, :data:`agent.core.names.DEFAULT_CHANNEL`.
-    """
-    from agent.core import names
-
-    raw = bytes.fromhex(tgargs_hex or "")
-    args = raw.split(b"\x00")[:-1] if raw else []
-    return args[0].decode("utf-8") if args else names.DEFAULT_CHANNEL
-
-
 def check_server(
     conn: ConnectionSettings, password: str | None, lang: str, *, params: ConnectionParams | None = None
 ) -> CheckResult:
-    """Connect with ``password`` and check that our trigger is on ``registro_entradas`` with ``conn.channel``.
+    """Connect with ``password`` and judge the kit for ``conn.mode`` and ``conn.channel`` (see the module docstring).
 
     ``params``: the resolved connection (:func:`agent.deploy.connection.resolve`); when None it is resolved here
     from ``conn`` and ``password`` without reading the keyring. Opens and closes its own connection (bounded by
@@ -47,9 +37,12 @@ def check_server(
     """
     import psycopg2
 
-    from agent.core import advice, names
+    from agent.core import advice
+    from agent.db import inspect, setup
     from agent.db.connect import error_text
     from agent.deploy.connection import ConnectionSetupError, resolve
+    from agent.doctor import judge
+    from agent.doctor.report import Status
 
     result = CheckResult(ok=False)
     try:
@@ -77,30 +70,24 @@ def check_server(
         with db.cursor() as cur:
             cur.execute("SHOW server_version")
             row = cur.fetchone()
-            result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (names.ENTRIES_TABLE,))
-            row = cur.fetchone()
-            if not (row and row[0]):
-                result.lines.append(tr("configure.no_table", lang))
-                return result
-            cur.execute(
-                "SELECT encode(t.tgargs, 'hex') FROM pg_trigger t "
-                "WHERE t.tgrelid = to_regclass(%s) AND t.tgname = %s AND NOT t.tgisinternal",
-                (names.ENTRIES_TABLE, names.TRIGGER_NAME),
-            )
-            row = cur.fetchone()
+        result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
+        state = inspect.read(db)
     except psycopg2.Error as exc:
         result.lines.append(tr("configure.connect_failed", lang, detail=error_text(exc, params.password)))
         return result
     finally:
         db.close()
-    if row is None:
-        result.lines.append(tr("configure.no_trigger", lang))
+    if not state.entries_exists:
+        result.lines.append(tr("configure.no_table", lang))
         return result
-    actual = trigger_channel(row[0])
-    if actual != conn.channel:
-        result.lines.append(tr("configure.channel_mismatch", lang, actual=actual, wanted=conn.channel))
-        return result
-    result.lines.append(tr("configure.trigger_ok", lang, channel=actual))
-    result.ok = True
+    shipped = judge.shipped_function_source(setup.trigger_sql())
+    findings = judge.configure_findings(state, channel_name=conn.channel, mode=conn.mode, lang=lang, shipped=shipped)
+    for finding in findings:
+        if finding.status is Status.SKIP:
+            continue
+        line = f"{tr(f'doctor.check.{finding.check}', lang)}: {finding.detail}"
+        if finding.advice and finding.status is not Status.OK:
+            line += f"\n  {finding.advice}"
+        result.lines.append(line)
+    result.ok = all(f.status is not Status.FAIL for f in findings)
     return result
