@@ -340,7 +340,7 @@ def test_settings_form_saves_a_new_server_and_password(browser: Chromium, db: Da
             )
             browser.wait_for("document.body.dataset.saved === '1'", timeout_s=30)
             result = browser.eval("document.getElementById('result').textContent")
-            assert "trigger: instalado" in result or "instalado" in result, result
+            assert "Trigger: instalado y activo" in result, result
             assert browser.eval("document.getElementById('f-password').value") == ""
             assert password not in browser.eval("document.documentElement.outerHTML")
             assert password not in browser.eval("location.href")

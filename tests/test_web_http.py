@@ -264,7 +264,7 @@ def test_settings_save_checks_then_stores_password_and_file(form_page: tuple[Tod
     assert reply.status == 200
     out = reply.json()
     assert out["ok"] and out["saved"], out
-    assert any("trigger: installed" in line for line in out["lines"])
+    assert any(line.startswith("Trigger: installed and enabled") for line in out["lines"]), out
     assert "Saved. The agent reconnects" in out["lines"][-1]
     account = config.credential_account(server_settings(db))
     assert rig.store.get(account) == db.pos_password  # type: ignore[attr-defined]

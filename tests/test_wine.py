@@ -131,7 +131,7 @@ def test_configure_stores_the_password_in_the_windows_credential_store(user: dic
     out = wine(user, "configure", *args, "--password-stdin", stdin=db.pos_password + "\r\n")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "connection: OK" in out.stdout
-    assert "trigger: installed" in out.stdout
+    assert "Trigger: installed and enabled" in out.stdout
     assert "password saved in Windows Credential Manager (service" in out.stdout  # where it went, no class names
     account = config.credential_account(
         config.ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name)
@@ -365,7 +365,7 @@ def test_settings_form_saves_through_the_exe_page(user: dict[str, str], db: Data
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, stdout + stderr
-    assert "trigger: installed" in result, result
+    assert "Trigger: installed and enabled" in result, result
     account = config.credential_account(
         config.ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name)
     )
