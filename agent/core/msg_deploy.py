@@ -4,8 +4,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     # settings validation (agent.core.config); {setting} is the dotted key, {source} where it came from
     "config.issue_source": {"es": "{text} (en {source})", "en": "{text} (in {source})"},
     "config.unknown_key": {
-        "es": "ajuste desconocido «{setting}»: revise la ortografía (ver README, sección IT)",
-        "en": "unknown setting '{setting}': check the spelling (see README, IT section)",
+        "es": "ajuste desconocido «{setting}»: revise la ortografía (ver docs/it-deployment.md, «Settings»)",
+        "en": "unknown setting '{setting}': check the spelling (see docs/it-deployment.md, 'Settings')",
     },
     "config.wrong_type": {
         "es": "{setting} = {value}: se esperaba {expected}",

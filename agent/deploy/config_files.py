@@ -190,9 +190,9 @@ def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
         else:
             nested[key] = value
     header = (
-        "# Aviso de Entradas settings for this user (written by `configure` / the settings window).\n"
-        "# Only values that differ from the defaults and the machine-wide file are listed; see README\n"
-        "# 'For IT: deployment' for every key. The database password is not here: it is in the OS keyring.\n"
+        "# Aviso de Entradas settings for this user (written by `configure` / the settings page).\n"
+        "# Only values that differ from the defaults and the machine-wide file are listed; see docs/it-deployment.md\n"
+        "# 'Settings' for every key. The database password is not here: it is in the OS keyring.\n"
     )
     text = header + tomli_w.dumps(nested)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,15 +102,14 @@ def _print_line(text: str) -> None:
 def _engine_factory(opts: AgentOptions, reading: Reading) -> Any:
     from agent.db.engine import EngineConfig, ListenerEngine
 
-    conn = reading.settings.connection
-    config = EngineConfig(
+    # channel, mode (notify/poll), poll interval, connect timeout and the photo column come from the settings
+    config = EngineConfig.from_settings(
+        reading.settings,
         dsn=reading.dsn,
         password=reading.password,
         sslmode=reading.sslmode,
         sslrootcert=reading.sslrootcert,
-        channel=conn.channel,
         cursor_path=opts.cursor_path,
-        connect_timeout_s=float(conn.connect_timeout_s),
         require_ack=True,
         **opts.engine_overrides,
     )
