@@ -67,6 +67,7 @@ def test_menu_items_with_a_page_open_it_in_the_browser(monkeypatch: pytest.Monke
     monkeypatch.setattr(browser.webbrowser, "open", fake_open)
     items = {i.key: i for i in menu_deploy.menu_items(context([], []), page=FakePage())}
     assert items["today"].text == "Entradas de hoy"
+    assert items["today"].default and not items["settings"].default  # a click on the icon opens the page
     assert items["settings"].text == "Configuración…"
     for key, want in (("today", FakePage.url), ("settings", FakePage.url + "#settings")):
         event.clear()

@@ -1,6 +1,7 @@
 """Tray menu items of the deployment area: the local page and autostart.
 
-* "Entradas de hoy" opens the agent's local page (:mod:`agent.web`) in the default browser
+* "Entradas de hoy" (also a click on the icon, where the tray backend has a default action) opens the agent's
+  local page (:mod:`agent.web`) in the default browser
   (:func:`agent.web.browser.open_page`: through a private redirect file, so the token is on no command line).
 * "Configuración…" opens the same page at its settings form. Saving there calls the page's ``on_saved``, which
   the composition wires to ``ctx.reload_settings`` (the agent reconnects with the new settings).
@@ -116,8 +117,12 @@ def menu_items(ctx: MenuContext, page: PageHandle | None = None) -> Sequence[Men
     items: list[MenuItemSpec] = []
     if page is not None:
         url = page.url
+        # default: a click on the icon opens the page where the backend has a default action (win32); pystray runs
+        # the first default item, so the desk's own click action (pause, on the menu-less xorg backend) stays first
         items.append(
-            MenuItemSpec(text=tr("web.menu.today", ctx.lang), action=lambda: open_in_browser(url, ctx), key="today")
+            MenuItemSpec(
+                text=tr("web.menu.today", ctx.lang), action=lambda: open_in_browser(url, ctx), default=True, key="today"
+            )
         )
     items.append(MenuItemSpec(text=tr("settings.menu", ctx.lang), action=open_settings, key="settings"))
     if autostart is not None:
