@@ -1,7 +1,7 @@
 -- Aviso de Entradas: reference turnstile schema (demo and tests).
 --
 -- A real turnstile already has its own schema; nothing here is required as is. What the trigger and the agent
--- rely on is the short list of columns in README.md ("Minimal columns"):
+-- rely on is the short list of columns in docs/turnstile-kit.md ("Minimal columns"):
 --   registro_entradas(id_entrada, id_miembro, tipo_acceso, fecha_hora)
 --   miembros(id_miembro, nombre, apellido)
 -- Every other display column below is used when present and readable, and ignored otherwise.

@@ -9,7 +9,7 @@
 --
 -- After every INSERT of a row with tipo_acceso = 'miembro' into registro_entradas it sends
 -- pg_notify(<channel>, <payload>), default channel nueva_entrada_canal (case-sensitive: LISTEN "MiCanal"). The
--- payload is a JSON object (README.md, "Payload"), version 1:
+-- payload is a JSON object (docs/turnstile-kit.md, "Payload (version 1)"), version 1:
 --   {"v": 1, "id_entrada": 123, "id_miembro": 45, "fecha_hora": "2026-11-30T08:01:02.5+00:00",
 --    "torniquete": "principal", "resultado": "permitido",
 --    "miembro": {"nombre": ..., "apellido": ..., "plan": ..., "fecha_vencimiento": ..., "saldo_pendiente": ...,

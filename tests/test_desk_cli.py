@@ -269,3 +269,44 @@ def test_a_locked_secret_service_collection_is_said_as_locked(db: Any, tmp_path:
     assert proc.returncode == 0, proc.stderr
     assert "Llavero bloqueado: " in proc.stdout
     assert "keyring: Llavero bloqueado" in log_of(tmp_path)
+
+
+def test_the_tray_honours_poll_mode_with_no_trigger_installed(db: Any, tmp_path: Path) -> None:
+    """``connection.mode = "poll"`` (issue 12): the tray needs no trigger; every entry inserted while it runs
+    reaches the console notifier once."""
+    from agent.db import simulate
+
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
+        cur.execute("SELECT id_miembro, nombre FROM miembros ORDER BY id_miembro LIMIT 1")
+        member_id, first_name = cur.fetchone()
+    env = tray_env(
+        tmp_path, AVISO_CONNECTION_MODE="poll", AVISO_CONNECTION_POLL_INTERVAL_S="0.3", PGPASSWORD=db.pos_password
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "tray", "--headless", "--duration", "12", "--dsn", db.pos_dsn()],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        log_file = tmp_path / "log" / "aviso-entradas.log"
+        while time.monotonic() < deadline:  # connected (poll mode says so in the log) before the entries go in
+            if log_file.exists() and "modo poll" in log_file.read_text(encoding="utf-8"):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the tray never started polling")
+        entries = simulate.insert_entries(db.admin_dsn(), count=3, member_id=member_id, rate_per_s=5)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.count(first_name) >= 3, out  # one notice per entry (3 entries of the same member: repeat alerts)
+    log = log_of(tmp_path)
+    for entry in entries:  # each shown once, by the console notifier
+        assert log.count(f"via console: entry-{entry.entry_id}\n") == 1, log[-3000:]

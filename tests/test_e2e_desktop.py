@@ -383,8 +383,9 @@ def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None
             "CRITICAL",
         ),
     ]
+    # a fresh database: each member's entry is their first visit (issue 13, from the engine's re-read)
     assert [(n["summary"], n["body"], n["urgency"]) for n in got] == [
-        (mem["name"], f"Plan {mem['plan']} · Entrada {hhmm(row)}\n{status}", urgency)
+        (mem["name"], f"Plan {mem['plan']} · Entrada {hhmm(row)}\n{status} · Primera visita", urgency)
         for mem, row, status, urgency in expected
     ]
     assert {n["appname"] for n in got} == {"Aviso de Entradas"}
@@ -425,8 +426,10 @@ def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None
     desktop.close_all()
     (summary,) = desktop.history(base)
     assert summary["summary"] == "Avisos reanudados: 3 entradas durante la pausa"
+    # "current" and "expired" entered minutes ago: repeat entries now (warnings), as is the expired membership
     assert summary["body"] == (
-        f"{m['current']['name']}, {m['expired']['name']}, {m['current2']['name']}\n1 con aviso: {m['expired']['name']}"
+        f"{m['current']['name']}, {m['expired']['name']}, {m['current2']['name']}\n"
+        f"2 con aviso: {m['current']['name']}, {m['expired']['name']}"
     )
     assert summary["urgency"] == "CRITICAL"
 

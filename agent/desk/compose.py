@@ -102,15 +102,14 @@ def _print_line(text: str) -> None:
 def _engine_factory(opts: AgentOptions, reading: Reading) -> Any:
     from agent.db.engine import EngineConfig, ListenerEngine
 
-    conn = reading.settings.connection
-    config = EngineConfig(
+    # channel, mode (notify/poll), poll interval, connect timeout and the photo column come from the settings
+    config = EngineConfig.from_settings(
+        reading.settings,
         dsn=reading.dsn,
         password=reading.password,
         sslmode=reading.sslmode,
         sslrootcert=reading.sslrootcert,
-        channel=conn.channel,
         cursor_path=opts.cursor_path,
-        connect_timeout_s=float(conn.connect_timeout_s),
         require_ack=True,
         **opts.engine_overrides,
     )
@@ -149,7 +148,8 @@ def run_agent(
     """Run the tray agent until quit (or ``opts.duration_s`` seconds). Main thread only; the caller holds the
     single-instance lock and has started logging. ``notifiers``: the ordered chain, primary first (None: chosen
     here from ``opts.notifier``/``AVISO_NOTIFIER``); ``photos``: the member photo source (None: no photos);
-    ``entry_listeners`` are called on the desk thread for every member entry handled. Returns 0 on a normal
+    ``entry_listeners`` are called on their own thread (**aviso-listeners**, :mod:`agent.desk.listeners`) for
+    every member entry handled. Returns 0 on a normal
     exit, 1 when the engine cannot be loaded."""
     try:
         first = Reading(opts.dsn, opts.password, opts.settings, sslmode=opts.sslmode, sslrootcert=opts.sslrootcert)
