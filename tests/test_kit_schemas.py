@@ -54,14 +54,19 @@ def test_partitions_in_another_schema_and_sub_partitions_get_indexes_and_notify(
     report = setup.apply(conn, lang="en")
     conn.close()
     assert not report.failed, report.lines
-    assert valid_indexes(db, "registro_entradas") == {
+    assert valid_indexes(db, "registro_entradas") == {  # this tree has no primary key: id_entrada gets one too
+        "registro_entradas_id_entrada_idx",
         "registro_entradas_fecha_hora_idx",
         "registro_entradas_miembro_fecha_idx",
     }
-    assert valid_indexes(db, '"Actual"') == {'"Actual_fecha_hora_idx"', '"Actual_miembro_fecha_idx"'}
+    assert valid_indexes(db, '"Actual"') == {
+        '"Actual_id_entrada_idx"',
+        '"Actual_fecha_hora_idx"',
+        '"Actual_miembro_fecha_idx"',
+    }
     with db.connect_admin() as conn, conn.cursor() as cur:  # created later, in the other schema, one level down
         cur.execute("CREATE TABLE archivo.visitas PARTITION OF \"Actual\" FOR VALUES IN ('visitante')")
-    assert len(valid_indexes(db, "archivo.visitas")) == 2
+    assert len(valid_indexes(db, "archivo.visitas")) == 3
     conn = psycopg2.connect(db.admin_dsn())
     state = inspect.read(conn)
     conn.close()
@@ -87,7 +92,7 @@ def test_inheritance_child_in_another_schema_gets_trigger_and_indexes(db: Databa
     report = setup.apply(conn, lang="en")
     conn.close()
     assert not report.failed, report.lines
-    assert len(valid_indexes(db, '"Histórico"."Entradas 2026"')) == 2
+    assert len(valid_indexes(db, '"Histórico"."Entradas 2026"')) == 3  # no inherited primary key: id_entrada too
     listener = listen(db.admin_dsn())
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute(
@@ -136,7 +141,8 @@ def test_a_table_rotated_by_renaming_gets_its_own_indexes(db: Database) -> None:
     report = setup.apply(conn, lang="en")
     conn.close()
     assert not report.failed, report.lines
-    assert valid_indexes(db, "registro_entradas") == {
+    assert valid_indexes(db, "registro_entradas") == {  # LIKE copied no primary key: id_entrada gets one
+        "registro_entradas_id_entrada_idx",
         "registro_entradas_fecha_hora_idx1",
         "registro_entradas_miembro_fecha_idx1",
     }
