@@ -147,3 +147,24 @@ def test_a_table_rotated_by_renaming_gets_its_own_indexes(db: Database) -> None:
         "registro_entradas_miembro_fecha_idx1",
     }
     assert "index registro_entradas_fecha_hora_idx1: built in" in " ".join(report.lines)
+
+
+def test_doctor_names_a_look_alike_table_and_a_table_off_the_search_path(db: Database) -> None:
+    """A copy of ``registro_entradas`` in another schema (the vendor's audit or an old import): doctor said OK
+    whichever of the two the turnstile fills. And a table off pos_user's search_path: doctor said "does not exist"
+    and advised ``setup-db --schema``, which would create empty look-alikes in public."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA copia")
+        cur.execute("CREATE TABLE copia.registro_entradas (LIKE public.registro_entradas)")
+    r = doctor.run(pos_target(db), lang="en").result("trigger")
+    assert r.status is Status.WARN
+    assert "another registro_entradas table exists in schema copia; the kit watches the one in public" in r.detail
+    assert "public.registro_entradas" in r.advice
+
+    with db.connect_admin() as conn, conn.cursor() as cur:  # moved by hand, setup-db not run again
+        cur.execute("DROP TABLE copia.registro_entradas")
+        cur.execute("ALTER TABLE registro_entradas SET SCHEMA copia")
+    r = doctor.run(pos_target(db), lang="en").result("trigger")
+    assert r.status is Status.FAIL
+    assert r.detail == "table registro_entradas exists in schema copia, off this role's search_path"
+    assert "do not use --schema" in r.advice
