@@ -60,7 +60,8 @@ def open_in_browser(url: str, ctx: MenuContext) -> None:
 
 
 def menu_items(ctx: MenuContext, page: PageHandle | None = None) -> Sequence[MenuItemSpec]:
-    """The deployment area's items (placed above "Quit" by the tray). ``page``: the agent's running local page."""
+    """The deployment area's items (placed above "Quit" by the tray). ``page``: the agent's running local page
+    (default: the one whose URL the composition put in ``ctx.page_url``, if any)."""
     from agent.adapters.autostart_api import launch_command
     from agent.adapters.choose import autostart as open_autostart
 
@@ -90,11 +91,13 @@ def menu_items(ctx: MenuContext, page: PageHandle | None = None) -> Sequence[Men
 
         threading.Thread(target=wait, name="aviso-settings-wait", daemon=True).start()
 
+    url = page.url if page is not None else ctx.page_url
+
     def open_settings() -> None:
-        if page is None:
+        if not url:
             open_settings_process()
         else:
-            open_in_browser(page.url + "#settings", ctx)
+            open_in_browser(url + "#settings", ctx)
 
     def autostart_checked() -> bool:
         try:
@@ -115,8 +118,7 @@ def menu_items(ctx: MenuContext, page: PageHandle | None = None) -> Sequence[Men
             ctx.show(tr("settings.autostart", ctx.lang), tr("autostart.failed", ctx.lang, detail=str(exc)))
 
     items: list[MenuItemSpec] = []
-    if page is not None:
-        url = page.url
+    if url:
         # default: a click on the icon opens the page where the backend has a default action (win32); pystray runs
         # the first default item, so the desk's own click action (pause, on the menu-less xorg backend) stays first
         items.append(
