@@ -51,7 +51,9 @@
 SELECT set_config('aviso_entradas.channel', :'channel', false) AS aviso_channel \gset
 -- END OF PSQL PREAMBLE
 
--- Every built-in function is called as pg_catalog.<name>, and the function's search_path is pinned below to
+-- Every built-in function is called as pg_catalog.<name>, comparisons of the turnstile's own columns (whose type
+-- may be varchar, for which pg_catalog has no exact "=") use OPERATOR(pg_catalog.=), here and in the trigger's WHEN
+-- (resolved once, at CREATE TRIGGER), and the function's search_path is pinned below to
 -- pg_catalog, the schema of miembros, pg_temp: the trigger runs inside the turnstile's INSERT with the inserting
 -- role's privileges (often the tables' owner or a superuser), so an object someone planted in a schema on the
 -- inserting session's search_path (e.g. public.jsonb_build_object(text, text, ...), which a better-matching
@@ -84,7 +86,7 @@ BEGIN
                        'fecha_vencimiento', m.fecha_vencimiento, 'saldo_pendiente', m.saldo_pendiente,
                        'fecha_nacimiento', m.fecha_nacimiento, 'foto_url', m.foto_url, 'notas', m.notas))::text
           INTO payload
-          FROM (SELECT 1) AS una_fila LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;
+          FROM (SELECT 1) AS una_fila LEFT JOIN miembros AS m ON m.id_miembro OPERATOR(pg_catalog.=) NEW.id_miembro;
         -- pg_notify's limit: NOTIFY_PAYLOAD_MAX_LENGTH = BLCKSZ - NAMEDATALEN - 128 (src/backend/commands/async.c),
         -- 8000 bytes in the default build; computed from this server's block size and identifier length.
         IF pg_catalog.octet_length(payload) >= pg_catalog.current_setting('block_size')::int
@@ -259,7 +261,8 @@ BEGIN
     FOREACH tabla IN ARRAY crear || cambiar LOOP
         EXECUTE format(
             'CREATE TRIGGER aviso_nueva_entrada AFTER INSERT ON %s FOR EACH ROW '
-            'WHEN (NEW.tipo_acceso = %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)', tabla, 'miembro', canal);
+            'WHEN (NEW.tipo_acceso OPERATOR(pg_catalog.=) %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)',
+            tabla, 'miembro', canal);
     END LOOP;
     FOREACH tabla IN ARRAY activar LOOP
         EXECUTE format('ALTER TABLE ONLY %s ENABLE TRIGGER aviso_nueva_entrada', tabla);
