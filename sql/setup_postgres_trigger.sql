@@ -167,7 +167,8 @@ $columnas$;
 
 COMMENT ON FUNCTION aviso_notificar_entrada() IS 'aviso-entradas trigger, payload v1';
 
--- (Re)create the trigger only when it is missing, disabled, calls another function or names another channel, so a
+-- (Re)create the trigger only when it is missing, disabled, calls another function, names another channel or
+-- compares with an operator from outside pg_catalog, so a
 -- second run is a no-op and takes no lock on registro_entradas. tgargs holds each argument's bytes in the server
 -- encoding followed by a NUL byte.
 -- Where rows land: registro_entradas itself and every inheritance child (any depth; found in pg_inherits) gets
@@ -208,7 +209,11 @@ BEGIN
         SELECT a.oid::regclass AS tabla, c.relispartition AS particion, c.relkind AS tipo,
                t.oid IS NOT NULL AS existe, t.tgenabled IN ('O', 'A') AS activo,
                t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
-                   AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex') AS igual
+                   AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex')
+                   -- and its WHEN uses no operator from outside pg_catalog (one planted before an older install)
+                   AND NOT EXISTS (SELECT FROM regexp_matches(coalesce(t.tgqual::text, ''), ':opno (\d+)', 'g') AS op(m)
+                                     JOIN pg_operator AS o ON o.oid = op.m[1]::oid
+                                    WHERE o.oprnamespace <> 'pg_catalog'::regnamespace) AS igual
           FROM arbol AS a JOIN pg_class AS c ON c.oid = a.oid
           LEFT JOIN pg_trigger AS t
                  ON t.tgrelid = a.oid AND t.tgname = 'aviso_nueva_entrada' AND (c.relispartition OR NOT t.tgisinternal)
