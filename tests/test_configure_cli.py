@@ -131,6 +131,16 @@ def test_wrong_password_saves_nothing(db: Database, user: Env) -> None:
     assert user.stored_password(account(db)) is None
 
 
+def test_refused_connection_advice_names_the_configured_port(user: Env) -> None:
+    from agent.db import throwaway
+
+    port = throwaway.free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port), "--database", "x", "--sslmode", "prefer"]
+    out = user.run("configure", *args, "--password-stdin", stdin="pw\n")
+    assert out.returncode == 1 and "connection: failed" in out.stdout, out.stdout + out.stderr
+    assert f"TCP port {port}" in out.stdout and "5432" not in out.stdout, out.stdout
+
+
 def test_missing_trigger_saves_nothing_and_points_to_setup_db(db: Database, user: Env) -> None:
     with db.connect_admin() as admin, admin.cursor() as cur:
         cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")

@@ -293,6 +293,21 @@ def test_port_refused() -> None:
     assert statuses(report)["auth"] == "skip"
 
 
+def test_port_advice_names_the_configured_port_not_5432() -> None:
+    """The firewall advice used to say "puerto TCP 5432" whatever port was configured."""
+    port = throwaway.free_port()
+    assert port != 5432
+    for lang, words in (("es", f"puerto TCP {port}"), ("en", f"TCP port {port}")):
+        report = doctor.run(Target(dsn=f"host=127.0.0.1 port={port} dbname=x user=y", **FAST), lang=lang)
+        r = report.result("port")
+        assert r.status is Status.FAIL and r.problem is Problem.REFUSED
+        assert words in r.advice and "5432" not in r.advice, r.advice
+    with full_backlog_listener() as port:
+        report = doctor.run(Target(dsn=f"host=127.0.0.1 port={port} dbname=x user=y", connect_timeout_s=2))
+    r = report.result("port")
+    assert r.problem is Problem.TIMEOUT and f"puerto TCP {port}" in r.advice and "5432" not in r.advice, r.advice
+
+
 @contextlib.contextmanager
 def full_backlog_listener() -> Iterator[int]:
     """A listening socket that never accepts, with its accept queue filled: further SYNs are dropped, so a new

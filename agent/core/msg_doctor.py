@@ -23,16 +23,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "advice.refused": {
         "es": "El torniquete rechazó la conexión: PostgreSQL no está en marcha o no escucha en esa IP y puerto. "
         "Compruebe que el servicio esté iniciado, listen_addresses = '*' en postgresql.conf (y reinicie), la IP "
-        "y el puerto configurados, y que el firewall del torniquete permita el puerto TCP 5432.",
+        "y el puerto configurados, y que el firewall del torniquete permita el puerto TCP {port}.",
         "en": "The turnstile refused the connection: PostgreSQL is not running or not listening on that address "
         "and port. Check the service is started, listen_addresses = '*' in postgresql.conf (then restart), the "
-        "configured address and port, and that the turnstile's firewall allows TCP port 5432.",
+        "configured address and port, and that the turnstile's firewall allows TCP port {port}.",
     },
     "advice.timeout": {
         "es": "El torniquete no responde a tiempo: un firewall descarta la conexión, la IP es incorrecta o la red "
-        "está caída. Permita el puerto TCP 5432 en el firewall del torniquete y compruebe la IP y el cable/Wi-Fi.",
+        "está caída. Permita el puerto TCP {port} en el firewall del torniquete y compruebe la IP y el cable/Wi-Fi.",
         "en": "The turnstile does not answer in time: a firewall drops the connection, the address is wrong or the "
-        "network is down. Allow TCP port 5432 in the turnstile's firewall and check the address and the network.",
+        "network is down. Allow TCP port {port} in the turnstile's firewall and check the address and the network.",
     },
     "advice.unknown_host": {
         "es": "No se encuentra el nombre del servidor. Revise el nombre en la configuración o use la IP del "

@@ -71,7 +71,7 @@ def check_server(
         if problem is advice.Problem.TLS and params.sslmode == "require" and "SSL" in detail:
             detail = f"{detail}\n  {tr('configure.tls_hint', lang)}"
         elif hint_key in MESSAGES:
-            detail = f"{detail}\n  {tr(hint_key, lang)}"
+            detail = f"{detail}\n  {advice.explain(problem, lang, port=conn.port)}"
         result.lines.append(tr("configure.connect_failed", lang, detail=detail))
         return result
     try:
