@@ -131,6 +131,15 @@ def test_wrong_password_saves_nothing(db: Database, user: Env) -> None:
     assert user.stored_password(account(db)) is None
 
 
+def test_wrong_password_advice_in_configure_speaks_of_the_typed_password(db: Database, user: Env) -> None:
+    """configure's advice used to say "Check pos_user's saved password" about a password just typed."""
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin="not-the-password\n")
+    assert out.returncode == 1
+    assert "the password you just gave is not that user's password on the server" in out.stdout, out.stdout
+    assert "saved password" not in out.stdout and "Save pos_user's password again" not in out.stdout
+    assert "pg_hba.conf" in out.stdout
+
+
 def test_refused_connection_advice_names_the_configured_port(user: Env) -> None:
     from agent.db import throwaway
 

@@ -268,6 +268,7 @@ def test_wrong_password_and_missing_database(db: Database) -> None:
     assert r.status is Status.FAIL and r.problem is Problem.AUTH_FAILED
     assert r.detail == 'password authentication failed for user "pos_user"'
     assert "pg_hba.conf" in r.advice
+    assert "python -m agent configure --password-stdin" in r.advice  # the fix command, not only "check it"
     assert report.result("database").status is Status.SKIP
     assert report.result("trigger").status is Status.SKIP
 

@@ -7,11 +7,13 @@ the tray tooltip, the log and ``doctor``. ``doctor.*``: the doctor report.
 MESSAGES: dict[str, dict[str, str]] = {
     # --- connection problems: what happened and what to do (agent.core.advice.explain) ---
     "advice.auth_failed": {
-        "es": "El servidor rechazó usuario o contraseña. Revise la contraseña guardada de pos_user y que "
+        "es": "El servidor rechazó usuario o contraseña. Vuelva a guardar la contraseña de pos_user con "
+        "'python -m agent configure --password-stdin' (o «Configuración…» en el menú del icono) y revise que "
         "pg_hba.conf del torniquete tenga una línea para este PC (p. ej. «hostssl torniquete_db pos_user "
         "192.168.1.0/24 scram-sha-256»); luego recargue PostgreSQL.",
-        "en": "The server rejected the user or password. Check pos_user's saved password and that the turnstile's "
-        "pg_hba.conf has a line for this PC (e.g. 'hostssl torniquete_db pos_user 192.168.1.0/24 "
+        "en": "The server rejected the user or password. Save pos_user's password again with "
+        "'python -m agent configure --password-stdin' (or 'Settings…' in the tray menu) and check that the "
+        "turnstile's pg_hba.conf has a line for this PC (e.g. 'hostssl torniquete_db pos_user 192.168.1.0/24 "
         "scram-sha-256'); then reload PostgreSQL.",
     },
     "advice.no_password": {
