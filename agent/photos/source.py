@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import ssl
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -22,16 +20,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from PIL import Image
-
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
 from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
+from agent.photos.local_files import LocalPictures
 from agent.photos.pool import DaemonPool
 from agent.photos.ratelimit import LogLimiter, NegativeCache
 from agent.photos.share_read import is_share, read_share, share_host
-from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
+from agent.photos.thumbnail import NotAnImage, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +90,7 @@ class Photos:
         self._negative = NegativeCache()
         self._down = NegativeCache(HOST_DOWN_S)
         self._log_limit = LogLimiter()
-        self._local_ok: dict[tuple[str, int, int], str] = {}
+        self._local = LocalPictures()
         self._closed = False
         self._pool = DaemonPool(workers, "photos")
         self._pool.submit(self._trim)
@@ -269,55 +266,13 @@ class Photos:
         the file's pixels as stored (gdk-pixbuf, which dunst uses, ignores the tag unless asked: swaylock#361;
         seen here in a screenshot of dunst 1.9 showing an orientation-6 JPEG sideways)."""
         kind, value = classify(member)
-        if kind == "local" and self._local_verdict(Path(value)) == "rotate":
+        if kind == "local" and self._local.verdict(Path(value)) == "rotate":
             return "rotated", value
         return kind, value
 
     def _local_image(self, path: Path) -> Path | None:
         """``path`` when it is a regular file Pillow identifies as one of the accepted formats, upright as stored."""
-        return path if self._local_verdict(path) == "ok" else None
-
-    def _local_verdict(self, path: Path) -> str:
-        """``"ok"``, ``"rotate"`` (a picture whose EXIF orientation turns it) or ``""`` (not a usable picture), from
-        the header only, memoised by size and mtime. A FIFO, a device or a folder is refused without reading it:
-        opening a FIFO for reading waits for a writer forever, and this runs on the desk's thread (the file is
-        opened non-blocking and checked with ``fstat``, so a file swapped for a FIFO after the check cannot hang
-        it)."""
-        try:
-            st = path.stat()
-        except (OSError, ValueError):  # ValueError: a NUL in the path
-            return ""
-        if not stat.S_ISREG(st.st_mode):
-            return ""
-        memo = (str(path), st.st_size, st.st_mtime_ns)
-        with self._lock:
-            known = self._local_ok.get(memo)
-        if known is None:
-            known = _picture_verdict(path)
-            with self._lock:
-                if len(self._local_ok) > 1024:
-                    self._local_ok.clear()
-                self._local_ok[memo] = known
-        return known
-
-
-def _picture_verdict(path: Path) -> str:
-    """``"ok"`` when ``path`` is a regular file whose header Pillow reads as one of :data:`FORMATS`, ``"rotate"``
-    when its EXIF orientation (tag 0x0112) is 2-8, else ``""``. Never blocks on a FIFO or device (``O_NONBLOCK``
-    open, ``fstat`` on the opened file); never raises."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except (OSError, ValueError):
-        return ""
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return ""
-        with os.fdopen(fd, "rb", closefd=False) as fh, Image.open(fh, formats=FORMATS) as img:
-            return "rotate" if img.getexif().get(0x0112, 1) in range(2, 9) else "ok"
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return ""
-    finally:
-        os.close(fd)
+        return path if self._local.verdict(path) == "ok" else None
 
 
 def classify(member: Member) -> tuple[str, str]:
