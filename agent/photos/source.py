@@ -44,6 +44,10 @@ server (scheme, host, port) are not fetched for this long: without it, a photo s
 time filled the queue with one 10 s fetch per member and the members entering after it came back waited behind
 them (with 3 threads, about 3 s per queued member)."""
 NETWORK_REASONS = frozenset({"timeout", "network", "tls"})
+REFRESH_S = 3600.0
+"""A fetched thumbnail older than this is still shown, and fetched again in the background when its member
+enters (once per member per hour at most): gym programs keep a retaken photo at the same URL or file name
+(``fotos/<id>.jpg``), and without this the old face stayed until ``photos.cache_max_age_days`` (7 days)."""
 DONE = Callable[[Path | None], None]
 
 
@@ -102,9 +106,15 @@ class Photos:
         kind, value = self._kind(member)
         if kind == "local":
             return self._local_image(Path(value))
-        if kind in FETCHED:
-            return self.cache.fresh(self._key(member, kind, value))
-        return None
+        if kind not in FETCHED:
+            return None
+        key = self._key(member, kind, value)
+        found = self.cache.fresh_with_age(key)
+        if found is None:
+            return None
+        if found[1] > REFRESH_S and kind != "data":  # bytea keys hash the bytes: a new picture is a new key
+            self._refresh(member, kind, value, key)
+        return found[0]
 
     def needs_fetch(self, member: Member) -> bool:
         """True for an ``http(s)`` URL, share path or ``bytea`` photo not cached yet, not failed in the last minutes,
@@ -141,6 +151,21 @@ class Photos:
             with self._lock:
                 self._inflight.pop(key, None)
 
+    def _refresh(self, member: Member, kind: str, value: str, key: str) -> None:
+        """Fetch ``member``'s photo again in the background (see :data:`REFRESH_S`); nothing when a fetch of it is
+        running, it failed recently or its server is away. Returns at once."""
+        if self._blocked(kind, value, key):
+            return
+        with self._lock:
+            if self._closed or key in self._inflight:
+                return
+            self._inflight[key] = []
+        try:
+            self._pool.submit(self._run, member, kind, value, key, True)
+        except RuntimeError:
+            with self._lock:
+                self._inflight.pop(key, None)
+
     def close(self) -> None:
         """Stop the pool: queued fetches are dropped, running ones are woken (their sockets shut down) and end
         with ``done(None)`` at once. Returns without waiting for them. Any thread; idempotent."""
@@ -152,12 +177,13 @@ class Photos:
             sock.abort()
 
     # -- pool side ---------------------------------------------------------------------------------------------
-    def _run(self, member: Member, kind: str, value: str, key: str) -> None:
-        """Fetch or decode, thumbnail, cache; then call every waiting ``done``. The pool threads' one exception
-        barrier: nothing raises out of here."""
+    def _run(self, member: Member, kind: str, value: str, key: str, refresh: bool = False) -> None:
+        """Fetch or decode, thumbnail, cache; then call every waiting ``done``. ``refresh``: fetch even when a fresh
+        thumbnail exists (it stays if the fetch fails). The pool threads' one exception barrier: nothing raises out
+        of here."""
         path: Path | None = None
         try:
-            path = self.cache.fresh(key)
+            path = None if refresh else self.cache.fresh(key)
             if path is None and not self._blocked(kind, value, key):
                 path = self._produce(member, kind, value, key)
         except Exception:  # the barrier: a bug here must not kill the pool thread or skip ``done``
