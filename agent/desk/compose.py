@@ -148,7 +148,8 @@ def run_agent(
     """Run the tray agent until quit (or ``opts.duration_s`` seconds). Main thread only; the caller holds the
     single-instance lock and has started logging. ``notifiers``: the ordered chain, primary first (None: chosen
     here from ``opts.notifier``/``AVISO_NOTIFIER``); ``photos``: the member photo source (None: no photos);
-    ``entry_listeners`` are called on the desk thread for every member entry handled. Returns 0 on a normal
+    ``entry_listeners`` are called on their own thread (**aviso-listeners**, :mod:`agent.desk.listeners`) for
+    every member entry handled. Returns 0 on a normal
     exit, 1 when the engine cannot be loaded."""
     try:
         first = Reading(opts.dsn, opts.password, opts.settings, sslmode=opts.sslmode, sslrootcert=opts.sslrootcert)
