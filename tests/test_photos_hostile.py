@@ -487,3 +487,11 @@ def test_a_photo_retaken_at_the_same_url_replaces_the_cached_one_within_the_hour
         assert centre(photos.cached(m) or first)[1] > 150  # before: the old face for up to 7 days
     finally:
         photos.close()
+
+
+def test_an_unfetchable_url_is_not_waited_for_and_is_logged_once(
+    photos: Photos, caplog: pytest.LogCaptureFixture
+) -> None:
+    for member_id in (1, 2, 3):
+        assert not photos.needs_fetch(member("http://[roto/foto.jpg", member_id))  # the desk shows at once
+    assert caplog.text.count("unavailable") == 1

@@ -23,7 +23,7 @@ from urllib.request import url2pathname
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
-from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
+from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, parse_target, redacted
 from agent.photos.local_files import LocalPictures
 from agent.photos.pool import DaemonPool
 from agent.photos.ratelimit import LogLimiter, NegativeCache
@@ -97,7 +97,7 @@ class Photos:
         self._local = LocalPictures()
         self._closed = False
         self._pool = DaemonPool(workers, "photos")
-        self._pool.submit(self._trim)
+        self._pool.submit(_trim, self.cache)
 
     # -- the port ----------------------------------------------------------------------------------------------
     def cached(self, member: Member) -> Path | None:
@@ -119,14 +119,21 @@ class Photos:
     def needs_fetch(self, member: Member) -> bool:
         """True for an ``http(s)`` URL, share path or ``bytea`` photo not cached yet, not failed in the last minutes,
         and not on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not
-        wait). No network; any thread."""
+        wait). A URL that could never be fetched (``http://[roto``) is False at once, its failure logged like any
+        other (once per host per hour). No network; any thread."""
         kind, value = self._kind(member)
         if kind not in FETCHED:
             return False
         key = self._key(member, kind, value)
-        if self.cache.fresh(key) is not None:
+        if self.cache.fresh(key) is not None or self._blocked(kind, value, key):
             return False
-        return not self._blocked(kind, value, key)
+        if kind == "http":
+            try:
+                parse_target(value)  # pure: scheme, host, port, encoding
+            except FetchError as exc:
+                self._failed(member, key, _host(value), value, exc)
+                return False
+        return True
 
     def fetch(self, member: Member, done: DONE) -> None:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
@@ -192,7 +199,7 @@ class Photos:
         finally:
             with self._lock:
                 callbacks = self._inflight.pop(key, [])
-            self._call(callbacks, path)
+            _call(callbacks, path)
 
     def _run_local(self, member: Member, done: DONE) -> None:
         """``done`` with the local file (or None) for a member without anything to fetch. Exception barrier."""
@@ -201,7 +208,7 @@ class Photos:
             path = self.cached(member)
         except Exception:
             log.exception("photo of member %s: unexpected error", member.member_id)
-        self._call([done], path)
+        _call([done], path)
 
     def _produce(self, member: Member, kind: str, value: str, key: str) -> Path | None:
         host = {"data": "bytea", "rotated": "local file"}.get(kind) or _host(value)
@@ -256,20 +263,6 @@ class Photos:
             )
         log.debug("photo of member %s from %s failed: %s", member.member_id, redacted(where), reason)
 
-    @staticmethod
-    def _call(callbacks: list[DONE], path: Path | None) -> None:
-        for done in callbacks:
-            try:
-                done(path)
-            except Exception:  # a caller's bug must not stop the other callbacks or the pool
-                log.exception("photo done-callback raised")
-
-    def _trim(self) -> None:
-        try:
-            self.cache.trim()
-        except Exception:
-            log.exception("photo cache trim failed")
-
     def _auth(self, url: str) -> str | None:
         if self._auth_header and self._auth_host and _host(url) == self._auth_host:
             return self._auth_header
@@ -299,6 +292,23 @@ class Photos:
     def _local_image(self, path: Path) -> Path | None:
         """``path`` when it is a regular file Pillow identifies as one of the accepted formats, upright as stored."""
         return path if self._local.verdict(path) == "ok" else None
+
+
+def _call(callbacks: list[DONE], path: Path | None) -> None:
+    """Each ``done(path)``; one that raises is logged and the others still run (pool thread)."""
+    for done in callbacks:
+        try:
+            done(path)
+        except Exception:  # a caller's bug must not stop the other callbacks or the pool
+            log.exception("photo done-callback raised")
+
+
+def _trim(cache: DiskCache) -> None:
+    """:meth:`DiskCache.trim` behind a barrier (pool thread, at start)."""
+    try:
+        cache.trim()
+    except Exception:
+        log.exception("photo cache trim failed")
 
 
 def classify(member: Member) -> tuple[str, str]:
