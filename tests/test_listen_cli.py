@@ -295,3 +295,18 @@ def test_listen_refuses_an_unknown_sslmode_in_the_dsn_at_once() -> None:
         assert r.returncode == 2, r.stdout + r.stderr
         assert "sslmode" in r.stderr and "verify-full" in r.stderr and "Traceback" not in r.stderr
         assert "TopSecret1" not in r.stdout + r.stderr
+
+
+def test_listen_refuses_an_impossible_port_in_the_dsn_at_once() -> None:
+    """``port=abc`` / ``:99999``: libpq refuses it at every attempt ("invalid port number", or for a name a
+    misleading "could not translate host name"), and the engine retried for ever; now a usage error."""
+    for dsn in ("host=127.0.0.1 port=abc password=TopSecret1", "postgresql://u:TopSecret1@127.0.0.1:99999/db"):
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--dsn", dsn, "--timeout", "20"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "mal formada" in r.stderr and "TopSecret1" not in r.stdout + r.stderr

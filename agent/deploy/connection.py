@@ -162,6 +162,8 @@ def resolve(
             params: dict[str, str] = parse_dsn(dsn_override) if dsn_override else {}
         except Exception:  # psycopg2.ProgrammingError quotes the DSN: never pass it on
             raise MalformedDsn() from None
+        if not _ports_ok(params.get("port", "")):
+            raise MalformedDsn()  # libpq would refuse it at every connection attempt, the engine retrying for ever
         inline = params.pop("password", None)
         mode = sslmode or params.pop("sslmode", "")
         root = _system_from_env(sslrootcert or params.pop("sslrootcert", ""), env)
@@ -222,6 +224,12 @@ def configured_settings(overrides: Mapping[str, object] | None = None, *, use_en
         return config_files.load(overrides=overrides, use_env=use_env).settings
     except ConfigError as exc:
         raise BadSettings(exc) from None
+
+
+def _ports_ok(ports: str) -> bool:
+    """A DSN's ``port``: '' or comma-separated numbers 1..65535 ('' entries allowed: libpq's default)."""
+    return all(not p.strip() or (p.strip().isascii() and p.strip().isdigit() and 0 < int(p) < 65536)
+               for p in ports.split(","))  # fmt: skip
 
 
 def _env_sslmode(env: Mapping[str, str] | None) -> str:
