@@ -24,7 +24,12 @@ Likewise libpq loads ``~/.postgresql/root.crl`` whenever it exists and turns on 
 a stale CRL of another CA then fails ``verify-full`` with "certificate verify failed" although the configured
 ``sslrootcert`` is right. So when a CA file is named and no CRL is (``sslcrl``/``sslcrldir``, ``PGSSLCRL``/
 ``PGSSLCRLDIR``, a service), :func:`connection_kwargs` passes ``sslcrl`` = :data:`NO_ROOT_CERT` (libpq ignores a
-CRL file that does not exist).
+CRL file that does not exist). And libpq sends ``~/.postgresql/postgresql.crt`` (with its ``postgresql.key``) as
+a client certificate whenever it exists: a leftover with a group-readable key fails every ``require`` connection
+("private key file ... has group or world access") and silently downgrades ``prefer`` to an unencrypted session,
+and a certificate of another CA fails against a server that checks client certificates. The agent authenticates
+with a password, so unless a client certificate is named (``sslcert``/``sslkey``, ``PGSSLCERT``/``PGSSLKEY``, a
+service) :func:`connection_kwargs` passes ``sslcert`` = :data:`NO_ROOT_CERT` (libpq then sends none).
 
 Which thread: any. :func:`connection_kwargs` is pure (no I/O) apart from importing psycopg2 to parse ``dsn``.
 """
@@ -114,7 +119,8 @@ def connection_kwargs(
     ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
     in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
     ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both);
-    and ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is. See the module docstring.
+    ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is; ``sslcert`` = :data:`NO_ROOT_CERT`
+    unless a client certificate is named. See the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
     unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode``, a
@@ -142,6 +148,8 @@ def connection_kwargs(
     environ = os.environ if env is None else env
     if (sslrootcert or params.get("sslrootcert")) and ignore_default_root_cert and not _crl_named(params, environ):
         kwargs["sslcrl"] = NO_ROOT_CERT  # a named CA: libpq's default root.crl beside it is someone else's
+    if ignore_default_root_cert and not _client_cert_named(params, environ):
+        kwargs["sslcert"] = NO_ROOT_CERT  # no client certificate unless one is named (never a leftover default)
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
     elif ignore_default_root_cert and not _tls_named_elsewhere(params, environ):
@@ -159,6 +167,13 @@ def connection_kwargs(
     if target_session_attrs:
         kwargs["target_session_attrs"] = target_session_attrs
     return kwargs
+
+
+def _client_cert_named(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """True when a client certificate/key is named (DSN ``sslcert``/``sslkey``, ``PGSSLCERT``/``PGSSLKEY``) or a
+    service is."""
+    named = ("sslcert", "sslkey", "service")
+    return any(params.get(k) for k in named) or any(env.get(v) for v in ("PGSSLCERT", "PGSSLKEY", "PGSERVICE"))
 
 
 def _crl_named(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
