@@ -583,10 +583,23 @@ def test_a_leftover_client_certificate_is_not_sent(
         assert not plain.info.ssl_in_use  # the silent downgrade
     finally:
         plain.close()
+    import psycopg2.extensions
+
+    from agent.db.connect import NO_ROOT_CERT
+
     for mode in ("require", "prefer"):
         conn = _connect(dsn, password="tls-test-pw", sslmode=mode)
         try:
             assert conn.info.ssl_in_use, mode
+        finally:
+            conn.close()
+    with monkeypatch.context() as older:  # libpq before 16 has no sslcertmode: a file that cannot exist instead
+        older.setattr(psycopg2.extensions, "libpq_version", lambda: 150000)
+        kwargs = connection_kwargs(dsn, password="tls-test-pw", sslmode="require")
+        assert kwargs["sslcert"] == NO_ROOT_CERT and "sslcertmode" not in kwargs
+        conn = open_connection(kwargs)
+        try:
+            assert conn.info.ssl_in_use
         finally:
             conn.close()
     with pytest.raises(ConnectError, match="group or world access"):  # named: libpq's own rules

@@ -29,7 +29,8 @@ a client certificate whenever it exists: a leftover with a group-readable key fa
 ("private key file ... has group or world access") and silently downgrades ``prefer`` to an unencrypted session,
 and a certificate of another CA fails against a server that checks client certificates. The agent authenticates
 with a password, so unless a client certificate is named (``sslcert``/``sslkey``, ``PGSSLCERT``/``PGSSLKEY``, a
-service) :func:`connection_kwargs` passes ``sslcert`` = :data:`NO_ROOT_CERT` (libpq then sends none).
+service) :func:`connection_kwargs` passes ``sslcertmode=disable`` (libpq 16+; before: ``sslcert`` =
+:data:`NO_ROOT_CERT`, which libpq treats as "no certificate").
 
 Which thread: any. :func:`connection_kwargs` is pure (no I/O) apart from importing psycopg2 to parse ``dsn``.
 """
@@ -119,15 +120,15 @@ def connection_kwargs(
     ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
     in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
     ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both);
-    ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is; ``sslcert`` = :data:`NO_ROOT_CERT`
-    unless a client certificate is named. See the module docstring.
+    ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is; ``sslcertmode=disable``
+    (older libpq: ``sslcert`` = :data:`NO_ROOT_CERT`) unless a client certificate is named. See the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
     unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode``, a
     malformed ``dsn`` (the message never quotes the DSN) or a password with a NUL character (never quoted).
     Pure; any thread.
     """
-    from psycopg2.extensions import make_dsn, parse_dsn
+    from psycopg2.extensions import libpq_version, make_dsn, parse_dsn
 
     try:
         params: dict[str, str] = parse_dsn(dsn) if dsn else {}
@@ -149,7 +150,12 @@ def connection_kwargs(
     if (sslrootcert or params.get("sslrootcert")) and ignore_default_root_cert and not _crl_named(params, environ):
         kwargs["sslcrl"] = NO_ROOT_CERT  # a named CA: libpq's default root.crl beside it is someone else's
     if ignore_default_root_cert and not _client_cert_named(params, environ):
-        kwargs["sslcert"] = NO_ROOT_CERT  # no client certificate unless one is named (never a leftover default)
+        # no client certificate unless one is named (never a leftover default): libpq 16+ says so in a keyword;
+        # older ones get a file that cannot exist ("not present" = no certificate, libpq initialize_SSL)
+        if libpq_version() >= 160000:
+            kwargs["sslcertmode"] = "disable"
+        else:
+            kwargs["sslcert"] = NO_ROOT_CERT
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
     elif ignore_default_root_cert and not _tls_named_elsewhere(params, environ):
