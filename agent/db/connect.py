@@ -132,8 +132,9 @@ def connection_kwargs(
 
     try:
         params: dict[str, str] = parse_dsn(dsn) if dsn else {}
-    except Exception as exc:  # psycopg2.ProgrammingError; its text may quote the DSN (and a password in it)
-        raise ValueError("the connection string (DSN) is malformed; check its key=value pairs or URL") from exc
+    except Exception:  # psycopg2.ProgrammingError; its text may quote the DSN (and a password in it): not chained,
+        # or a logged traceback would print it as the cause
+        raise ValueError("the connection string (DSN) is malformed; check its key=value pairs or URL") from None
     inline_password = params.pop("password", None)
     if sslmode is not None and sslmode != "" and sslmode not in SSLMODES:
         raise ValueError(f"unknown sslmode {sslmode!r}: use one of {', '.join(SSLMODES)}")
