@@ -285,8 +285,8 @@ def _late_answer(pid: int, account: str) -> None:
 @linux_only
 def test_a_late_answer_never_hides_a_password_saved_since(session: dict[str, str]) -> None:
     """A read that timed out (hung service) completes later with the *old* password and stays parked for "the
-    next call". If the settings window (same process) then saves a new password, the next read must return the
-    new one, not the parked late answer (else the reload connects with the old password and fails)."""
+    next call". If this process then saves a new password (store_password / forget_password), the next read must
+    return the new one, not the parked late answer (else it connects with the old password and fails)."""
     from deploy_support import secrets_daemon_pid
 
     from agent.deploy.connection import forget_password, read_keyring_password, store_password
