@@ -182,6 +182,23 @@ def test_no_options_without_a_terminal_asks_for_options(user: Env) -> None:
     assert "Nothing to configure" in out.stderr
 
 
+def test_no_options_and_no_standard_input_asks_for_options(user: Env) -> None:
+    """A windowed exe started without a console (or a scheduler with stdin closed) has ``sys.stdin = None``:
+    ``configure`` without options used to end in an AttributeError traceback."""
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "configure"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=user.vars,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert out.returncode == 2, out.stderr
+    assert "Nothing to configure" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_no_password_anywhere_is_explained(db: Database, user: Env) -> None:
     out = user.run("configure", *server_args(db))
     assert out.returncode == 2
