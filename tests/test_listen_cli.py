@@ -300,7 +300,11 @@ def test_listen_refuses_an_unknown_sslmode_in_the_dsn_at_once() -> None:
 def test_listen_refuses_an_impossible_port_in_the_dsn_at_once() -> None:
     """``port=abc`` / ``:99999``: libpq refuses it at every attempt ("invalid port number", or for a name a
     misleading "could not translate host name"), and the engine retried for ever; now a usage error."""
-    for dsn in ("host=127.0.0.1 port=abc password=TopSecret1", "postgresql://u:TopSecret1@127.0.0.1:99999/db"):
+    for dsn in (
+        "host=127.0.0.1 port=abc password=TopSecret1",
+        "postgresql://u:TopSecret1@127.0.0.1:99999/db",
+        "host=127.0.0.1 port=² password=TopSecret1",  # isdigit() but not int(): was a ValueError traceback
+    ):
         r = subprocess.run(
             [sys.executable, "-m", "agent", "listen", "--dsn", dsn, "--timeout", "20"],
             capture_output=True,
@@ -310,3 +314,16 @@ def test_listen_refuses_an_impossible_port_in_the_dsn_at_once() -> None:
         )
         assert r.returncode == 2, r.stdout + r.stderr
         assert "mal formada" in r.stderr and "TopSecret1" not in r.stdout + r.stderr
+
+
+def test_listen_with_an_odd_connect_timeout_in_the_dsn_does_not_crash() -> None:
+    """``connect_timeout=²`` passes ``str.isdigit()`` but not ``int()``: listen ended in a ValueError traceback.
+    An unusable value now means the default (5 s), as for any other non-number."""
+    r = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--dsn", "host=127.0.0.1 port=1 connect_timeout=²", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr

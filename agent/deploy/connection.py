@@ -170,7 +170,7 @@ def resolve(
         if root.strip().lower() == tls.SYSTEM and not (mode or _env_sslmode(env)):
             mode = "verify-full"  # libpq 16+'s default for sslrootcert=system
         given_timeout = params.pop("connect_timeout", "").strip()
-        timeout = int(given_timeout) if given_timeout.isdigit() else 5
+        timeout = int(given_timeout) if given_timeout.isascii() and given_timeout.isdigit() else 5  # not "²"
         where = f"{params.get('host', '')}:{params.get('port', '')}/{params.get('dbname', '')}"
         root = _resolve_root(mode or _env_sslmode(env), root, env)
         return ConnectionParams(
