@@ -317,13 +317,19 @@ def test_listen_refuses_an_impossible_port_in_the_dsn_at_once() -> None:
 
 
 def test_listen_with_an_odd_connect_timeout_in_the_dsn_does_not_crash() -> None:
-    """``connect_timeout=²`` passes ``str.isdigit()`` but not ``int()``: listen ended in a ValueError traceback.
-    An unusable value now means the default (5 s), as for any other non-number."""
-    r = subprocess.run(
-        [sys.executable, "-m", "agent", "listen", "--dsn", "host=127.0.0.1 port=1 connect_timeout=²", "--timeout", "1"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=30,
-    )
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    """``connect_timeout=²`` passes ``str.isdigit()`` but not ``int()``: listen ended in a ValueError traceback;
+    ``connect_timeout=99999999999`` overflowed ``select()`` and the listener worker crashed. An unusable value
+    now means the default (5 s); a huge one the settings' maximum (300 s)."""
+    from agent.deploy.connection import MAX_CONNECT_TIMEOUT_S, resolve
+
+    for value in ("²", "99999999999"):  # the second overflowed select() and crashed the listener worker
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--dsn", f"host=127.0.0.1 port=1 connect_timeout={value}",
+             "--timeout", "1", "-v"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )  # fmt: skip
+        assert r.returncode == 1 and "Traceback" not in r.stderr and "crashed" not in r.stderr, r.stderr
+    assert resolve(None, dsn_override="host=h connect_timeout=99999999999").connect_timeout_s == MAX_CONNECT_TIMEOUT_S

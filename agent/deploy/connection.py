@@ -127,6 +127,9 @@ class ConnectionParams:
         raise self.password_problem or NoPasswordStored(self.account or self.server)
 
 
+MAX_CONNECT_TIMEOUT_S = 300
+"""Upper bound of a DSN's ``connect_timeout`` (the settings' own range, ``connection.connect_timeout_s``)."""
+
 PasswordReader = Callable[[str, float], "str | None"]
 """``(account, timeout_s) -> password or None``; raises :class:`PasswordProblem` subclasses."""
 
@@ -171,6 +174,7 @@ def resolve(
             mode = "verify-full"  # libpq 16+'s default for sslrootcert=system
         given_timeout = params.pop("connect_timeout", "").strip()
         timeout = int(given_timeout) if given_timeout.isascii() and given_timeout.isdigit() else 5  # not "²"
+        timeout = min(max(timeout, 1), MAX_CONNECT_TIMEOUT_S)  # 99999999999 overflowed the engine's select()
         where = f"{params.get('host', '')}:{params.get('port', '')}/{params.get('dbname', '')}"
         root = _resolve_root(mode or _env_sslmode(env), root, env)
         return ConnectionParams(
