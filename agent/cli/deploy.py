@@ -15,13 +15,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from agent.core import config
 from agent.core.config import ConfigError, ConnectionSettings, Settings
 from agent.core.i18n import tr
 
-# re-exported for the settings window until it imports agent.deploy.server_check itself (then the last import
-# circle, settings_window <-> cli.deploy, is gone: tests/test_imports.py KNOWN_CYCLE_EDGES)
+# re-exported: the command layer's names for configure's checks (the settings page gets check_server injected)
 from agent.deploy.server_check import CheckResult as CheckResult
 from agent.deploy.server_check import check_server as check_server
 
@@ -66,14 +66,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
     p.add_argument("action", choices=("on", "off", "status"))
     p.set_defaults(handler=_cmd_autostart)
 
-    p = sub.add_parser("settings", help="the settings window (Tkinter); exit 0 saved, 3 closed without saving, 1 no Tk")
+    p = sub.add_parser(
+        "settings",
+        help="the settings page in the browser (a local page, docs/desk-page.md); exit 0 saved, 3 closed without "
+        "saving, 1 the page could not be served",
+        description="Serves the local page with the settings form, prints its address and opens it in the default "
+        "browser; waits until the settings are saved (exit 0) or the page is closed (exit 3).",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the page's address (e.g. over SSH)")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long without saving (exit 3)"
+    )
     p.set_defaults(handler=_cmd_settings)
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
-    from agent.desk import settings_window
+    from agent.web.standalone import run_settings
 
-    return settings_window.run(args.lang)
+    return run_settings(
+        args.lang, check=check_server, reader=_today_reader(), open_browser=not args.no_browser, timeout_s=args.timeout
+    )
+
+
+def _today_reader() -> Callable[..., list[Any]] | None:
+    """Today's entries from the configured server for the settings page's list (None: not configured yet, or the
+    settings are invalid; the page then lists nothing and the form still works)."""
+    from agent.deploy.connection import ConnectionSetupError, configured_settings, resolve
+    from agent.web.page import table_reader
+
+    try:
+        params = resolve(configured_settings().connection)
+    except ConnectionSetupError:
+        return None
+    return table_reader(params.connect_kwargs(application_name="aviso-entradas page"))
 
 
 # ------------------------------------------------------------------------------------------------ configure

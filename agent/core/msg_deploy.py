@@ -245,26 +245,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "No se pudo cambiar el inicio automático: {detail}",
         "en": "Could not change autostart: {detail}",
     },
-    # settings window and its tray menu items
+    # settings form (local page) and its tray menu items
     "settings.menu": {"es": "Configuración…", "en": "Settings…"},
     "settings.title": {"es": "Aviso de Entradas: configuración", "en": "Aviso de Entradas: settings"},
     "settings.password": {"es": "Contraseña", "en": "Password"},
-    "settings.password_hint": {
-        "es": "vacío = conservar la guardada",
-        "en": "empty = keep the stored one",
-    },
     "settings.test": {"es": "Probar conexión", "en": "Test connection"},
     "settings.save": {"es": "Guardar", "en": "Save"},
-    "settings.cancel": {"es": "Cancelar", "en": "Cancel"},
     "settings.autostart": {"es": "Iniciar con Windows / la sesión", "en": "Start with Windows / the session"},
     "settings.saved": {
         "es": "Guardado. El agente se vuelve a conectar con los nuevos datos.",
         "en": "Saved. The agent reconnects with the new settings.",
-    },
-    "settings.no_tk": {
-        "es": "La ventana de configuración necesita Tkinter, que no está disponible ({detail}). "
-        "Use «python -m agent configure» en una terminal.",
-        "en": "The settings window needs Tkinter, which is not available ({detail}). "
-        "Use 'python -m agent configure' in a terminal.",
     },
 }
