@@ -315,3 +315,12 @@ def test_a_malformed_dsn_leaves_no_password_in_a_logged_traceback(tmp_path: Path
             if getattr(handler, "_aviso", False):
                 logging.getLogger().removeHandler(handler)
                 handler.close()
+
+
+def test_redact_a_url_password_with_a_raw_at_sign() -> None:
+    """``postgresql://u:p@ss@host/db``: an unencoded ``@`` in the password (people type it so) left ``ss`` in the
+    log after masking up to the first ``@``. Masking runs to the last ``@`` of the URL (over-masking is safe)."""
+    for url in ("postgresql://u:p@ss@host/db", "postgres://u:p@s/s@host:5432/db?sslmode=require"):
+        clean = redact(f"connecting to {url} failed")
+        assert "ss@" not in clean and "s/s" not in clean, clean
+        assert clean.startswith("connecting to postgres") and clean.endswith("failed")

@@ -231,7 +231,7 @@ def make_conninfo(**params: str | int | None) -> str:
 
 
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)(\S*)(@)", re.IGNORECASE)  # to the last "@": a raw "@"
 _ENV_PASSWORD = re.compile(r"(PGPASSWORD\s*=\s*)(\S+)")
 
 
