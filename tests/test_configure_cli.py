@@ -588,3 +588,14 @@ def test_a_relative_sslrootcert_is_saved_as_an_absolute_path(
     assert Path(saved).is_absolute() and Path(saved) == folder / "ca.crt"
     again = user.run("configure", "--sslmode", "verify-ca")  # from another folder: the saved path still works
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_missing_column_is_named_as_missing_not_as_a_grant_to_give(db: Database, user: Env) -> None:
+    """A vendor schema without ``tipo_acceso``: "grant it with setup-db" would send IT on a useless errand."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("ALTER TABLE registro_entradas DROP COLUMN tipo_acceso CASCADE")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "lacks the columns registro_entradas.tipo_acceso" in out.stdout
+    assert "cannot read registro_entradas.tipo_acceso" not in out.stdout
+    assert not user.user_file.exists()
