@@ -333,3 +333,26 @@ def test_listen_with_an_odd_connect_timeout_in_the_dsn_does_not_crash() -> None:
         )  # fmt: skip
         assert r.returncode == 1 and "Traceback" not in r.stderr and "crashed" not in r.stderr, r.stderr
     assert resolve(None, dsn_override="host=h connect_timeout=99999999999").connect_timeout_s == MAX_CONNECT_TIMEOUT_S
+
+
+def test_a_database_level_client_encoding_cannot_hide_a_member(db: Database) -> None:
+    """``ALTER DATABASE ... SET client_encoding = 'WIN1252'`` (a Windows vendor's setup): the server then converts
+    every text to cp1252 for us, and a member named "Łukasz" (not in cp1252) failed every read of that entry
+    ('has no equivalent in encoding "WIN1252"'). The one connection path asks for UTF-8 at connect time, which
+    overrides database and role settings."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER DATABASE \"{db.name}\" SET client_encoding = 'WIN1252'")
+        cur.execute("UPDATE miembros SET nombre = 'Łukasz', apellido = 'Wiśniewski' WHERE id_miembro = 5")
+    listener = _agent("listen", "--dsn", db.pos_dsn(), "--json", "--count", "1", "--timeout", "30")
+    assert listener.stdout is not None
+    time.sleep(2.0)  # let it connect and LISTEN (the catch-up would deliver it anyway)
+    subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--count", "1", "--member", "5"],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
+    out, err = listener.communicate(timeout=40)
+    assert listener.returncode == 0, err
+    entry = json.loads(out.strip().splitlines()[-1])
+    assert "Łukasz" in json.dumps(entry, ensure_ascii=False), entry

@@ -4,9 +4,11 @@ errors are safe to show and to log. (Turning *settings* plus the keyring passwor
 
 :func:`connection_kwargs` builds the keyword arguments for ``psycopg2.connect(**kwargs)``: the libpq conninfo
 (``dsn``) without a password, and next to it TLS (``sslmode``, ``sslrootcert``), ``connect_timeout``, TCP
-keepalives, ``tcp_user_timeout`` and ``application_name`` (PostgreSQL docs, libpq "Parameter Key Words"). The
-password travels as a separate keyword so it never sits inside a conninfo string that libpq might echo in a parse
-error ("missing "=" after ..."), and the returned mapping hides it from ``repr``/``str``/logging.
+keepalives, ``tcp_user_timeout``, ``application_name`` and ``client_encoding = UTF8`` (a database or role set to
+e.g. ``WIN1252`` would make the server fail on every name outside that code page) (PostgreSQL docs, libpq
+"Parameter Key Words"). The password travels as a separate keyword so it never sits inside a conninfo string that
+libpq might echo in a parse error ("missing "=" after ..."), and the returned mapping hides it from
+``repr``/``str``/logging.
 
 :func:`open_connection` connects with those kwargs and turns a failure into :class:`ConnectError`, whose text is the
 server's/libpq's message with any password removed, plus the classified :class:`~agent.core.advice.Problem`.
@@ -163,6 +165,9 @@ def connection_kwargs(
         mode = sslmode or params.get("sslmode") or (os.environ if env is None else env).get("PGSSLMODE") or "prefer"
         if mode != "disable" and mode not in VERIFYING_SSLMODES:
             kwargs["sslrootcert"] = NO_ROOT_CERT
+    # UTF-8 asked for at connect time (a startup parameter outranks ALTER DATABASE/ROLE ... SET client_encoding,
+    # PostgreSQL docs "Setting Parameters"): a database set to WIN1252 made a member named "Łukasz" unreadable
+    kwargs["client_encoding"] = "UTF8"
     kwargs["connect_timeout"] = max(2, int(connect_timeout_s))
     kwargs["application_name"] = application_name[:63]
     kwargs["keepalives"] = 1
