@@ -49,6 +49,19 @@ class Env:
             timeout=60,
         )
 
+    def run_without_stdin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """As a windowed exe or a scheduler runs it: file descriptor 0 closed (``sys.stdin`` is None)."""
+        return subprocess.run(
+            [sys.executable, "-m", "agent", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=self.vars,
+            timeout=60,
+            preexec_fn=lambda: os.close(0),
+        )
+
     def stored_password(self, account: str) -> str | None:
         out = subprocess.run(
             [
@@ -185,16 +198,7 @@ def test_no_options_without_a_terminal_asks_for_options(user: Env) -> None:
 def test_no_options_and_no_standard_input_asks_for_options(user: Env) -> None:
     """A windowed exe started without a console (or a scheduler with stdin closed) has ``sys.stdin = None``:
     ``configure`` without options used to end in an AttributeError traceback."""
-    out = subprocess.run(
-        [sys.executable, "-m", "agent", "configure"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=user.vars,
-        timeout=60,
-        preexec_fn=lambda: os.close(0),
-    )
+    out = user.run_without_stdin("configure")
     assert out.returncode == 2, out.stderr
     assert "Nothing to configure" in out.stderr and "Traceback" not in out.stderr
 
@@ -492,16 +496,7 @@ def test_password_stdin_as_windows_pipes_send_it(db: Database, user: Env) -> Non
             assert user.stored_password(account(db, role)) == password
             assert "Traceback" not in text
             user.run("configure", "--forget-password")
-        closed = subprocess.run(
-            [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=user.vars,
-            timeout=60,
-            preexec_fn=lambda: os.close(0),
-        )
+        closed = user.run_without_stdin("configure", *server_args(db), "--user", role, "--password-stdin")
         assert closed.returncode == 2, closed.stdout + closed.stderr
         assert "Traceback" not in closed.stderr and "is missing" in closed.stderr
     finally:
