@@ -49,6 +49,19 @@ class Env:
             timeout=60,
         )
 
+    def run_without_stdin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """As a windowed exe or a scheduler runs it: file descriptor 0 closed (``sys.stdin`` is None)."""
+        return subprocess.run(
+            [sys.executable, "-m", "agent", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=self.vars,
+            timeout=60,
+            preexec_fn=lambda: os.close(0),
+        )
+
     def stored_password(self, account: str) -> str | None:
         out = subprocess.run(
             [
@@ -199,6 +212,14 @@ def test_no_options_without_a_terminal_asks_for_options(user: Env) -> None:
     out = user.run("configure", stdin="")
     assert out.returncode == 2
     assert "Nothing to configure" in out.stderr
+
+
+def test_no_options_and_no_standard_input_asks_for_options(user: Env) -> None:
+    """A windowed exe started without a console (or a scheduler with stdin closed) has ``sys.stdin = None``:
+    ``configure`` without options used to end in an AttributeError traceback."""
+    out = user.run_without_stdin("configure")
+    assert out.returncode == 2, out.stderr
+    assert "Nothing to configure" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_no_password_anywhere_is_explained(db: Database, user: Env) -> None:
@@ -494,16 +515,7 @@ def test_password_stdin_as_windows_pipes_send_it(db: Database, user: Env) -> Non
             assert user.stored_password(account(db, role)) == password
             assert "Traceback" not in text
             user.run("configure", "--forget-password")
-        closed = subprocess.run(
-            [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=user.vars,
-            timeout=60,
-            preexec_fn=lambda: os.close(0),
-        )
+        closed = user.run_without_stdin("configure", *server_args(db), "--user", role, "--password-stdin")
         assert closed.returncode == 2, closed.stdout + closed.stderr
         assert "Traceback" not in closed.stderr and "is missing" in closed.stderr
     finally:
@@ -590,3 +602,14 @@ def test_a_relative_sslrootcert_is_saved_as_an_absolute_path(
     assert Path(saved).is_absolute() and Path(saved) == folder / "ca.crt"
     again = user.run("configure", "--sslmode", "verify-ca")  # from another folder: the saved path still works
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_missing_column_is_named_as_missing_not_as_a_grant_to_give(db: Database, user: Env) -> None:
+    """A vendor schema without ``tipo_acceso``: "grant it with setup-db" would send IT on a useless errand."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("ALTER TABLE registro_entradas DROP COLUMN tipo_acceso CASCADE")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "lacks the columns registro_entradas.tipo_acceso" in out.stdout
+    assert "cannot read registro_entradas.tipo_acceso" not in out.stdout
+    assert not user.user_file.exists()

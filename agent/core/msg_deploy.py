@@ -210,6 +210,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "read access: {user} cannot read {columns}; grant it with 'python -m agent setup-db' (poll mode: "
         "'setup-db --no-trigger')",
     },
+    "configure.missing_columns": {
+        "es": "esquema: la base no tiene las columnas {columns}, que el agente necesita; ¿es la base del torniquete?",
+        "en": "schema: the database lacks the columns {columns}, which the agent needs; is it the turnstile's "
+        "database?",
+    },
     "configure.not_saved": {
         "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",
         "en": "Nothing was saved. Fix the above and try again.",

@@ -108,8 +108,13 @@ def check_server(
         result.lines.append(line)
     result.ok = all(f.status is not Status.FAIL for f in findings)
     unreadable = unreadable_columns(state)
+    missing = [c for c in unreadable if tuple(c.split(".", 1)) not in state.columns]
+    if missing:  # a vendor's schema without a column every agent query needs: no grant can fix that
+        result.lines.append(tr("configure.missing_columns", lang, columns=", ".join(missing)))
+    if unreadable != missing:
+        rest = [c for c in unreadable if c not in missing]
+        result.lines.append(tr("configure.cannot_read", lang, user=conn.user, columns=", ".join(rest)))
     if unreadable:
-        result.lines.append(tr("configure.cannot_read", lang, user=conn.user, columns=", ".join(unreadable)))
         result.ok = False
     return result
 
