@@ -5,6 +5,7 @@ malformed ``--dsn`` (logged, said, exit code != 0), the single-instance lock tak
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -395,3 +396,23 @@ def test_the_demo_serves_todays_page_and_publishes_entries_to_it_live(tmp_path: 
             proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_doctor_with_a_keyring_that_never_answers_says_so_and_still_checks(db: Any, tmp_path: Path) -> None:
+    """``doctor`` read the keyring with no bound: a locked collection whose prompt nobody answers hung it. Now the
+    read goes through the one connection path (5 s bound): doctor says the keyring's state and runs its checks."""
+    env = tray_env(
+        tmp_path,
+        db,
+        PYTHON_KEYRING_BACKEND="blocking_keyring.BlockingKeyring",
+        PYTHONPATH=str(ROOT / "tests"),
+    )
+    started = time.monotonic()
+    proc = agent("--lang", "en", "doctor", "--json", env=env, timeout=60)
+    elapsed = time.monotonic() - started
+    assert elapsed < 30, elapsed
+    assert "keyring" in proc.stderr.lower(), proc.stderr  # the keyring's state, said on stderr
+    report = json.loads(proc.stdout)
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["port"]["status"] == "ok"  # the network checks ran without the password
+    assert checks["auth"]["status"] == "fail" and proc.returncode == 1

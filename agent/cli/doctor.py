@@ -22,7 +22,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.core import names
@@ -63,39 +63,40 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
 
 
 def _configured_target(args: argparse.Namespace, password: str | None) -> Target:
-    """The configured server (settings + keyring password) with the command line's overrides.
+    """The configured server with the command line's overrides, through the agent's one connection path
+    (:func:`agent.deploy.connection.resolve`: the keyring read is bounded, ``sslrootcert = system`` resolved). A
+    keyring that cannot be read (locked, unreachable, not answering) is said on stderr and doctor goes on without
+    the password, so its checks still say what else is wrong.
 
-    Raises :class:`agent.core.config.ConfigError` for invalid settings."""
-    from agent.adapters.choose import credential_store
-    from agent.adapters.credentials_api import CredentialsError
-    from agent.core.config import credential_account
-    from agent.deploy import config_files
+    Raises :class:`agent.deploy.connection.ConnectionSetupError` (invalid settings, unusable TLS settings)."""
+    from agent.deploy.connection import KeyringProblem, configured_settings, resolve
     from agent.doctor import Target
 
-    conn = config_files.load().settings.connection
-    if password is None:
-        try:
-            password = credential_store().get(credential_account(conn))
-        except CredentialsError as exc:
-            print(tr("doctor.keyring_unavailable", args.lang, detail=exc.detail), file=sys.stderr)
-    target = Target.from_settings(conn, password)
-    return replace(
-        target,
-        channel=args.channel if args.channel != names.DEFAULT_CHANNEL else conn.channel,
-        sslmode=args.sslmode or target.sslmode,
-        sslrootcert=args.sslrootcert or target.sslrootcert,
-        connect_timeout_s=args.connect_timeout or target.connect_timeout_s,
-        mode=args.mode or target.mode,
+    conn = configured_settings().connection
+    channel = args.channel if args.channel != names.DEFAULT_CHANNEL else conn.channel
+    params = resolve(
+        conn, password_override=password, sslmode=args.sslmode, sslrootcert=args.sslrootcert, channel=channel
+    )
+    if isinstance(params.password_problem, KeyringProblem):
+        print(params.password_problem.message(args.lang), file=sys.stderr)
+    return Target(
+        dsn=params.dsn,
+        password=params.password,
+        channel=params.channel,
+        sslmode=params.sslmode or None,
+        sslrootcert=params.sslrootcert or None,
+        connect_timeout_s=args.connect_timeout or params.connect_timeout_s,
+        mode=args.mode or conn.mode,
     )
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from agent import doctor
-    from agent.core.config import ConfigError
+    from agent.deploy.connection import BadSettings, ConnectionSetupError, read_secret_line
 
     password = None
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n") or None
+    if args.password_stdin:  # the one stdin/prompt password reader (BOM, CRLF, Windows pipes)
+        password = read_secret_line(tr("doctor.password_prompt", args.lang)) or None
     if args.dsn:
         target = doctor.Target(
             dsn=args.dsn,
@@ -109,8 +110,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     else:
         try:
             target = _configured_target(args, password)
-        except ConfigError as exc:
-            print(tr("doctor.config_invalid", args.lang, detail=exc.describe(args.lang)), file=sys.stderr)
+        except BadSettings as exc:
+            print(tr("doctor.config_invalid", args.lang, detail=exc.config_error.describe(args.lang)), file=sys.stderr)
+            return 2
+        except ConnectionSetupError as exc:  # e.g. sslrootcert = system with no usable CA bundle
+            print(exc.message(args.lang), file=sys.stderr)
             return 2
     report = doctor.run(target, lang=args.lang)
     if args.json:

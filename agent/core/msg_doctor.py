@@ -103,10 +103,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "La configuración no es válida; corríjala con «python -m agent configure»:\n{detail}",
         "en": "The configuration is invalid; fix it with 'python -m agent configure':\n{detail}",
     },
-    "doctor.keyring_unavailable": {
-        "es": "No se pudo leer la contraseña del llavero del sistema ({detail}); se sigue sin ella.",
-        "en": "Could not read the password from the OS keyring ({detail}); going on without it.",
-    },
+    "doctor.password_prompt": {"es": "Contraseña: ", "en": "Password: "},
     # --- doctor: table ---
     "doctor.col.check": {"es": "Comprobación", "en": "Check"},
     "doctor.col.result": {"es": "Resultado", "en": "Result"},
