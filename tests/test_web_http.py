@@ -370,3 +370,50 @@ def test_settings_needing_tls_on_a_server_without_it_save_nothing(
     out = post_json(page, "api/settings", body).json()
     assert not out["saved"] and any("SSL" in line for line in out["lines"]), out
     assert not rig.file.exists()  # type: ignore[attr-defined]
+
+
+class _HangingStore:
+    """A keyring whose every call waits for an unlock prompt nobody answers (a locked Secret Service)."""
+
+    backend_name = "hanging keyring (test)"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def get(self, account: str) -> str | None:
+        self.release.wait(30)
+        return None
+
+    def set(self, account: str, password: str) -> None:
+        self.release.wait(30)
+
+    def delete(self, account: str) -> bool:
+        self.release.wait(30)
+        return False
+
+    def is_locked(self) -> bool | None:
+        return True
+
+
+def test_a_keyring_that_hangs_never_holds_the_settings_form(tmp_path: Path) -> None:
+    """The form read and wrote the keyring directly: a locked collection held the request thread for ever. Now it
+    goes through the keyring bound (agent.deploy.keyring_access, 5 s): each answer comes within the bound and says
+    the keyring is locked; nothing is saved."""
+    rig = form_rig(tmp_path)
+    hanging = _HangingStore()
+    rig.form.store = lambda: hanging  # type: ignore[misc]
+    try:
+        started = time.monotonic()
+        view = rig.form.view()
+        viewed = time.monotonic() - started
+        answer = rig.form.submit({"connection": {"host": "127.0.0.1"}}, save=True)
+        submitted = time.monotonic() - started - viewed
+    finally:
+        hanging.release.set()
+    assert view["password_stored"] is None  # unknown, not "no password"
+    assert viewed < 8 and submitted < 8, (viewed, submitted)
+    assert not answer["ok"] and not answer["saved"]
+    assert any("lock" in line.lower() for line in answer["lines"]), answer["lines"]
+    assert not rig.file.exists() and not rig.saved

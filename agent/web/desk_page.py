@@ -87,7 +87,7 @@ def _reader_for(settings: Settings, form: SettingsForm) -> ReadToday | None:
     from agent.deploy.connection import ConnectionSetupError, resolve
 
     try:
-        params = resolve(settings.connection, read_password=lambda account, _timeout_s: form.store().get(account))
+        params = resolve(settings.connection, read_password=lambda account, _timeout_s: form.read_password(account))
     except (ConnectionSetupError, RuntimeError, OSError) as exc:  # incl. the store's CredentialsError
         log.warning("the page keeps its previous server: %s", type(exc).__name__)
         return None

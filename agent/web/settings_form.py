@@ -94,14 +94,14 @@ class SettingsForm:
     def default(cls, lang: str, check: Check, on_saved: Callable[[Settings], None] | None = None) -> SettingsForm:
         """The form on this machine's settings file, OS keyring and autostart."""
         from agent.adapters.choose import autostart as open_autostart
-        from agent.adapters.choose import credential_store as open_store
         from agent.deploy import config_files
+        from agent.deploy.keyring_access import open_keyring
 
         opened: list[CredentialStore] = []
 
         def store() -> CredentialStore:  # chosen once, on first use (a failure is retried at the next submit)
             if not opened:
-                opened.append(open_store())
+                opened.append(open_keyring())  # bounded: a keyring that hangs never holds the request thread
             return opened[0]
 
         try:
@@ -126,7 +126,7 @@ class SettingsForm:
         conn, notif = settings.connection, settings.notifications
         stored: bool | None
         try:
-            stored = self.store().get(config.credential_account(conn)) is not None
+            stored = self.read_password(config.credential_account(conn)) is not None
         except Exception:
             stored = None
         return {
@@ -137,6 +137,14 @@ class SettingsForm:
             "sslmodes": list(config.SSLMODES),
             "languages": ["es", "en"],
         }
+
+    def read_password(self, account: str) -> str | None:
+        """The stored password of ``account``, read within the keyring bound
+        (:func:`agent.deploy.keyring_access.read_keyring_password`). Raises its ``KeyringProblem`` subclasses or
+        ``CredentialsError``. A request thread."""
+        from agent.deploy.keyring_access import read_keyring_password
+
+        return read_keyring_password(account, open_store=self.store)
 
     def _autostart_enabled(self) -> bool | None:
         try:
@@ -164,6 +172,8 @@ class SettingsForm:
 
     def _submit(self, form: Mapping[str, Any], typed: str | None, save: bool) -> tuple[list[str], bool, bool]:
         from agent.adapters.credentials_api import CredentialsError
+        from agent.deploy.connection import KeyringProblem
+        from agent.deploy.keyring_access import store_password
 
         try:
             settings = self.settings_of(form)
@@ -172,7 +182,9 @@ class SettingsForm:
         account = config.credential_account(settings.connection)
         try:
             store = self.store()
-            password = typed if typed is not None else store.get(account)
+            password = typed if typed is not None else self.read_password(account)
+        except KeyringProblem as exc:  # locked / unreachable / not answering: its sentence with the fix
+            return [exc.message(self.lang)], False, False
         except CredentialsError as exc:
             return [tr("cred.unavailable", self.lang, detail=exc.detail)], False, False
         if password is None:
@@ -185,7 +197,7 @@ class SettingsForm:
         if not save:
             return lines, True, False
         if typed is not None:
-            store.set(account, typed)
+            store_password(store, account, typed)  # bounded; a late read of the old password is dropped
         path = self.save(settings)
         lines.append(tr("configure.saved_file", self.lang, path=path))
         if typed is not None:
