@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from psycopg2.extensions import make_dsn
 
 from agent.core import names
 from agent.core.events import ConnState
+from agent.core.ledger import Ledger
 from agent.db import setup, simulate, throwaway
 from tests.conftest import Database
 from tests.engine_helpers import Running, assert_exactly_once
@@ -172,3 +174,91 @@ def test_poll_mode_on_a_standby_through_paused_replay_and_a_promotion(pos_passwo
                 assert run.wait_ids(ids, timeout=15), run.states
                 time.sleep(1.5)
                 assert_exactly_once(run.ids(), ids)
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_two_turnstiles_with_a_cached_sequence_and_a_clock_behind(db: Database, mode: str) -> None:
+    """Sequence ``CACHE 20`` and two turnstiles (sessions): turnstile A holds ids 1-20, B 21-40, so A's entries
+    are always below the cursor B moved; A's clock is two minutes behind (it writes its own ``fecha_hora``)."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_get_serial_sequence('registro_entradas', 'id_entrada')")
+        (seq,) = cur.fetchone()  # type: ignore[misc]
+        cur.execute(f"ALTER SEQUENCE {seq} CACHE 20")
+    a, b = db.connect_admin(), db.connect_admin()
+    ins = (
+        "INSERT INTO registro_entradas (id_miembro, tipo_acceso, fecha_hora) VALUES (%s, 'miembro', {})"
+        " RETURNING id_entrada"
+    )
+    ids: set[int] = set()
+    with Running(db.pos_dsn(), None, mode=mode, poll_interval_s=0.1) as run:
+        assert run.wait_listening()
+        with a.cursor() as ca, b.cursor() as cb:
+            for n in range(6):  # A first: it takes the lower block of ids
+                cur, when, member = (ca, "now() - interval '2 minutes'", 2) if n % 2 == 0 else (cb, "now()", 1)
+                cur.execute(ins.format(when), (member,))
+                ids.add(cur.fetchone()[0])  # type: ignore[index]
+                time.sleep(0.3)
+        ok = run.wait_ids(ids, timeout=3)
+        time.sleep(1.2)
+        assert ok, sorted(ids - set(run.ids()))
+        assert_exactly_once(run.ids(), ids)
+    a.close()
+    b.close()
+
+
+def _t(minute: int, second: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 12, 1, 10, minute, second, tzinfo=dt.UTC)
+
+
+def test_ledger_id_window_remembers_deliveries_below_the_cursor_whatever_their_date() -> None:
+    led = Ledger(lookback_s=60, lookback_ids=10)
+    led.start_at(100, _t(0))
+    assert led.id_floor == 100 and led.holes() == []
+    led.mark(102, _t(1))
+    assert led.holes() == [101]
+    assert led.is_new(101, _t(0) - dt.timedelta(hours=2))  # a hole: new whatever its date
+    led.mark(101, _t(0) - dt.timedelta(hours=2))
+    led.mark(110, _t(5))
+    led.prune()  # 101 is dated long before the time window, and still remembered: no duplicate
+    assert not led.is_new(101, _t(0) - dt.timedelta(hours=2)) and 101 in led.recent
+    assert led.holes() == [103, 104, 105, 106, 107, 108, 109]
+    led.settle(103, _t(1))  # a visitor's id
+    assert 103 not in led.holes()
+    assert not led.is_new(100, _t(1))  # at or below the id floor: time rules only (here: before the window)
+    back = Ledger.from_dict(led.to_dict("s"), "s", lookback_s=60)
+    back.lookback_ids = 10
+    assert back.holes() == led.holes() and back.id_floor == 100
+    led.skip_to(500, _t(6))  # a summary: its ids were not remembered one by one
+    assert led.id_floor == 500 and led.holes() == []
+
+
+def test_ledger_saved_before_the_id_window_has_no_holes() -> None:
+    old = Ledger(lookback_s=60)
+    old.start_at(10, _t(0))
+    old.mark(20, _t(1))
+    data = old.to_dict("s")
+    del data["id_floor"]
+    led = Ledger.from_dict(data, "s", lookback_s=60)
+    led.lookback_ids = 1000
+    assert led.id_floor == 20 and led.holes() == []  # ids 11-19 were never remembered: not replayed
+
+
+def test_ledger_without_unacknowledged_keeps_them_as_holes() -> None:
+    led = Ledger(lookback_s=60, lookback_ids=100)
+    led.start_at(0, _t(0))
+    for i in range(1, 6):
+        led.mark(i, _t(1))
+    copy = led.without({3: _t(1)})
+    assert copy.cursor_id == 2 and copy.is_new(3, _t(1)) and not copy.is_new(4, _t(1))
+
+
+def test_visitor_ids_below_the_cursor_are_settled_not_probed_forever(db: Database) -> None:
+    with Running(db.pos_dsn(), None, mode="poll", poll_interval_s=0.1) as run:
+        assert run.wait_listening()
+        simulate.insert_entries(db.admin_dsn(), count=5, access_type="visitante")
+        (m,) = simulate.insert_entries(db.admin_dsn(), count=1)
+        assert run.wait_ids({m.entry_id})
+        ledger = run.engine._delivery.ledger
+        assert run.wait(lambda: not ledger.holes(), timeout=3), ledger.holes()
+        assert ledger.hole_floor() < m.entry_id - 5  # the visitors' ids are inside the id window
+        assert_exactly_once(run.ids(), {m.entry_id})

@@ -73,7 +73,7 @@ class Delivery:
         self.store = store
         self._post = post
         self._clock = clock
-        self.ledger = Ledger(lookback_s=config.lookback_s)
+        self.ledger = Ledger(lookback_s=config.lookback_s, lookback_ids=config.lookback_ids)
         self._ledger_key: str | None = None
         self.dirty = False
         self.last_persist = 0.0
@@ -125,6 +125,7 @@ class Delivery:
         if self._ledger_key != key:  # another server (or the first connect): its own ledger
             self._ledger_key = key
             self.ledger = self.store.load(key)
+            self.ledger.lookback_ids = c.lookback_ids
         if not self.ledger.initialized:
             elapsed = max(0.0, self._clock() - started_clock)
             (max_id, start_time), *_ = s.query(queries.START_SQL, {"elapsed_s": elapsed})
@@ -207,6 +208,7 @@ class Delivery:
         assert self._select is not None
         c = self.config
         page_after = self.ledger.cursor_id
+        first = True
         while True:
             rows = s.query(
                 self._select.pending_ids_sql(),
@@ -217,15 +219,20 @@ class Delivery:
                     "since": self.ledger.since(),
                     "cutoff": cutoff,
                     "limit": c.catch_up_page,
+                    "holes": self.ledger.holes() if first else [],
                 },
             )
             new_part = [int(r[0]) for r in rows if r[2]]
-            ids = sorted({int(i) for i, at, _ in rows if self.ledger.is_new(int(i), at)})
+            for i, at, _, member in rows:
+                if not member:  # a visitor's (or an employee's) id in the id window: not a hole any more
+                    self.ledger.settle(int(i), at)
+                    self.dirty = True
+            ids = sorted({int(i) for i, at, _, member in rows if member and self.ledger.is_new(int(i), at)})
             if ids:
                 self.reread(s, ids, source)
             if len(new_part) < c.catch_up_page:
                 return
-            page_after = new_part[-1]
+            page_after, first = new_part[-1], False
 
     def catch_up(self, s: Session, source: Source) -> None:
         """Replay what the table has and we have not delivered: old ones as one summary, recent ones one by one."""

@@ -213,21 +213,27 @@ class EntrySelect:
         * the late-commit window: ``fecha_hora >= since AND id_entrada <= after_id`` by the ``fecha_hora`` index
           (``registro_entradas_fecha_hora_idx``): rows that committed after a higher id was delivered (not
           before ``cutoff`` either).
+        * the id window's holes: ``id_entrada = ANY(holes)`` by the primary key (:meth:`agent.core.ledger.Ledger.
+          holes`: ids below the cursor not delivered, whatever their date; any ``tipo_acceso``, so that a
+          visitor's id is settled once and not probed again).
 
         Parameters: ``member``, ``after_id`` (the ledger's cursor id), ``page_after`` (keyset paging of the new
         ids; 0 or ``after_id`` on the first page), ``since`` (cursor time - lookback), ``cutoff`` (the backlog's,
-        or None), ``limit``.
-        Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part)``; the new part first, in id order."""
+        or None), ``limit``, ``holes`` (list of int, may be empty).
+        Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part, is_member)``; the new part first, in id
+        order."""
         t = names.ENTRIES_TABLE
         fecha = _EXPR["fecha_hora"].format(t="e", c="fecha_hora")
         return (
-            f"(SELECT e.id_entrada::bigint, {fecha}, true FROM {t} AS e"
+            f"(SELECT e.id_entrada::bigint, {fecha}, true, true FROM {t} AS e"
             " WHERE e.id_entrada > greatest(%(after_id)s, %(page_after)s) AND e.tipo_acceso = %(member)s"
             " AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s OR e.fecha_hora IS NULL)"
             " ORDER BY e.id_entrada LIMIT %(limit)s)"
-            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false FROM {t} AS e"
+            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, true FROM {t} AS e"
             " WHERE e.fecha_hora >= %(since)s AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s)"
             " AND e.id_entrada <= %(after_id)s AND e.tipo_acceso = %(member)s)"
+            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, e.tipo_acceso IS NOT DISTINCT FROM %(member)s"
+            f" FROM {t} AS e WHERE e.id_entrada = ANY(%(holes)s::bigint[]))"
         )
 
     @classmethod
@@ -295,6 +301,7 @@ def engine_queries(
         "since": now - dt.timedelta(seconds=lookback_s),
         "cutoff": now - dt.timedelta(seconds=600),
         "limit": 5000,
+        "holes": [max_id - 3, max_id - 1],
     }
     return (
         NamedQuery("backlog", BACKLOG_SQL, {**common, "after_id": max_id, "max_age_s": 600.0}),
