@@ -262,3 +262,35 @@ def test_visitor_ids_below_the_cursor_are_settled_not_probed_forever(db: Databas
         assert run.wait(lambda: not ledger.holes(), timeout=3), ledger.holes()
         assert ledger.hole_floor() < m.entry_id - 5  # the visitors' ids are inside the id window
         assert_exactly_once(run.ids(), {m.entry_id})
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_truncate_restart_identity_while_running(db: Database, mode: str) -> None:
+    """The table emptied and its ids restarted (``TRUNCATE ... RESTART IDENTITY``, a restore from an older
+    backup): entries reusing ids already delivered are new entries, delivered once."""
+    with Running(db.pos_dsn(), None, mode=mode, poll_interval_s=0.1) as run:
+        assert run.wait_listening()
+        before = simulate.insert_entries(db.admin_dsn(), count=30)
+        assert run.wait_ids({e.entry_id for e in before})
+        time.sleep(1.5)  # sweeps: the ledger saved its cursor at the old ids
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute("TRUNCATE registro_entradas RESTART IDENTITY")
+        time.sleep(1.5)
+        after = simulate.insert_entries(db.admin_dsn(), count=40, rate_per_s=40)
+        assert {e.entry_id for e in after} == set(range(1, 41))
+        time.sleep(2.5)
+        got = [e.entry for e in run.entries[len(before) :]]
+        missing = set(range(1, 41)) - {e.entry_id for e in got}
+        assert not missing, sorted(missing)
+        assert len(got) == 40, sorted(e.entry_id for e in got)
+
+
+def test_ledger_rebase_after_ids_went_back() -> None:
+    led = Ledger(lookback_s=60, lookback_ids=1000)
+    led.start_at(0, _t(0))
+    for i in range(1, 31):
+        led.mark(i, _t(1))
+    led.rebase(10, still_valid={1, 2, 3})
+    assert led.cursor_id == 10 and sorted(led.recent) == [1, 2, 3] and led.holes() == []
+    assert led.is_new(4, _t(1)) and not led.is_new(2, _t(1)) and led.is_new(11, _t(0))
+    assert not led.is_new(5, _t(0) - dt.timedelta(hours=1))  # an old row of a restored backup: not replayed

@@ -237,10 +237,12 @@ class Delivery:
     def catch_up(self, s: Session, source: Source) -> None:
         """Replay what the table has and we have not delivered: old ones as one summary, recent ones one by one."""
         c = self.config
-        count, oldest, newest, max_id, cutoff = s.query(
+        count, oldest, newest, max_id, cutoff, table_max = s.query(
             queries.BACKLOG_SQL,
             {"member": names.MEMBER_ACCESS, "after_id": self.ledger.cursor_id, "max_age_s": c.replay_max_age_s},
         )[0]
+        if int(table_max) < self.ledger.cursor_id:
+            self._rebase(s, int(table_max))
         if count:
             log.info("catch-up: %s entries older than %s s reported as one summary", count, c.replay_max_age_s)
             self.ledger.skip_to(int(max_id), newest, self._server_now())
@@ -248,6 +250,26 @@ class Delivery:
             self._post(BacklogSummary(int(count), oldest, newest))
         self.fetch_pending(s, source, cutoff)
         self.ledger.prune()
+
+    def _rebase(self, s: Session, table_max: int) -> None:
+        """The ids went back (table emptied with ``RESTART IDENTITY``, or restored from an older backup): the
+        ledger continues from ``table_max``; a remembered id counts as delivered only if the table still has it
+        with the same date (a reused id is a new entry). One primary-key lookup, only when this happens."""
+        assert self._select is not None
+        log.warning(
+            "the highest id of %s is %s, below the %s already delivered (table emptied or restored?):"
+            " continuing from there",
+            names.ENTRIES_TABLE,
+            table_max,
+            self.ledger.cursor_id,
+        )
+        candidates = sorted(i for i in self.ledger.recent if i <= table_max)
+        valid: set[int] = set()
+        if candidates:
+            rows = s.query(self._select.dates_sql(), {"ids": candidates})
+            valid = {int(i) for i, at in rows if self.ledger.recent.get(int(i)) == at}
+        self.ledger.rebase(table_max, valid)
+        self.dirty = True
 
     def handle_notifies(self, s: Session) -> None:
         """Take the NOTIFYs psycopg2 has received, parse them as hints, re-read the named ids in one query."""

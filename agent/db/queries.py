@@ -59,15 +59,17 @@ the agent's monotonic clock, so the PC's wall clock does not matter). Row: (high
 
 BACKLOG_SQL = f"""
 SELECT count(e.id_entrada), min(e.fecha_hora)::timestamptz, max(e.fecha_hora)::timestamptz,
-       coalesce(max(e.id_entrada), 0), min(t.cutoff)
-  FROM (SELECT now() - %(max_age_s)s * interval '1 second' AS cutoff) AS t
+       coalesce(max(e.id_entrada), 0), min(t.cutoff), coalesce(min(t.table_max), 0)
+  FROM (SELECT now() - %(max_age_s)s * interval '1 second' AS cutoff,
+               (SELECT max(x.id_entrada) FROM {names.ENTRIES_TABLE} AS x) AS table_max) AS t
   LEFT JOIN {names.ENTRIES_TABLE} AS e
     ON e.id_entrada > %(after_id)s AND e.tipo_acceso = %(member)s AND e.fecha_hora < t.cutoff
 """
 """Entries not yet delivered that are older than the replay age: reported as one summary. Row: count, oldest,
-newest, max id, and the ``cutoff`` time used (pass it to :meth:`EntrySelect.pending_ids_sql`, so that an entry
-dated between two statements' ``now()`` is in exactly one of them). Index: a range of the primary key
-(``id_entrada > after_id``): only rows not yet delivered."""
+newest, max id, the ``cutoff`` time used (pass it to :meth:`EntrySelect.pending_ids_sql`, so that an entry
+dated between two statements' ``now()`` is in exactly one of them), and the table's highest id (any
+``tipo_acceso``; below the ledger's cursor: the ids were reset). Index: a range of the primary key (``id_entrada >
+after_id``): only rows not yet delivered; the highest id by the primary key, backwards."""
 
 
 def session_limits_sql(server_version: int, *, statement_timeout_ms: int, idle_in_transaction_ms: int) -> str:
@@ -234,6 +236,16 @@ class EntrySelect:
             " AND e.id_entrada <= %(after_id)s AND e.tipo_acceso = %(member)s)"
             f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, e.tipo_acceso IS NOT DISTINCT FROM %(member)s"
             f" FROM {t} AS e WHERE e.id_entrada = ANY(%(holes)s::bigint[]))"
+        )
+
+    @staticmethod
+    def dates_sql() -> str:
+        """Ids and their ``fecha_hora`` as :meth:`by_ids_sql` reads it (any ``tipo_acceso``). Parameter ``ids``.
+        Index: the primary key. Used once after the ids went back (:meth:`agent.core.ledger.Ledger.rebase`)."""
+        fecha = _EXPR["fecha_hora"].format(t="e", c="fecha_hora")
+        return (
+            f"SELECT e.id_entrada::bigint, {fecha} FROM {names.ENTRIES_TABLE} AS e"
+            " WHERE e.id_entrada = ANY(%(ids)s::bigint[])"
         )
 
     @classmethod
