@@ -144,3 +144,30 @@ def test_an_entry_no_notifier_could_show_is_never_acked_until_the_summary(tmp_pa
     assert rig.engines.acked == [1, 2]
     only = primary.notices[0]  # (then the outage notice: the rig never connected)
     assert only.title == "2 avisos no mostrados mientras fallaban las notificaciones" and only.warning
+
+
+def test_a_probe_acks_only_what_it_summarised_and_the_rest_gets_its_own_summary() -> None:
+    """Found by tests/test_desk_model.py: the timers build the probe, then a notice no notifier accepts joins the
+    missed list before the probe is shown; the probe's acceptance must not acknowledge that entry (its notice was
+    never shown), and what it did not cover gets a summary of its own."""
+    d = DisplayHealth(["dbus", "balloon"], summary)
+    d.outcome(show(1), [0, 1], 1, 0.0)  # dbus fails, the balloon shows entry 1 (acked, missed)
+    probe = d.due(d.retry_at)
+    assert probe is not None and probe.notice.title == "1 missed"
+    assert d.outcome(show(2), [1], None, d.retry_at) == []  # entry 2: nobody accepted it, pending
+    out = d.outcome(probe, [0], 0, d.retry_at)
+    assert not any(isinstance(e, Ack) and 2 in e.entry_ids for e in out)
+    (rest,) = [e for e in out if isinstance(e, ShowNotice)]
+    assert rest.probe and rest.entry_ids == (2,) and rest.notice.title == "1 missed"
+    assert d.outcome(rest, [0], 0, d.retry_at) == [Ack((2,))]
+    assert not d.degraded and d.missed_count == 0 and d.pending_ids == ()
+
+
+def test_two_probes_in_flight_never_ack_an_entry_twice() -> None:
+    d = DisplayHealth(["dbus", "balloon"], summary)
+    d.outcome(show(1), [0, 1], None, 0.0)
+    first = d.due(d.retry_at)
+    second = d.due(d.retry_at)
+    assert first is not None and second is not None
+    acks = [e for p in (first, second) for e in d.outcome(p, [0], 0, d.retry_at) if isinstance(e, Ack)]
+    assert [i for a in acks for i in a.entry_ids] == [1]

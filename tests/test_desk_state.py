@@ -176,3 +176,27 @@ def test_every_entry_is_acked_exactly_once_and_only_after_being_shown_or_hidden_
         carry(s.tick(now, NOW))
     assert len(acked) == len(set(acked))
     assert set(acked) == set(range(next_id))
+
+
+def test_an_entry_delivered_again_is_shown_once_and_acked_again_only_when_already_acked() -> None:
+    """A reloaded engine replays what the desk still held (paused here) or acked to an abandoned engine: the desk
+    shows, counts and publishes it once; an already-acked copy is acked again (the new engine waits for it)."""
+    s = new_state()
+    s.handle(m.Pause(None), 1.0, NOW)
+    assert s.handle(make_entry(1), 2.0, NOW) != []  # published, held by the pause
+    assert s.handle(make_entry(1, source=Source.CATCHUP), 3.0, NOW) == []  # the replayed copy: nothing at all
+    assert s.today_count == 1 and len(s.recent) == 1
+    (summary,) = shows(s.handle(m.Resume(), 4.0, NOW))
+    assert summary.entry_ids == (1,)
+    assert s.shown(summary, [0], 0, 4.0) == [m.Ack((1,))]
+    assert s.handle(make_entry(1, source=Source.CATCHUP), 5.0, NOW) == [m.Ack((1,))]
+    assert s.today_count == 1 and s.seen.held_count == 0
+
+
+def test_after_a_reload_to_another_server_an_equal_id_is_a_new_entry() -> None:
+    s = new_state()
+    s.handle(StateChanged(ConnState.LISTENING, server="old:5432/torniquete_db"), 0.5, NOW)
+    (first,) = shows(s.handle(make_entry(7), 1.0, NOW))
+    s.shown(first, [0], 0, 1.0)
+    s.handle(StateChanged(ConnState.LISTENING, server="new:5432/torniquete_db"), 2.0, NOW)
+    assert len(shows(s.handle(make_entry(7), 40.0, NOW))) == 1

@@ -13,8 +13,10 @@ Rules (issue 11 item 1):
   a balloon is easy to miss at a desk).
 * At the retry time a **probe** is sent to the primary only: the one summary of the missed notices ("N avisos no
   mostrados mientras fallaban las notificaciones"). When the primary accepts it (or any later notice), the path is
-  healthy again and the entries not yet acknowledged are acknowledged with the summary. A failed probe doubles the
-  delay. Without missed notices the next notice itself is the probe.
+  healthy again and the entries the summary stood for are acknowledged with it. A failed probe doubles the
+  delay. Without missed notices the next notice itself is the probe. A probe retires exactly the missed notices it
+  summarised: what was missed after it was built (the timers build it before the notices of the same tick are
+  shown) gets a summary of its own at once, and two probes in flight never acknowledge an entry twice.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class DisplayHealth:
         self.retry_at = 0.0
         self.failed_name = ""
         self._missed = _Missed()
+        self._retired = 0
+        """Missed notices already retired by accepted probes, counted from the first one ever missed."""
 
     # -- queries ------------------------------------------------------------------------------------------------
     def order(self, show: ShowNotice, now: float) -> list[int]:
@@ -88,7 +92,9 @@ class DisplayHealth:
         if not (self.degraded and self._missed.notices and now >= self.retry_at):
             return None
         self.retry_at = self._backoff.retry_at(now)
-        return ShowNotice(self._summarize(tuple(self._missed.notices)), self.pending_ids, probe=True)
+        notices = tuple(self._missed.notices)
+        covers = self._retired + len(notices)
+        return ShowNotice(self._summarize(notices), self.pending_ids, probe=True, covers=covers)
 
     def outcome(self, show: ShowNotice, tried: Sequence[int], accepted: int | None, now: float) -> list[Effect]:
         """Record what happened to ``show`` (``tried`` notifier indexes in order, ``accepted`` the index that took
@@ -96,9 +102,7 @@ class DisplayHealth:
         out: list[Effect] = []
         if show.probe:
             if accepted == 0:
-                ids = tuple(dict.fromkeys([*show.entry_ids, *self._missed.pending]))
-                self._recover()
-                return [Ack(ids)] if ids else []
+                return self._retire(show, now)
             self._fail(now, reset_retry=False)
             return []
         if 0 in tried:
@@ -123,6 +127,24 @@ class DisplayHealth:
             self._missed.pending.extend(show.entry_ids)
         return out
 
+    def _retire(self, probe: ShowNotice, now: float) -> list[Effect]:
+        """The primary accepted ``probe``: acknowledge the entries it stood for that are still pending, drop the
+        notices it covered; a summary of whatever was missed after it was built follows at once."""
+        pending = set(self._missed.pending)
+        ids = tuple(i for i in dict.fromkeys(probe.entry_ids) if i in pending)
+        out: list[Effect] = [Ack(ids)] if ids else []
+        drop = max(0, probe.covers - self._retired)
+        if drop:
+            del self._missed.notices[:drop]
+            self._retired += drop
+        self._missed.pending = [i for i in self._missed.pending if i not in set(ids)]
+        if not self._missed.notices:
+            self._recover()
+            return out
+        self.retry_at = now
+        follow = self.due(now)
+        return out + ([follow] if follow is not None else [])
+
     def _fail(self, now: float, *, reset_retry: bool) -> None:
         if not self.degraded:
             self.degraded = True
@@ -134,4 +156,5 @@ class DisplayHealth:
         self.degraded = False
         self.failed_name = ""
         self._backoff.reset()
+        self._retired += len(self._missed.notices)
         self._missed = _Missed()

@@ -1,5 +1,6 @@
 """The desk loop: the one thread that owns the desk state, drains its queue, runs its timers, carries out the
-state's effects (notifiers, acknowledgements, photos, entry listeners, the tray) — all behind **one exception
+state's effects (notifiers, acknowledgements, photos, the tray; entry listeners are handed over to their own
+thread, :mod:`agent.desk.listeners`) — all behind **one exception
 barrier** (:meth:`DeskLoop._guard`).
 
 Threads and what crosses between them (docs/architecture.md "The desk"):
@@ -33,11 +34,10 @@ from typing import Any, Protocol
 
 from agent.adapters.notifier_api import Notifier
 from agent.core.events import EntryReceived, Event, PhotoReady
-from agent.core.model import Entry
-from agent.core.notify_text import Notice
 from agent.core.tray_model import TrayState, TrayView
 from agent.desk import messages as m
 from agent.desk import presenter
+from agent.desk.listeners import EntryListener, ListenerPump
 from agent.desk.state import DeskState
 from agent.photos.api import PhotoSource
 
@@ -53,7 +53,7 @@ set an Event, still ends within 2 s."""
 TRAY_REFRESH_S = 1.0
 """Entries refresh the tooltip and menu at most this often; icon and status changes at once."""
 
-EntryListener = Callable[[Entry, Notice | None], None]
+__all__ = ["DeskLoop", "EngineHandle", "EntryListener", "Mailbox", "Tagged"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,9 @@ class DeskLoop:
         self.engines = engines
         self.photos = photos
         self.tray = tray
-        self.entry_listeners = tuple(entry_listeners)
+        self.listeners = ListenerPump(entry_listeners)
+        """The entry listeners run on their own thread (:mod:`agent.desk.listeners`): a stuck page hook never
+        stalls the notices."""
         self._reload = reload
         self._open_log = open_log
         self._run_click = run_click
@@ -188,9 +190,7 @@ class DeskLoop:
             return
         now, wall = self.clock(), self.wall()
         if isinstance(item, EntryReceived):
-            member = item.entry.member
-            photo = self.photos.cached(member) if member is not None else None
-            fetch = member is not None and photo is None and self.photos.needs_fetch(member)
+            photo, fetch = self._photo_facts(item)
             effects = self.state.entry(item, now, wall, photo=photo, fetch=fetch)
             log.debug(
                 "entry %s handled %.1f ms after receipt",
@@ -200,6 +200,19 @@ class DeskLoop:
         else:
             effects = self.state.handle(item, now, wall)  # type: ignore[arg-type]
         self.carry_out(effects)
+
+    def _photo_facts(self, item: EntryReceived) -> tuple[Path | None, bool]:
+        """The member's cached photo and whether it must be fetched. A photo source that raises (a malformed
+        ``foto_url`` such as ``http://[x``, a broken cache) means no photo: the entry is shown all the same."""
+        member = item.entry.member
+        if member is None:
+            return None, False
+        try:
+            photo = self.photos.cached(member)
+            return photo, photo is None and self.photos.needs_fetch(member)
+        except Exception:
+            log.exception("entry %s: photo lookup failed; shown without a photo", item.entry.entry_id)
+            return None, False
 
     def tick(self) -> None:
         """Run the state's timers and refresh the tray."""
@@ -219,8 +232,7 @@ class DeskLoop:
         elif isinstance(effect, m.Ack):
             self.engines.ack(effect.entry_ids)
         elif isinstance(effect, m.Publish):
-            for listener in self.entry_listeners:
-                self._guard("entry listener", listener, effect.entry, effect.notice)
+            self.listeners.publish(effect.entry, effect.notice)
         elif isinstance(effect, m.FetchPhoto):
             entry_id, post = effect.entry_id, self.mailbox.post
             self.photos.fetch(effect.member, lambda path: post(_photo_ready(entry_id, path)))
@@ -312,6 +324,7 @@ class DeskLoop:
                 self.tick()
         finally:
             self.mailbox.request_quit()
+            self._guard("listeners stop", self.listeners.stop)
             if self.tray is not None:
                 self._guard("tray stop", self.tray.stop)
 

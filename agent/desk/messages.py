@@ -127,11 +127,13 @@ Command = (
 class ShowNotice:
     """Show ``notice``; it stands for the entries ``entry_ids`` (acknowledged once some notifier accepted it).
     ``probe``: try the primary notifier only (the retry after the display path failed; a summary of the missed
-    notices)."""
+    notices). ``covers``: for a probe, how many missed notices it summarises, counted from the first one ever
+    missed (:mod:`agent.desk.display`: its acceptance retires exactly those)."""
 
     notice: Notice
     entry_ids: tuple[int, ...] = ()
     probe: bool = False
+    covers: int = 0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ What happens to a member entry (``EntryReceived``):
    (a pause held until quit is therefore replayed at the next start, as a catch-up summary);
 5. a ``ShowNotice`` is acknowledged only once some notifier accepted it (:mod:`agent.desk.display`).
 
-Visitor and employee entries show nothing and are acknowledged at once.
+Visitor and employee entries show nothing and are acknowledged at once. An entry delivered again (a reloaded
+engine replays what the desk still held) is shown once (:mod:`agent.desk.seen`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from agent.desk import messages as m
 from agent.desk.conn_watch import ConnWatch
 from agent.desk.display import DisplayHealth
 from agent.desk.faults import FaultCounter
+from agent.desk.seen import Arrival, SeenEntries
 
 log = logging.getLogger("agent.desk.state")
 
@@ -108,13 +110,23 @@ class DeskState:
         self._pause_until_text = ""
         self._held: dict[int, _Held] = {}
         self._seq = 0
+        self.seen = SeenEntries()
+        self._server = ""
 
     # -- the one entry point for events and commands --------------------------------------------------------------
     def handle(self, msg: Event | PhotoReady | m.Command, now: float, wall: dt.datetime) -> list[m.Effect]:
         """Apply one engine event or command. Entries go through :meth:`entry` (the loop adds photo facts)."""
+        return self._track(self._handle(msg, now, wall))
+
+    def _handle(self, msg: Event | PhotoReady | m.Command, now: float, wall: dt.datetime) -> list[m.Effect]:
         if isinstance(msg, EntryReceived):
             return self.entry(msg, now, wall)
         if isinstance(msg, StateChanged):
+            if msg.server and msg.server != self._server:
+                if self._server:
+                    log.info("now reading %s (was %s): its entry ids are its own", msg.server, self._server)
+                    self.seen.new_server()
+                self._server = msg.server
             return self.watch.changed(msg, now, paused=self.paused(now), keyring_problem=self.keyring_problem)
         if isinstance(msg, BacklogSummary):
             log.info("backlog: %s older entries reported as one summary", msg.count)
@@ -133,6 +145,16 @@ class DeskState:
     ) -> list[m.Effect]:
         """One engine entry. ``photo``: a cached thumbnail of the member; ``fetch``: the photo source must fetch
         it first (the notice waits up to ``photos.budget_ms``)."""
+        entry = event.entry
+        arrival = self.seen.arrived(entry.entry_id)
+        if arrival is not Arrival.NEW:
+            log.info("entry %s delivered again (%s by the desk): not shown twice", entry.entry_id, arrival.value)
+            return [m.Ack((entry.entry_id,))] if arrival is Arrival.DONE else []
+        return self._track(self._entry(event, now, wall, photo, fetch))
+
+    def _entry(
+        self, event: EntryReceived, now: float, wall: dt.datetime, photo: Path | None, fetch: bool
+    ) -> list[m.Effect]:
         entry = event.entry
         if entry.access_type != names.MEMBER_ACCESS:
             log.info("entry %s is a %s entry: no notification", entry.entry_id, entry.access_type)
@@ -168,6 +190,9 @@ class DeskState:
     def tick(self, now: float, wall: dt.datetime) -> list[m.Effect]:
         """Timers: photo budgets, due summaries, the end of a timed pause, the outage notice, the display probe,
         the keyring retry."""
+        return self._track(self._tick(now, wall))
+
+    def _tick(self, now: float, wall: dt.datetime) -> list[m.Effect]:
         out: list[m.Effect] = []
         for entry_id, held in list(self._held.items()):
             if now >= held.deadline:
@@ -189,7 +214,7 @@ class DeskState:
         """What the notifiers did with ``show`` (see :meth:`DisplayHealth.outcome`)."""
         if accepted is None:
             log.warning("notice %s reached no notifier", show.notice.tag or show.notice.title)
-        return self.display.outcome(show, tried, accepted, now)
+        return self._track(self.display.outcome(show, tried, accepted, now))
 
     def order(self, show: m.ShowNotice, now: float) -> list[int]:
         """Which notifiers (indexes, primary first) to offer ``show`` to (:meth:`DisplayHealth.order`)."""
@@ -303,6 +328,12 @@ class DeskState:
             source = (Source.CATCHUP if catchup else Source.LIVE).value
             log.info("entry %s (%s): %s", notice.entry_id, source, "paused" if self.paused(now) else "batched")
         return self._render(outputs)
+
+    def _track(self, effects: list[m.Effect]) -> list[m.Effect]:
+        for effect in effects:
+            if isinstance(effect, m.Ack):
+                self.seen.acked(effect.entry_ids)
+        return effects
 
     def _render(self, outputs: Sequence[Show[Notice] | Summarize[Notice]]) -> list[m.Effect]:
         out: list[m.Effect] = []
