@@ -14,7 +14,7 @@ from psycopg2.extensions import make_dsn
 from agent.core import names
 from agent.core.events import ConnState
 from agent.core.ledger import Ledger
-from agent.db import setup, simulate, throwaway
+from agent.db import queries, setup, simulate, throwaway
 from tests.conftest import Database
 from tests.engine_helpers import Running, assert_exactly_once
 from tests.pg_replica import standby_of, wait_replayed
@@ -294,3 +294,13 @@ def test_ledger_rebase_after_ids_went_back() -> None:
     assert led.cursor_id == 10 and sorted(led.recent) == [1, 2, 3] and led.holes() == []
     assert led.is_new(4, _t(1)) and not led.is_new(2, _t(1)) and led.is_new(11, _t(0))
     assert not led.is_new(5, _t(0) - dt.timedelta(hours=1))  # an old row of a restored backup: not replayed
+
+
+def test_pending_query_parameters_of_every_caller(db: Database) -> None:
+    """The engine's parameters (holes, window_top) and doctor's older interface (catch_up_sql without them)."""
+    select = queries.EntrySelect(entry_columns=tuple(names.ENTRY_COLUMNS), member_columns=())
+    base = {"member": names.MEMBER_ACCESS, "after_id": 5, "since": dt.datetime.now(dt.UTC), "page_after": 0}
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute(select.catch_up_sql(), {**base, "max_age_s": 60.0, "limit": 1})
+        cur.execute(select.pending_ids_sql(), {**base, "cutoff": None, "limit": 1, "holes": [1, 2], "window_top": 3})
+        assert all(len(r) == 4 for r in cur.fetchall())

@@ -220,6 +220,7 @@ class Delivery:
                     "cutoff": cutoff,
                     "limit": c.catch_up_page,
                     "holes": self.ledger.holes() if first else [],
+                    "window_top": min(self.ledger.cursor_id, self.ledger.hole_floor()),
                 },
             )
             new_part = [int(r[0]) for r in rows if r[2]]
