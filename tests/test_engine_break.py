@@ -302,5 +302,40 @@ def test_pending_query_parameters_of_every_caller(db: Database) -> None:
     base = {"member": names.MEMBER_ACCESS, "after_id": 5, "since": dt.datetime.now(dt.UTC), "page_after": 0}
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute(select.catch_up_sql(), {**base, "max_age_s": 60.0, "limit": 1})
-        cur.execute(select.pending_ids_sql(), {**base, "cutoff": None, "limit": 1, "holes": [1, 2], "window_top": 3})
+        cur.execute(
+            select.pending_ids_sql(),
+            {**base, "cutoff": None, "limit": 1, "holes": [1, 2], "window_top": 3, "until": None},
+        )
         assert all(len(r) == 4 for r in cur.fetchall())
+
+
+def _fecha_index_reads(db: Database) -> int:
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute(
+            "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'registro_entradas_fecha_hora_idx'"
+        )
+        return int(cur.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_turnstile_clock_a_day_ahead_does_not_grow_every_poll(db: Database) -> None:
+    """Entries dated tomorrow (a turnstile clock ahead) stayed inside the late-commit window ``fecha_hora >=
+    since`` until tomorrow: every poll read all of them again (2,000 rows per poll here, a day of a turnstile's
+    entries in real life)."""
+    with Running(db.pos_dsn(), None, mode="poll", poll_interval_s=0.1, heartbeat_s=30.0) as run:
+        assert run.wait_listening()
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO registro_entradas (id_miembro, tipo_acceso, fecha_hora)"
+                " SELECT 1 + g % 5, 'miembro', now() + interval '1 day' FROM generate_series(1, 3000) AS g"
+                " RETURNING id_entrada"
+            )
+            ids = {int(r[0]) for r in cur.fetchall()}
+        assert run.wait_ids(ids, timeout=20)
+        time.sleep(1.5)
+        polls, reads = run.engine.stats["polls"], _fecha_index_reads(db)
+        time.sleep(2.0)
+        polls, reads = run.engine.stats["polls"] - polls, _fecha_index_reads(db) - reads
+        assert polls >= 5
+        assert reads < 20 * polls, (reads, polls)
+        assert_exactly_once(run.ids(), ids)

@@ -40,6 +40,10 @@ lookback window (25-40 ms for the 6,000 that 60 s at 100 entries/s leave), which
 PERSIST_MAX_DEFER_S = 30.0
 """Under uninterrupted traffic the ledger is still saved this often (a crash loses at most this much of it: those
 entries are replayed once, as catch-up, after a restart)."""
+FUTURE_MARGIN_S = 300.0
+"""The late-commit window ends this far after the server's now (estimated: a suspended PC's monotonic clock may
+lag): rows dated further ahead (a turnstile clock ahead) are left to the id window, instead of being read again on
+every poll until their date comes."""
 PHOTO_BATCH_MAX = 50
 """Re-read batches of more ids than this carry no photo bytes (a catch-up of thousands would move megabytes per
 entry that flood control folds into one summary anyway)."""
@@ -209,6 +213,8 @@ class Delivery:
         c = self.config
         page_after = self.ledger.cursor_id
         first = True
+        now = self._server_now()
+        until = now + dt.timedelta(seconds=FUTURE_MARGIN_S) if now is not None else None
         while True:
             rows = s.query(
                 self._select.pending_ids_sql(),
@@ -221,6 +227,7 @@ class Delivery:
                     "limit": c.catch_up_page,
                     "holes": self.ledger.holes() if first else [],
                     "window_top": min(self.ledger.cursor_id, self.ledger.hole_floor()),
+                    "until": until,
                 },
             )
             new_part = [int(r[0]) for r in rows if r[2]]

@@ -217,14 +217,18 @@ class EntrySelect:
           before ``cutoff`` either). ``window_top``: the id window's floor (:meth:`agent.core.ledger.Ledger.
           hole_floor`), as the ids above it are either remembered or holes, probed below: at 1 entry/s the
           branch returns nothing, at 100/s 5,000 rows instead of 6,000 (it returned every delivered id of the
-          last minute on every poll).
+          last minute on every poll). ``until`` (the server's now + 5 min): rows dated further ahead (a
+          turnstile clock ahead) stayed in the window until their date came, read again on every poll (a day
+          ahead: all of a turnstile's entries of the day, on each poll); late commits among them are the id
+          window's.
         * the id window's holes: ``id_entrada = ANY(holes)`` by the primary key (:meth:`agent.core.ledger.Ledger.
           holes`: ids below the cursor not delivered, whatever their date; any ``tipo_acceso``, so that a
           visitor's id is settled once and not probed again).
 
         Parameters: ``member``, ``after_id`` (the ledger's cursor id), ``page_after`` (keyset paging of the new
         ids; 0 or ``after_id`` on the first page), ``since`` (cursor time - lookback), ``cutoff`` (the backlog's,
-        or None), ``limit``, ``holes`` (list of int, may be empty), ``window_top`` (at most ``after_id``).
+        or None), ``limit``, ``holes`` (list of int, may be empty), ``window_top`` (at most ``after_id``),
+        ``until`` (or None: no upper bound).
         Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part, is_member)``; the new part first, in id
         order."""
         t = names.ENTRIES_TABLE
@@ -236,6 +240,7 @@ class EntrySelect:
             " ORDER BY e.id_entrada LIMIT %(limit)s)"
             f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, true FROM {t} AS e"
             " WHERE e.fecha_hora >= %(since)s AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s)"
+            " AND (%(until)s IS NULL OR e.fecha_hora < %(until)s)"
             " AND e.id_entrada <= %(window_top)s AND e.tipo_acceso = %(member)s)"
             f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, e.tipo_acceso IS NOT DISTINCT FROM %(member)s"
             f" FROM {t} AS e WHERE e.id_entrada = ANY(%(holes)s::bigint[]))"
@@ -260,6 +265,7 @@ class EntrySelect:
             .replace("%(cutoff)s", "(now() - %(max_age_s)s * interval '1 second')")
             .replace("%(holes)s", "'{}'")
             .replace("%(window_top)s", "%(after_id)s")
+            .replace("%(until)s", "NULL::timestamptz")
         )
 
     @staticmethod
@@ -323,6 +329,7 @@ def engine_queries(
         "limit": 5000,
         "holes": [max_id - 3, max_id - 1],
         "window_top": max_id - 1000,
+        "until": now + dt.timedelta(seconds=300),
     }
     return (
         NamedQuery("backlog", BACKLOG_SQL, {**common, "after_id": max_id, "max_age_s": 600.0}),
