@@ -16,7 +16,7 @@ from agent.core.events import ConnState
 from agent.core.ledger import Ledger
 from agent.db import queries, setup, simulate, throwaway
 from tests.conftest import Database
-from tests.engine_helpers import Running, assert_exactly_once
+from tests.engine_helpers import Running, assert_exactly_once, fill_history, seq_scans
 from tests.pg_replica import standby_of, wait_replayed
 from tests.tcp_proxy import TcpProxy
 
@@ -304,7 +304,7 @@ def test_pending_query_parameters_of_every_caller(db: Database) -> None:
         cur.execute(select.catch_up_sql(), {**base, "max_age_s": 60.0, "limit": 1})
         cur.execute(
             select.pending_ids_sql(),
-            {**base, "cutoff": None, "limit": 1, "holes": [1, 2], "window_top": 3, "until": None},
+            {**base, "cutoff": None, "limit": 1, "holes": [1, 2], "window_top": 3, "until": None, "window_bottom": 0},
         )
         assert all(len(r) == 4 for r in cur.fetchall())
 
@@ -339,3 +339,22 @@ def test_a_turnstile_clock_a_day_ahead_does_not_grow_every_poll(db: Database) ->
         assert polls >= 5
         assert reads < 20 * polls, (reads, polls)
         assert_exactly_once(run.ids(), ids)
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_idle_agent_without_the_fecha_hora_index_does_no_sequential_scan(db: Database, mode: str) -> None:
+    """A vendor who allows no change (the no-trigger mode's audience) may allow no index either, or setup-db ran
+    with ``--no-index``: the late-commit window cannot use ``fecha_hora`` then, and must not scan the table."""
+    fill_history(db.admin_dsn(), 300_000)
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP INDEX registro_entradas_fecha_hora_idx")
+        cur.execute("ANALYZE registro_entradas")
+    before = seq_scans(db.admin_dsn())
+    with Running(db.pos_dsn(), None, mode=mode, heartbeat_s=0.3, poll_interval_s=0.1) as run:
+        assert run.wait_listening()
+        (e,) = simulate.insert_entries(db.admin_dsn(), count=1)
+        assert run.wait_ids({e.entry_id})
+        time.sleep(2.0)
+        assert run.engine.stop(timeout_s=3.0)
+    time.sleep(0.5)
+    assert seq_scans(db.admin_dsn()) == before, "the idle agent scanned registro_entradas sequentially"

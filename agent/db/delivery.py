@@ -44,6 +44,9 @@ FUTURE_MARGIN_S = 300.0
 """The late-commit window ends this far after the server's now (estimated: a suspended PC's monotonic clock may
 lag): rows dated further ahead (a turnstile clock ahead) are left to the id window, instead of being read again on
 every poll until their date comes."""
+NO_INDEX_WINDOW_IDS = 5000
+"""Without an index on ``fecha_hora`` the late-commit window reads at most this many ids below the id window, by
+the primary key (the no-trigger mode's vendors may allow no index either): a bound instead of a sequential scan."""
 PHOTO_BATCH_MAX = 50
 """Re-read batches of more ids than this carry no photo bytes (a catch-up of thousands would move megabytes per
 entry that flood control folds into one summary anyway)."""
@@ -84,6 +87,7 @@ class Delivery:
         self._select: queries.EntrySelect | None = None
         self._server_clock: tuple[dt.datetime, float] | None = None
         self._pending: dict[int, dt.datetime] = {}
+        self._fecha_index = True
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.tracking = config.require_ack and config.cursor_path is not None
         """Acknowledgements only matter for a saved ledger; without one nothing is kept (no growth)."""
@@ -104,6 +108,14 @@ class Delivery:
             queries.READABLE_COLUMNS_SQL, {"entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE}
         )
         ((history,),) = s.query(queries.HISTORY_INDEX_SQL, {"entries": names.ENTRIES_TABLE})
+        ((self._fecha_index,),) = s.query(queries.FECHA_INDEX_SQL, {"entries": names.ENTRIES_TABLE})
+        if not self._fecha_index:
+            log.warning(
+                "no index on %s (fecha_hora): late commits are looked for among the last %s ids only (setup-db"
+                " creates it)",
+                names.ENTRIES_TABLE,
+                NO_INDEX_WINDOW_IDS + c.lookback_ids,
+            )
         if not history:
             log.warning(
                 "no index on %s (id_miembro, fecha_hora): repeat-entry and first-visit data left out (setup-db"
@@ -216,6 +228,7 @@ class Delivery:
         now = self._server_now()
         until = now + dt.timedelta(seconds=FUTURE_MARGIN_S) if now is not None else None
         while True:
+            window_top = min(self.ledger.cursor_id, self.ledger.hole_floor())
             rows = s.query(
                 self._select.pending_ids_sql(),
                 {
@@ -226,8 +239,9 @@ class Delivery:
                     "cutoff": cutoff,
                     "limit": c.catch_up_page,
                     "holes": self.ledger.holes() if first else [],
-                    "window_top": min(self.ledger.cursor_id, self.ledger.hole_floor()),
+                    "window_top": window_top,
                     "until": until,
+                    "window_bottom": 0 if self._fecha_index else max(0, window_top - NO_INDEX_WINDOW_IDS),
                 },
             )
             new_part = [int(r[0]) for r in rows if r[2]]
