@@ -358,3 +358,36 @@ def test_idle_agent_without_the_fecha_hora_index_does_no_sequential_scan(db: Dat
         assert run.engine.stop(timeout_s=3.0)
     time.sleep(0.5)
     assert seq_scans(db.admin_dsn()) == before, "the idle agent scanned registro_entradas sequentially"
+
+
+def test_first_address_that_never_answers_falls_through_to_the_second(db: Database) -> None:
+    """libpq's ``connect_timeout`` applies to each host address in turn (libpq docs, "Parameter Key Words"); the
+    engine's own wait for the whole connect was one ``connect_timeout``, so a first address that never answers
+    (an unrouted IPv6 record, a dead primary in ``host=a,b``) ended every attempt before libpq tried the next."""
+    dead = TcpProxy("127.0.0.1", db.server.port).start()
+    dead.blackhole()
+    dsn = make_dsn(host="127.0.0.1,127.0.0.1", port=f"{dead.port},{db.server.port}", dbname=db.name, user="pos_user")
+    try:
+        with Running(dsn, db.pos_password, connect_timeout_s=2.0) as run:
+            assert run.wait_listening(timeout=12), run.states
+            (e,) = simulate.insert_entries(db.admin_dsn(), count=1)
+            assert run.wait_ids({e.entry_id})
+    finally:
+        dead.close()
+
+
+def test_attempts_split_a_multi_address_dsn_in_libpq_order() -> None:
+    from psycopg2.extensions import parse_dsn
+
+    from agent.db.resolve import attempts
+
+    one = "host=a port=5432 dbname=d"
+    assert attempts(one) == [one]
+    split = [parse_dsn(d) for d in attempts("host=a,b port=1,2 dbname=d target_session_attrs=read-write")]
+    assert [(p["host"], p["port"], p["target_session_attrs"]) for p in split] == [
+        ("a", "1", "read-write"),
+        ("b", "2", "read-write"),
+    ]
+    split = [parse_dsn(d) for d in attempts("host=n,n hostaddr=::1,127.0.0.1 port=5433 dbname=d")]
+    assert [(p["host"], p["hostaddr"], p["port"]) for p in split] == [("n", "::1", "5433"), ("n", "127.0.0.1", "5433")]
+    assert attempts("host=a,b port=1,2,3") == ["host=a,b port=1,2,3"]  # libpq reports the mismatch
