@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import secrets
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -391,3 +395,61 @@ def test_attempts_split_a_multi_address_dsn_in_libpq_order() -> None:
     split = [parse_dsn(d) for d in attempts("host=n,n hostaddr=::1,127.0.0.1 port=5433 dbname=d")]
     assert [(p["host"], p["hostaddr"], p["port"]) for p in split] == [("n", "::1", "5433"), ("n", "127.0.0.1", "5433")]
     assert attempts("host=a,b port=1,2,3") == ["host=a,b port=1,2,3"]  # libpq reports the mismatch
+
+
+class _SlowLink:
+    """A loopback proxy that passes the server's bytes at ``rate`` bytes/s (a turnstile PC on a slow LAN)."""
+
+    def __init__(self, port: int, rate: float) -> None:
+        self.rate, self.upstream = rate, port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, self.rate), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket, rate: float | None) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        for sock in (a, b):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_a_burst_of_entries_with_large_photos_is_delivered(db: Database, mode: str) -> None:
+    """30 entries of members whose ``bytea`` photo is 4 MB (a phone picture stored as is): the re-read carried
+    every photo (120 MB), longer than the query timeout, so it failed, reconnected, and tried the same again."""
+    big = b"\xff\xd8" + secrets.token_bytes(4_000_000)
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE miembros ADD COLUMN foto bytea")
+        cur.execute("ALTER TABLE miembros ALTER COLUMN foto SET STORAGE EXTERNAL")
+        cur.execute("UPDATE miembros SET foto = %s", (psycopg2.Binary(big),))
+        cur.execute("GRANT SELECT (foto) ON miembros TO pos_user")
+    link = _SlowLink(db.server.port, rate=50e6)
+    dsn = make_dsn(host="127.0.0.1", port=link.port, dbname=db.name, user="pos_user")
+    with Running(dsn, db.pos_password, mode=mode, poll_interval_s=0.5, photo_column="foto", query_timeout_s=2.0) as run:
+        assert run.wait_listening()
+        inserted = simulate.insert_entries(db.admin_dsn(), count=30, burst=True)
+        ids = {e.entry_id for e in inserted}
+        assert run.wait_ids(ids, timeout=15), (len(run.ids()), run.states[-3:])
+        assert_exactly_once(run.ids(), ids)
+        assert any(e.entry.member and e.entry.member.photo_data == big for e in run.entries)
+    link.close()

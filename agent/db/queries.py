@@ -119,6 +119,10 @@ _EXPR = {
 }
 
 
+PHOTO_BATCH_BYTES = 8_000_000
+"""Photo bytes one re-read may carry (or one photo of ``photo_max_bytes``, if larger); entries beyond it arrive
+without their photo bytes."""
+
 _EARLIER = (
     "p.id_miembro = e.id_miembro AND p.tipo_acceso = %(member)s AND p.fecha_hora <= e.fecha_hora"
     " AND (p.fecha_hora < e.fecha_hora OR p.id_entrada < e.id_entrada)"
@@ -198,8 +202,16 @@ class EntrySelect:
         else:
             parts += ["NULL", "false"]
         if photo and self.photo_column:
-            col = f"m.{_quote(self.photo_column)}"
-            parts.append(f"CASE WHEN octet_length({col}) <= {int(self.photo_max_bytes)} THEN {col} END")
+            col, cap = f"m.{_quote(self.photo_column)}", int(self.photo_max_bytes)
+            # at most PHOTO_BATCH_BYTES of photos per statement, the earliest entries first: 30 entries with a
+            # 4 MB photo each were 240 MB on the wire (bytea is sent as hex), longer than the query timeout on a
+            # slow link, and the retry asked for the same again (nothing was delivered any more)
+            size = f"CASE WHEN octet_length({col}) <= {cap} THEN octet_length({col}) ELSE 0 END"
+            budget = max(cap, PHOTO_BATCH_BYTES)
+            parts.append(
+                f"CASE WHEN octet_length({col}) <= {cap}"
+                f" AND sum({size}) OVER (ORDER BY e.id_entrada) <= {budget} THEN {col} END"
+            )
         else:
             parts.append("NULL")
         return ", ".join(parts)
