@@ -453,3 +453,28 @@ def test_a_burst_of_entries_with_large_photos_is_delivered(db: Database, mode: s
         assert_exactly_once(run.ids(), ids)
         assert any(e.entry.member and e.entry.member.photo_data == big for e in run.entries)
     link.close()
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_a_transaction_open_longer_than_the_lookback_is_delivered(db: Database, mode: str) -> None:
+    """``fecha_hora DEFAULT now()`` is the transaction's start: a turnstile transaction held open longer than
+    ``lookback_s`` (here 1 s) commits an entry dated before the time window, below ids already delivered. The
+    time window alone lost it; the id window delivers it (and ``lookback_ids=0`` shows the old behaviour)."""
+    for lookback_ids, expect in ((1000, True), (0, False)):
+        with Running(
+            db.pos_dsn(), None, mode=mode, poll_interval_s=0.1, lookback_s=1.0, lookback_ids=lookback_ids
+        ) as run:
+            assert run.wait_listening()
+            slow = db.connect_admin(autocommit=False)
+            with slow.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (2, 'miembro') RETURNING id_entrada"
+                )
+                (low,) = cur.fetchone()  # type: ignore[misc]
+            fast = simulate.insert_entries(db.admin_dsn(), count=3, rate_per_s=2)
+            assert run.wait_ids({e.entry_id for e in fast})
+            time.sleep(1.5)
+            slow.commit()
+            slow.close()
+            assert run.wait_ids({low}, timeout=3) is expect
+            assert_exactly_once(run.ids(), {low, *(e.entry_id for e in fast)} if expect else {e.entry_id for e in fast})
