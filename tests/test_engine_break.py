@@ -478,3 +478,49 @@ def test_a_transaction_open_longer_than_the_lookback_is_delivered(db: Database, 
             slow.close()
             assert run.wait_ids({low}, timeout=3) is expect
             assert_exactly_once(run.ids(), {low, *(e.entry_id for e in fast)} if expect else {e.entry_id for e in fast})
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_concurrent_turnstiles_with_jittered_commits_every_entry_once(db: Database, mode: str) -> None:
+    """Three turnstiles insert concurrently, each transaction held open a random 0-300 ms after its INSERT (so
+    commits come out of id order all the time), sequence ``CACHE 5``; some transactions roll back (gaps)."""
+    import random
+
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_get_serial_sequence('registro_entradas', 'id_entrada')")
+        (seq,) = cur.fetchone()  # type: ignore[misc]
+        cur.execute(f"ALTER SEQUENCE {seq} CACHE 5")
+    committed: set[int] = set()
+    lock = threading.Lock()
+
+    def turnstile(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = db.connect_admin(autocommit=False)
+        for _ in range(40):
+            with conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (%s, %s) RETURNING id_entrada",
+                    (1 + rng.randrange(5), "miembro" if rng.random() < 0.85 else "visitante"),
+                )
+                (i,) = cur.fetchone()  # type: ignore[misc]
+                member = cur.query is not None and b"'miembro'" in cur.query
+            time.sleep(rng.random() * 0.3)
+            if rng.random() < 0.1:
+                conn.rollback()
+                continue
+            conn.commit()
+            if member:
+                with lock:
+                    committed.add(int(i))
+        conn.close()
+
+    with Running(db.pos_dsn(), None, mode=mode, poll_interval_s=0.1) as run:
+        assert run.wait_listening()
+        threads = [threading.Thread(target=turnstile, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert run.wait_ids(committed, timeout=10), sorted(committed - set(run.ids()))
+        time.sleep(1.5)
+        assert_exactly_once(run.ids(), committed)
