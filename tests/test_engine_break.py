@@ -524,3 +524,50 @@ def test_concurrent_turnstiles_with_jittered_commits_every_entry_once(db: Databa
         assert run.wait_ids(committed, timeout=10), sorted(committed - set(run.ids()))
         time.sleep(1.5)
         assert_exactly_once(run.ids(), committed)
+
+
+def test_truncate_while_the_agent_is_stopped(db: Database, tmp_path: Path) -> None:
+    """Emptied with ``RESTART IDENTITY`` while the agent was stopped, then entries older than the replay age and
+    recent ones: the old ones are one summary, the recent ones arrive one by one (the reused ids are new
+    entries, the rows dated after the ledger's cursor time)."""
+    cursor = tmp_path / "cursor.json"
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=2.0) as run:
+        assert run.wait_listening()
+        first = simulate.insert_entries(db.admin_dsn(), count=30)
+        assert run.wait_ids({e.entry_id for e in first})
+    time.sleep(0.5)
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE registro_entradas RESTART IDENTITY")
+    old = simulate.insert_entries(db.admin_dsn(), count=12)
+    time.sleep(2.5)
+    recent = simulate.insert_entries(db.admin_dsn(), count=8)
+    assert [e.entry_id for e in old + recent] == list(range(1, 21))
+    with Running(db.pos_dsn(), None, cursor_path=cursor, replay_max_age_s=2.0) as run:
+        assert run.wait_ids({e.entry_id for e in recent})
+        assert run.wait(lambda: bool(run.summaries), timeout=3)
+        time.sleep(1.5)
+        assert_exactly_once(run.ids(), {e.entry_id for e in recent})
+        assert [s.count for s in run.summaries] == [12]
+
+
+@pytest.mark.parametrize("mode", ["notify", "poll"])
+def test_restore_of_an_older_backup_replays_nothing_old(db: Database, mode: str) -> None:
+    """The table goes back to an older state (rows after id 20 gone, the sequence restarted there, as a restored
+    backup): the old rows are not replayed, the reused ids are delivered as the new entries they are."""
+    with Running(db.pos_dsn(), None, mode=mode, poll_interval_s=0.1) as run:
+        assert run.wait_listening()
+        first = simulate.insert_entries(db.admin_dsn(), count=30)
+        assert run.wait_ids({e.entry_id for e in first})
+        top = max(e.entry_id for e in first)
+        with db.connect_admin() as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM registro_entradas WHERE id_entrada > %s", (top - 10,))
+            cur.execute("SELECT pg_get_serial_sequence('registro_entradas', 'id_entrada')")
+            (seq,) = cur.fetchone()  # type: ignore[misc]
+            cur.execute(f"ALTER SEQUENCE {seq} RESTART WITH {top - 9}")
+        time.sleep(1.5)  # a sweep notices
+        again = simulate.insert_entries(db.admin_dsn(), count=5)
+        assert {e.entry_id for e in again} <= {e.entry_id for e in first}
+        assert run.wait(lambda: len(run.ids()) >= 35, timeout=5), len(run.ids())
+        time.sleep(1.0)
+        ids = run.ids()
+        assert len(ids) == 35 and set(ids[30:]) == {e.entry_id for e in again}

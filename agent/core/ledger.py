@@ -117,10 +117,9 @@ class Ledger:
 
     def rebase(self, max_id: int, still_valid: set[int]) -> None:
         """The table's ids went back below the cursor (``TRUNCATE ... RESTART IDENTITY``, a restore from an older
-        backup): continue from ``max_id`` (the table's highest id). Remembered ids above it no longer exist; of
-        the others only ``still_valid`` (same id *and* date in the table) stay delivered. No id window below
-        ``max_id`` (what lies there was not all remembered)."""
-        self.recent = {i: t for i, t in self.recent.items() if i <= max_id and i in still_valid}
+        backup): continue from ``max_id``. Of the remembered ids only ``still_valid`` (same id *and* date in the
+        table) stay delivered. No id window below ``max_id`` (what lies there was not all remembered)."""
+        self.recent = {i: t for i, t in self.recent.items() if i in still_valid}
         self.cursor_id = max_id
         self.id_floor = max_id
         self.forgotten_max_id = min(self.forgotten_max_id, max_id)

@@ -259,12 +259,15 @@ class Delivery:
     def catch_up(self, s: Session, source: Source) -> None:
         """Replay what the table has and we have not delivered: old ones as one summary, recent ones one by one."""
         c = self.config
+        params = {"member": names.MEMBER_ACCESS, "max_age_s": c.replay_max_age_s}
         count, oldest, newest, max_id, cutoff, table_max = s.query(
-            queries.BACKLOG_SQL,
-            {"member": names.MEMBER_ACCESS, "after_id": self.ledger.cursor_id, "max_age_s": c.replay_max_age_s},
+            queries.BACKLOG_SQL, {**params, "after_id": self.ledger.cursor_id}
         )[0]
         if int(table_max) < self.ledger.cursor_id:
             self._rebase(s, int(table_max))
+            count, oldest, newest, max_id, cutoff, table_max = s.query(
+                queries.BACKLOG_SQL, {**params, "after_id": self.ledger.cursor_id}
+            )[0]
         if count:
             log.info("catch-up: %s entries older than %s s reported as one summary", count, c.replay_max_age_s)
             self.ledger.skip_to(int(max_id), newest, self._server_now())
@@ -275,8 +278,10 @@ class Delivery:
 
     def _rebase(self, s: Session, table_max: int) -> None:
         """The ids went back (table emptied with ``RESTART IDENTITY``, or restored from an older backup): the
-        ledger continues from ``table_max``; a remembered id counts as delivered only if the table still has it
-        with the same date (a reused id is a new entry). One primary-key lookup, only when this happens."""
+        ledger continues from the highest id dated before its cursor time (the last moment it was in step: rows
+        dated after it are new, those before it an older backup's, already delivered); a remembered id counts as
+        delivered only if the table still has it with the same date (a reused id is a new entry). Primary-key
+        lookups, only when this happens."""
         assert self._select is not None
         log.warning(
             "the highest id of %s is %s, below the %s already delivered (table emptied or restored?):"
@@ -290,7 +295,8 @@ class Delivery:
         if candidates:
             rows = s.query(self._select.dates_sql(), {"ids": candidates})
             valid = {int(i) for i, at in rows if self.ledger.recent.get(int(i)) == at}
-        self.ledger.rebase(table_max, valid)
+        ((base,),) = s.query(queries.REBASE_SQL, {"before": self.ledger.cursor_time, "table_max": table_max})
+        self.ledger.rebase(int(base), valid)
         self.dirty = True
 
     def handle_notifies(self, s: Session) -> None:

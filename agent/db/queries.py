@@ -61,6 +61,13 @@ SELECT EXISTS (
 (``window_bottom`` of :meth:`EntrySelect.pending_ids_sql`): a sequential scan of the table on every poll and sweep
 otherwise (measured: 66 in 2 s of an idle poll-mode agent on 300,000 rows)."""
 
+REBASE_SQL = f"""
+SELECT coalesce(max(e.id_entrada), 0) FROM {names.ENTRIES_TABLE} AS e
+ WHERE e.id_entrada <= %(table_max)s AND e.fecha_hora < %(before)s
+"""
+"""After the ids went back: the highest id dated before ``before`` (the ledger's cursor time). Parameters
+``table_max``, ``before``. Index: the primary key, backwards, down to the first row older than ``before``."""
+
 START_SQL = f"""
 SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE e.fecha_hora < t.start), 0), t.start
   FROM (SELECT now() - %(elapsed_s)s * interval '1 second' AS start) AS t
