@@ -200,3 +200,28 @@ def test_after_a_reload_to_another_server_an_equal_id_is_a_new_entry() -> None:
     s.shown(first, [0], 0, 1.0)
     s.handle(StateChanged(ConnState.LISTENING, server="new:5432/torniquete_db"), 2.0, NOW)
     assert len(shows(s.handle(make_entry(7), 40.0, NOW))) == 1
+
+
+def test_connection_restored_promises_no_summary_when_none_comes() -> None:
+    """The "connection restored" notice used to say "Las entradas de la interrupción se muestran en un resumen."
+    even when no entry came during the outage (no summary followed). It is said when the engine listens again,
+    before its catch-up: it must promise nothing the catch-up may not bring; what the catch-up brings is shown."""
+    from agent.desk.conn_watch import OUTAGE_NOTICE_S
+
+    s = new_state()
+    s.handle(StateChanged(ConnState.BACKING_OFF, reason="El torniquete rechazó la conexión.", retry_in_s=5), 1.0, NOW)
+    (lost,) = shows(s.tick(2.0 + OUTAGE_NOTICE_S, NOW))
+    assert lost.notice.title == "Sin conexión con el torniquete"
+    (back,) = shows(s.handle(StateChanged(ConnState.LISTENING), 30.0 + OUTAGE_NOTICE_S, NOW))
+    assert back.notice.title == "Conexión restablecida"
+    assert "si las hubo" in back.notice.body, back.notice.body
+    assert "se muestran en un resumen" not in back.notice.body
+    # no entry came: nothing follows (no summary)
+    assert shows(s.tick(40.0 + OUTAGE_NOTICE_S, NOW)) == []
+    # one came: the catch-up's entry follows (a replay of one entry is its own notice, once the replay settles)
+    t = 41.0 + OUTAGE_NOTICE_S
+    effects = s.handle(make_entry(7, source=Source.CATCHUP), t, NOW)
+    for step in range(1, 31):
+        effects += s.tick(t + step, NOW)
+    (caught,) = shows(effects)
+    assert caught.entry_ids == (7,)

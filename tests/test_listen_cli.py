@@ -111,6 +111,20 @@ def test_listen_human_lines_and_timeout(db: Database) -> None:
     assert "Timed out: 0 of 1 entries" in quiet.stderr
 
 
+def test_listen_timeout_without_count_names_no_total(db: Database) -> None:
+    """``listen --timeout 2`` with no ``--count`` used to print "Tiempo agotado: 0 de ? entradas"."""
+    r = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--dsn", db.pos_dsn(), "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert "Tiempo agotado tras 2.0 s; entradas recibidas: 0" in r.stderr, r.stderr
+    assert "?" not in r.stderr and " de " not in r.stderr.splitlines()[-1]
+
+
 def test_simulate_rejects_bad_input_clearly(db: Database) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--member", "99999"],

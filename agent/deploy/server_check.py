@@ -70,8 +70,10 @@ def check_server(
         hint_key = f"advice.{problem.value}"
         if problem is advice.Problem.TLS and params.sslmode == "require" and "SSL" in detail:
             detail = f"{detail}\n  {tr('configure.tls_hint', lang)}"
+        elif problem is advice.Problem.AUTH_FAILED:  # the password was just typed, not stored
+            detail = f"{detail}\n  {tr('configure.auth_failed_hint', lang)}"
         elif hint_key in MESSAGES:
-            detail = f"{detail}\n  {tr(hint_key, lang)}"
+            detail = f"{detail}\n  {advice.explain(problem, lang, port=conn.port)}"
         result.lines.append(tr("configure.connect_failed", lang, detail=detail))
         return result
     try:
