@@ -192,6 +192,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Revise la base de datos configurada; en una base nueva ejecute «python -m agent setup-db --schema».",
         "en": "Check the configured database; on a new database run 'python -m agent setup-db --schema'.",
     },
+    "doctor.trigger.off_path": {
+        "es": "la tabla {table} existe en el esquema {schemas}, fuera del search_path de este usuario",
+        "en": "table {table} exists in schema {schemas}, off this role's search_path",
+    },
+    "doctor.trigger.off_path_fix": {
+        "es": "Ejecute «python -m agent setup-db» con el search_path del torniquete (da a pos_user ese search_path);"
+        " no use --schema: crearía tablas vacías aparte.",
+        "en": "Run 'python -m agent setup-db' with the turnstile's search_path (it gives pos_user that search_path);"
+        " do not use --schema: it would create separate empty tables.",
+    },
+    "doctor.trigger.look_alike": {
+        "es": "hay otra tabla registro_entradas en el esquema {schemas}; el kit vigila la del esquema {schema}",
+        "en": "another registro_entradas table exists in schema {schemas}; the kit watches the one in {schema}",
+    },
+    "doctor.trigger.look_alike_fix": {
+        "es": "Compruebe que el torniquete inserta en {schema}.registro_entradas (si no, ejecute setup-db con su"
+        " search_path).",
+        "en": "Make sure the turnstile inserts into {schema}.registro_entradas (else run setup-db with its"
+        " search_path).",
+    },
     "doctor.trigger.missing": {
         "es": "no hay trigger {trigger} en {table}: no se enviará ningún aviso",
         "en": "no trigger {trigger} on {table}: no notification will be sent",
