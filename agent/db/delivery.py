@@ -40,6 +40,13 @@ lookback window (25-40 ms for the 6,000 that 60 s at 100 entries/s leave), which
 PERSIST_MAX_DEFER_S = 30.0
 """Under uninterrupted traffic the ledger is still saved this often (a crash loses at most this much of it: those
 entries are replayed once, as catch-up, after a restart)."""
+FUTURE_MARGIN_S = 300.0
+"""The late-commit window ends this far after the server's now (estimated: a suspended PC's monotonic clock may
+lag): rows dated further ahead (a turnstile clock ahead) are left to the id window, instead of being read again on
+every poll until their date comes."""
+NO_INDEX_WINDOW_IDS = 5000
+"""Without an index on ``fecha_hora`` the late-commit window reads at most this many ids below the id window, by
+the primary key (the no-trigger mode's vendors may allow no index either): a bound instead of a sequential scan."""
 PHOTO_BATCH_MAX = 50
 """Re-read batches of more ids than this carry no photo bytes (a catch-up of thousands would move megabytes per
 entry that flood control folds into one summary anyway)."""
@@ -73,13 +80,14 @@ class Delivery:
         self.store = store
         self._post = post
         self._clock = clock
-        self.ledger = Ledger(lookback_s=config.lookback_s)
+        self.ledger = Ledger(lookback_s=config.lookback_s, lookback_ids=config.lookback_ids)
         self._ledger_key: str | None = None
         self.dirty = False
         self.last_persist = 0.0
         self._select: queries.EntrySelect | None = None
         self._server_clock: tuple[dt.datetime, float] | None = None
         self._pending: dict[int, dt.datetime] = {}
+        self._fecha_index = True
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.tracking = config.require_ack and config.cursor_path is not None
         """Acknowledgements only matter for a saved ledger; without one nothing is kept (no growth)."""
@@ -100,6 +108,14 @@ class Delivery:
             queries.READABLE_COLUMNS_SQL, {"entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE}
         )
         ((history,),) = s.query(queries.HISTORY_INDEX_SQL, {"entries": names.ENTRIES_TABLE})
+        ((self._fecha_index,),) = s.query(queries.FECHA_INDEX_SQL, {"entries": names.ENTRIES_TABLE})
+        if not self._fecha_index:
+            log.warning(
+                "no index on %s (fecha_hora): late commits are looked for among the last %s ids only (setup-db"
+                " creates it)",
+                names.ENTRIES_TABLE,
+                NO_INDEX_WINDOW_IDS + c.lookback_ids,
+            )
         if not history:
             log.warning(
                 "no index on %s (id_miembro, fecha_hora): repeat-entry and first-visit data left out (setup-db"
@@ -125,6 +141,7 @@ class Delivery:
         if self._ledger_key != key:  # another server (or the first connect): its own ledger
             self._ledger_key = key
             self.ledger = self.store.load(key)
+            self.ledger.lookback_ids = c.lookback_ids
         if not self.ledger.initialized:
             elapsed = max(0.0, self._clock() - started_clock)
             (max_id, start_time), *_ = s.query(queries.START_SQL, {"elapsed_s": elapsed})
@@ -207,7 +224,11 @@ class Delivery:
         assert self._select is not None
         c = self.config
         page_after = self.ledger.cursor_id
+        first = True
+        now = self._server_now()
+        until = now + dt.timedelta(seconds=FUTURE_MARGIN_S) if now is not None else None
         while True:
+            window_top = min(self.ledger.cursor_id, self.ledger.hole_floor())
             rows = s.query(
                 self._select.pending_ids_sql(),
                 {
@@ -217,23 +238,36 @@ class Delivery:
                     "since": self.ledger.since(),
                     "cutoff": cutoff,
                     "limit": c.catch_up_page,
+                    "holes": self.ledger.holes() if first else [],
+                    "window_top": window_top,
+                    "until": until,
+                    "window_bottom": 0 if self._fecha_index else max(0, window_top - NO_INDEX_WINDOW_IDS),
                 },
             )
             new_part = [int(r[0]) for r in rows if r[2]]
-            ids = sorted({int(i) for i, at, _ in rows if self.ledger.is_new(int(i), at)})
+            for i, at, _, member in rows:
+                if not member:  # a visitor's (or an employee's) id in the id window: not a hole any more
+                    self.ledger.settle(int(i), at)
+                    self.dirty = True
+            ids = sorted({int(i) for i, at, _, member in rows if member and self.ledger.is_new(int(i), at)})
             if ids:
                 self.reread(s, ids, source)
             if len(new_part) < c.catch_up_page:
                 return
-            page_after = new_part[-1]
+            page_after, first = new_part[-1], False
 
     def catch_up(self, s: Session, source: Source) -> None:
         """Replay what the table has and we have not delivered: old ones as one summary, recent ones one by one."""
         c = self.config
-        count, oldest, newest, max_id, cutoff = s.query(
-            queries.BACKLOG_SQL,
-            {"member": names.MEMBER_ACCESS, "after_id": self.ledger.cursor_id, "max_age_s": c.replay_max_age_s},
+        params = {"member": names.MEMBER_ACCESS, "max_age_s": c.replay_max_age_s}
+        count, oldest, newest, max_id, cutoff, table_max = s.query(
+            queries.BACKLOG_SQL, {**params, "after_id": self.ledger.cursor_id}
         )[0]
+        if int(table_max) < self.ledger.cursor_id:
+            self._rebase(s, int(table_max))
+            count, oldest, newest, max_id, cutoff, table_max = s.query(
+                queries.BACKLOG_SQL, {**params, "after_id": self.ledger.cursor_id}
+            )[0]
         if count:
             log.info("catch-up: %s entries older than %s s reported as one summary", count, c.replay_max_age_s)
             self.ledger.skip_to(int(max_id), newest, self._server_now())
@@ -241,6 +275,29 @@ class Delivery:
             self._post(BacklogSummary(int(count), oldest, newest))
         self.fetch_pending(s, source, cutoff)
         self.ledger.prune()
+
+    def _rebase(self, s: Session, table_max: int) -> None:
+        """The ids went back (table emptied with ``RESTART IDENTITY``, or restored from an older backup): the
+        ledger continues from the highest id dated before its cursor time (the last moment it was in step: rows
+        dated after it are new, those before it an older backup's, already delivered); a remembered id counts as
+        delivered only if the table still has it with the same date (a reused id is a new entry). Primary-key
+        lookups, only when this happens."""
+        assert self._select is not None
+        log.warning(
+            "the highest id of %s is %s, below the %s already delivered (table emptied or restored?):"
+            " continuing from there",
+            names.ENTRIES_TABLE,
+            table_max,
+            self.ledger.cursor_id,
+        )
+        candidates = sorted(i for i in self.ledger.recent if i <= table_max)
+        valid: set[int] = set()
+        if candidates:
+            rows = s.query(self._select.dates_sql(), {"ids": candidates})
+            valid = {int(i) for i, at in rows if self.ledger.recent.get(int(i)) == at}
+        ((base,),) = s.query(queries.REBASE_SQL, {"before": self.ledger.cursor_time, "table_max": table_max})
+        self.ledger.rebase(int(base), valid)
+        self.dirty = True
 
     def handle_notifies(self, s: Session) -> None:
         """Take the NOTIFYs psycopg2 has received, parse them as hints, re-read the named ids in one query."""

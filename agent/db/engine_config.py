@@ -36,6 +36,10 @@ class EngineConfig:
     backoff_cap_s: float = 30.0
     auth_retry_s: float = 60.0
     lookback_s: float = 60.0
+    lookback_ids: int = 1000
+    """The ledger's id window (:mod:`agent.core.ledger`): ids delivered among the last this many below the
+    cursor are remembered whatever their ``fecha_hora``, and the ones not delivered are probed by primary key on
+    every poll and sweep (a turnstile clock behind the server with a cached or shared sequence). 0: off."""
     replay_max_age_s: float = 600.0
     persist_interval_s: float = 1.0
     require_ack: bool = False

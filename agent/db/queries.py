@@ -50,6 +50,24 @@ SELECT coalesce(nullif(t.typbasetype, 0), t.oid) = 'bytea'::regtype
 domain over it). Any other type (an integer id, a URL as text) is left out of the re-read: ``octet_length(integer)``
 does not exist, and one such error would fail every re-read, stopping all delivery."""
 
+FECHA_INDEX_SQL = """
+SELECT EXISTS (
+  SELECT 1 FROM pg_index AS i
+   WHERE i.indrelid = to_regclass(%(entries)s) AND i.indisvalid AND i.indpred IS NULL
+     AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) = 'fecha_hora')
+"""
+"""Parameter ``entries``. One row: whether an index starting with ``fecha_hora`` exists (setup-db's
+``registro_entradas_fecha_hora_idx``). Without it the late-commit window is bounded by the primary key instead
+(``window_bottom`` of :meth:`EntrySelect.pending_ids_sql`): a sequential scan of the table on every poll and sweep
+otherwise (measured: 66 in 2 s of an idle poll-mode agent on 300,000 rows)."""
+
+REBASE_SQL = f"""
+SELECT coalesce(max(e.id_entrada), 0) FROM {names.ENTRIES_TABLE} AS e
+ WHERE e.id_entrada <= %(table_max)s AND e.fecha_hora < %(before)s
+"""
+"""After the ids went back: the highest id dated before ``before`` (the ledger's cursor time). Parameters
+``table_max``, ``before``. Index: the primary key, backwards, down to the first row older than ``before``."""
+
 START_SQL = f"""
 SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE e.fecha_hora < t.start), 0), t.start
   FROM (SELECT now() - %(elapsed_s)s * interval '1 second' AS start) AS t
@@ -59,15 +77,17 @@ the agent's monotonic clock, so the PC's wall clock does not matter). Row: (high
 
 BACKLOG_SQL = f"""
 SELECT count(e.id_entrada), min(e.fecha_hora)::timestamptz, max(e.fecha_hora)::timestamptz,
-       coalesce(max(e.id_entrada), 0), min(t.cutoff)
-  FROM (SELECT now() - %(max_age_s)s * interval '1 second' AS cutoff) AS t
+       coalesce(max(e.id_entrada), 0), min(t.cutoff), coalesce(min(t.table_max), 0)
+  FROM (SELECT now() - %(max_age_s)s * interval '1 second' AS cutoff,
+               (SELECT max(x.id_entrada) FROM {names.ENTRIES_TABLE} AS x) AS table_max) AS t
   LEFT JOIN {names.ENTRIES_TABLE} AS e
     ON e.id_entrada > %(after_id)s AND e.tipo_acceso = %(member)s AND e.fecha_hora < t.cutoff
 """
 """Entries not yet delivered that are older than the replay age: reported as one summary. Row: count, oldest,
-newest, max id, and the ``cutoff`` time used (pass it to :meth:`EntrySelect.pending_ids_sql`, so that an entry
-dated between two statements' ``now()`` is in exactly one of them). Index: a range of the primary key
-(``id_entrada > after_id``): only rows not yet delivered."""
+newest, max id, the ``cutoff`` time used (pass it to :meth:`EntrySelect.pending_ids_sql`, so that an entry
+dated between two statements' ``now()`` is in exactly one of them), and the table's highest id (any
+``tipo_acceso``; below the ledger's cursor: the ids were reset). Index: a range of the primary key (``id_entrada >
+after_id``): only rows not yet delivered; the highest id by the primary key, backwards."""
 
 
 def session_limits_sql(server_version: int, *, statement_timeout_ms: int, idle_in_transaction_ms: int) -> str:
@@ -105,6 +125,10 @@ _EXPR = {
     "saldo_pendiente": "{t}.{c}::numeric",
 }
 
+
+PHOTO_BATCH_BYTES = 8_000_000
+"""Photo bytes one re-read may carry (or one photo of ``photo_max_bytes``, if larger); entries beyond it arrive
+without their photo bytes."""
 
 _EARLIER = (
     "p.id_miembro = e.id_miembro AND p.tipo_acceso = %(member)s AND p.fecha_hora <= e.fecha_hora"
@@ -185,8 +209,16 @@ class EntrySelect:
         else:
             parts += ["NULL", "false"]
         if photo and self.photo_column:
-            col = f"m.{_quote(self.photo_column)}"
-            parts.append(f"CASE WHEN octet_length({col}) <= {int(self.photo_max_bytes)} THEN {col} END")
+            col, cap = f"m.{_quote(self.photo_column)}", int(self.photo_max_bytes)
+            # at most PHOTO_BATCH_BYTES of photos per statement, the earliest entries first: 30 entries with a
+            # 4 MB photo each were 240 MB on the wire (bytea is sent as hex), longer than the query timeout on a
+            # slow link, and the retry asked for the same again (nothing was delivered any more)
+            size = f"CASE WHEN octet_length({col}) <= {cap} THEN octet_length({col}) ELSE 0 END"
+            budget = max(cap, PHOTO_BATCH_BYTES)
+            parts.append(
+                f"CASE WHEN octet_length({col}) <= {cap}"
+                f" AND sum({size}) OVER (ORDER BY e.id_entrada) <= {budget} THEN {col} END"
+            )
         else:
             parts.append("NULL")
         return ", ".join(parts)
@@ -210,31 +242,63 @@ class EntrySelect:
 
         * new ids: ``id_entrada > greatest(after_id, page_after)`` by the primary key, in id order, at most
           ``limit`` rows, not dated before ``cutoff`` (those went into the backlog summary; None: any date);
-        * the late-commit window: ``fecha_hora >= since AND id_entrada <= after_id`` by the ``fecha_hora`` index
-          (``registro_entradas_fecha_hora_idx``): rows that committed after a higher id was delivered (not
-          before ``cutoff`` either).
+        * the late-commit window: ``fecha_hora >= since AND id_entrada <= window_top`` by the ``fecha_hora``
+          index (``registro_entradas_fecha_hora_idx``): rows that committed after a higher id was delivered (not
+          before ``cutoff`` either). ``window_top``: the id window's floor (:meth:`agent.core.ledger.Ledger.
+          hole_floor`), as the ids above it are either remembered or holes, probed below: at 1 entry/s the
+          branch returns nothing, at 100/s 5,000 rows instead of 6,000 (it returned every delivered id of the
+          last minute on every poll). ``until`` (the server's now + 5 min): rows dated further ahead (a
+          turnstile clock ahead) stayed in the window until their date came, read again on every poll (a day
+          ahead: all of a turnstile's entries of the day, on each poll); late commits among them are the id
+          window's.
+        * the id window's holes: ``id_entrada = ANY(holes)`` by the primary key (:meth:`agent.core.ledger.Ledger.
+          holes`: ids below the cursor not delivered, whatever their date; any ``tipo_acceso``, so that a
+          visitor's id is settled once and not probed again).
 
         Parameters: ``member``, ``after_id`` (the ledger's cursor id), ``page_after`` (keyset paging of the new
         ids; 0 or ``after_id`` on the first page), ``since`` (cursor time - lookback), ``cutoff`` (the backlog's,
-        or None), ``limit``.
-        Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part)``; the new part first, in id order."""
+        or None), ``limit``, ``holes`` (list of int, may be empty), ``window_top`` (at most ``after_id``),
+        ``until`` (or None: no upper bound), ``window_bottom`` (0; without a ``fecha_hora`` index, a primary key
+        bound below ``window_top``).
+        Rows: ``(id_entrada, fecha_hora as timestamptz, is_new_part, is_member)``; the new part first, in id
+        order."""
         t = names.ENTRIES_TABLE
         fecha = _EXPR["fecha_hora"].format(t="e", c="fecha_hora")
         return (
-            f"(SELECT e.id_entrada::bigint, {fecha}, true FROM {t} AS e"
+            f"(SELECT e.id_entrada::bigint, {fecha}, true, true FROM {t} AS e"
             " WHERE e.id_entrada > greatest(%(after_id)s, %(page_after)s) AND e.tipo_acceso = %(member)s"
             " AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s OR e.fecha_hora IS NULL)"
             " ORDER BY e.id_entrada LIMIT %(limit)s)"
-            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false FROM {t} AS e"
+            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, true FROM {t} AS e"
             " WHERE e.fecha_hora >= %(since)s AND (%(cutoff)s IS NULL OR e.fecha_hora >= %(cutoff)s)"
-            " AND e.id_entrada <= %(after_id)s AND e.tipo_acceso = %(member)s)"
+            " AND (%(until)s IS NULL OR e.fecha_hora < %(until)s)"
+            " AND e.id_entrada <= %(window_top)s AND e.id_entrada > %(window_bottom)s AND e.tipo_acceso = %(member)s)"
+            f" UNION ALL (SELECT e.id_entrada::bigint, {fecha}, false, e.tipo_acceso IS NOT DISTINCT FROM %(member)s"
+            f" FROM {t} AS e WHERE e.id_entrada = ANY(%(holes)s::bigint[]))"
+        )
+
+    @staticmethod
+    def dates_sql() -> str:
+        """Ids and their ``fecha_hora`` as :meth:`by_ids_sql` reads it (any ``tipo_acceso``). Parameter ``ids``.
+        Index: the primary key. Used once after the ids went back (:meth:`agent.core.ledger.Ledger.rebase`)."""
+        fecha = _EXPR["fecha_hora"].format(t="e", c="fecha_hora")
+        return (
+            f"SELECT e.id_entrada::bigint, {fecha} FROM {names.ENTRIES_TABLE} AS e"
+            " WHERE e.id_entrada = ANY(%(ids)s::bigint[])"
         )
 
     @classmethod
     def catch_up_sql(cls) -> str:
-        """:meth:`pending_ids_sql` with the cutoff computed from a ``max_age_s`` parameter (the older interface,
-        used by ``doctor``)."""
-        return cls.pending_ids_sql().replace("%(cutoff)s", "(now() - %(max_age_s)s * interval '1 second')")
+        """:meth:`pending_ids_sql` with the cutoff computed from a ``max_age_s`` parameter, no holes and the time
+        window up to ``after_id`` (the older interface, used by ``doctor``)."""
+        return (
+            cls.pending_ids_sql()
+            .replace("%(cutoff)s", "(now() - %(max_age_s)s * interval '1 second')")
+            .replace("%(holes)s", "'{}'")
+            .replace("%(window_top)s", "%(after_id)s")
+            .replace("%(until)s", "NULL::timestamptz")
+            .replace("%(window_bottom)s", "0")
+        )
 
     @staticmethod
     def row_to_entry(row: Sequence[Any]) -> Entry:
@@ -295,6 +359,10 @@ def engine_queries(
         "since": now - dt.timedelta(seconds=lookback_s),
         "cutoff": now - dt.timedelta(seconds=600),
         "limit": 5000,
+        "holes": [max_id - 3, max_id - 1],
+        "window_top": max_id - 1000,
+        "until": now + dt.timedelta(seconds=300),
+        "window_bottom": 0,
     }
     return (
         NamedQuery("backlog", BACKLOG_SQL, {**common, "after_id": max_id, "max_age_s": 600.0}),

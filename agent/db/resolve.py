@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg2
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from agent.db.waiting import Interrupted, Waker, wait_fds
@@ -43,6 +44,36 @@ def _needs_lookup(host: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def attempts(dsn: str) -> list[str]:
+    """``dsn`` split into one conninfo per address, in libpq's order (``host=a,b``, ``hostaddr=ip1,ip2``, one
+    ``port`` or one per host). libpq's ``connect_timeout`` moves on to the next address only in its *blocking*
+    connect; with the non-blocking API (``PQconnectPoll``, which the engine uses) the caller owns the timeout, so a
+    first address that never answers (an unrouted IPv6 record, a dead primary) would hold every attempt: the
+    engine tries each address itself, as psycopg 3 does (``psycopg/_conninfo_attempts.py``). A single address, an
+    unparsable DSN or mismatched lists: ``[dsn]`` unchanged (libpq reports the error)."""
+    try:
+        params = parse_dsn(dsn or "")
+    except psycopg2.ProgrammingError:
+        return [dsn]
+    hosts = params["host"].split(",") if params.get("host") else []
+    addrs = params["hostaddr"].split(",") if params.get("hostaddr") else []
+    ports = params["port"].split(",") if params.get("port") else []
+    n = max(len(hosts), len(addrs))
+    if n <= 1 or (hosts and len(hosts) != n) or (addrs and len(addrs) != n) or len(ports) not in (0, 1, n):
+        return [dsn]
+    out = []
+    for i in range(n):
+        one = dict(params)
+        if hosts:
+            one["host"] = hosts[i]
+        if addrs:
+            one["hostaddr"] = addrs[i]
+        if ports:
+            one["port"] = ports[i] if len(ports) == n else ports[0]
+        out.append(make_dsn(**one))
+    return out
 
 
 def with_hostaddr(

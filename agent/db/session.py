@@ -23,7 +23,7 @@ import psycopg2.extensions
 from agent.core import advice
 from agent.core.advice import Problem
 from agent.db import queries
-from agent.db.resolve import ResolveError, with_hostaddr
+from agent.db.resolve import ResolveError, attempts, with_hostaddr
 from agent.db.waiting import WaitTimeout, Waker, drive
 
 # A SQL_ASCII database holds bytes in whatever encoding the turnstile software wrote (PostgreSQL docs, "Character
@@ -143,13 +143,33 @@ def open_session(
     """Connect with ``kwargs`` (:func:`agent.db.connect.connection_kwargs` output; the host name is resolved
     first, interruptibly: :mod:`agent.db.resolve`), set the session limits and read the server clock. Raises
     :class:`Failure` (``UNKNOWN_HOST``; ``TIMEOUT`` after ``connect_timeout_s``), ``psycopg2.Error`` or
-    :class:`agent.db.waiting.Interrupted`; on any failure the connection is closed."""
+    :class:`agent.db.waiting.Interrupted`; on any failure the connection is closed. Several addresses (``host=a,
+    b``, a name with several records): each is tried in turn with ``connect_timeout_s`` of its own
+    (:func:`agent.db.resolve.attempts`); the last one's failure is raised."""
     try:
         kwargs = with_hostaddr(kwargs, timeout_s=connect_timeout_s, waker=waker, clock=clock, interrupted=interrupted)
     except ResolveError as exc:
         raise Failure(Problem.UNKNOWN_HOST, str(exc)) from None
     kwargs = dict(kwargs)
-    dsn = kwargs.pop("dsn")
+    tries = attempts(kwargs.pop("dsn"))
+    for i, dsn in enumerate(tries):
+        try:
+            return _open_one(dsn, kwargs, connect_timeout_s, query_timeout_s, waker, clock, interrupted)
+        except (Failure, psycopg2.OperationalError):
+            if i == len(tries) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_one(
+    dsn: str,
+    kwargs: dict[str, Any],
+    connect_timeout_s: float,
+    query_timeout_s: float,
+    waker: Waker,
+    clock: Callable[[], float],
+    interrupted: Callable[[], bool],
+) -> Session:
     conn: psycopg2.extensions.connection = psycopg2.connect(dsn, async_=True, **kwargs)
     try:
         try:
