@@ -385,3 +385,30 @@ def test_catch_up_loses_nothing_at_the_replay_age_boundary(db: Database, tmp_pat
         assert summarized > 0 and run.ids(), (summarized, len(run.ids()))
         assert summarized + len(run.ids()) == len(inserted)
         assert set(run.ids()) <= inserted and len(set(run.ids())) == len(run.ids())
+
+
+def test_a_refused_connection_names_the_configured_port_not_5432() -> None:
+    """The tray's tooltip and ``listen``'s state line carry the engine's advice: with a server on another port the
+    firewall advice names that port (it said 5432 whatever the configuration)."""
+    import queue
+    import socket
+
+    from agent.core.events import ConnState, StateChanged
+    from agent.db.engine import EngineConfig, ListenerEngine
+
+    with socket.socket() as probe:  # a free port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    events: queue.Queue[object] = queue.Queue()
+    engine = ListenerEngine(EngineConfig(dsn=f"host=127.0.0.1 port={port} dbname=x user=y"), events, lang="en")
+    engine.start()
+    try:
+        deadline = time.monotonic() + 10
+        reason = ""
+        while not reason and time.monotonic() < deadline:
+            event = events.get(timeout=10)
+            if isinstance(event, StateChanged) and event.state is ConnState.BACKING_OFF:
+                reason = event.reason
+    finally:
+        engine.stop(timeout_s=2.0)
+    assert str(port) in reason and "5432" not in reason, reason

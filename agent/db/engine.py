@@ -92,6 +92,7 @@ class ListenerEngine:
         self._counts = {"queries": 0, "connects": 0, "polls": 0}
         self._session: Session | None = None
         self.server = ""
+        self._port = _first_port(config.dsn)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -149,7 +150,7 @@ class ListenerEngine:
                 self.events.put(event)
 
     def _post_state(self, state: ConnState, problem: Problem | None = None, retry_in_s: float | None = None) -> None:
-        reason = advice.explain(problem, self.lang) if problem is not None else ""
+        reason = advice.explain(problem, self.lang, port=self._port) if problem is not None else ""
         self._post(StateChanged(state, reason, retry_in_s, self.server))
 
     def _interrupted(self) -> bool:
@@ -307,3 +308,14 @@ class ListenerEngine:
             if wait_fds([s], [], d.persist_wait(next_poll - now), self._waker):
                 s.poll()  # nothing is expected: this raises when the server ended the session
             d.persist()
+
+
+def _first_port(dsn: str) -> int | None:
+    """The (first) TCP port ``dsn`` names, for advice that names the port; None: libpq's default or unknown."""
+    try:
+        from psycopg2.extensions import parse_dsn
+
+        text = parse_dsn(dsn).get("port", "") if dsn else ""
+        return int(text.split(",")[0]) if text else None
+    except (ValueError, psycopg2.Error):
+        return None
