@@ -194,8 +194,11 @@ class ListenerEngine:
             if self.config.mode == "notify":  # the seed's line, which IT greps the log file for
                 log.info("Escuchando canal PostgreSQL: %s (%s)", self.config.channel, self.server)
             else:
-                log.info("Consultando registro_entradas cada %g s (modo poll, sin trigger) (%s)",
-                         self.config.poll_interval_s, self.server)
+                log.info(
+                    "Consultando registro_entradas cada %g s (modo poll, sin trigger) (%s)",
+                    self.config.poll_interval_s,
+                    self.server,
+                )
             if self.config.mode == "poll":
                 self._poll_loop(session)
             else:
