@@ -200,3 +200,21 @@ def test_after_a_reload_to_another_server_an_equal_id_is_a_new_entry() -> None:
     s.shown(first, [0], 0, 1.0)
     s.handle(StateChanged(ConnState.LISTENING, server="new:5432/torniquete_db"), 2.0, NOW)
     assert len(shows(s.handle(make_entry(7), 40.0, NOW))) == 1
+
+
+def test_the_missed_summary_counts_and_names_the_entries_inside_missed_summaries() -> None:
+    """Display path down for a burst: 2 entry notices and one flood summary of 4 reach no notifier. The summary
+    when it comes back must stand for the 6 entries (not "3 avisos") and name the expired member hidden in the
+    flood summary; accepted, it acks all 6."""
+    s = new_state(flood_max_count=2, flood_window_s=30)
+    for i in range(1, 7):
+        for show in shows(s.handle(make_entry(i, expired=i == 5), float(i), NOW)):
+            s.shown(show, [0, 1], None, float(i))
+    summary = shows(s.tick(40.0, NOW))
+    for show in summary:
+        s.shown(show, [1], None, 40.0)
+    (probe,) = shows(s.tick(200.0, NOW))
+    assert probe.probe and sorted(probe.entry_ids) == [1, 2, 3, 4, 5, 6]
+    assert probe.notice.title.startswith("6 avisos no mostrados")
+    assert "1 con aviso: Socio5 Prueba" in probe.notice.body
+    assert s.shown(probe, [0], 0, 200.0) == [m.Ack(probe.entry_ids)]

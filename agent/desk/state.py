@@ -323,7 +323,7 @@ class DeskState:
             assert isinstance(o, Summarize)
             self._seq += 1
             summary = summary_notice(o.reason, o.items, self.lang, extra=o.extra, seq=self._seq)
-            out.append(m.ShowNotice(summary, _ids(o.items)))
+            out.append(m.ShowNotice(summary, _ids(o.items), items=o.items))
         return out
 
     def _missed_summary(self, notices: Sequence[Notice]) -> Notice:
