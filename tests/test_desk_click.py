@@ -85,3 +85,15 @@ def test_a_broken_template_is_a_logged_failure_not_a_crash(tmp_path: Path) -> No
     rig.mailbox.post(m.Clicked(Notice("x", "y", member_id=45)))
     rig.run_posted()
     assert rig.loop.failures == 1
+
+
+@pytest.mark.parametrize("member_id", ["A&calc", "x|y", "50%PATH%", "a^b", 'q"&calc', "B Q", "(x)", "x!y"])
+def test_a_batch_file_never_gets_an_id_cmd_exe_would_parse(member_id: str) -> None:
+    """``CreateProcess`` runs a .bat/.cmd through cmd.exe, which re-parses ``list2cmdline``'s output: an id
+    ``A&calc`` (no space, so not even quoted) would run calc. Such ids are refused for batch files."""
+    for template in ("C:\\pos\\abrir.bat --miembro {id_miembro}", '"C:\\Program Files\\pos\\abrir.CMD" {id_miembro}'):
+        with pytest.raises(ValueError, match="batch file"):
+            build_argv(template, member_id, windows=True)
+    # plain ids still pass, and an .exe keeps getting any id as one argument
+    assert build_argv("C:\\pos\\abrir.bat --miembro {id_miembro}", "A-17_b.2", windows=True)[-1] == "A-17_b.2"
+    assert build_argv("C:\\pos\\abrir.exe --miembro {id_miembro}", member_id, windows=True)[-1] == member_id

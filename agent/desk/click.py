@@ -7,7 +7,10 @@ browser. Anything else is a command line run without a shell: the template is **
 placeholder is replaced inside each argument. So one id is always exactly one argument (or one part of one):
 ``A-17 --borrar`` cannot add an option, an apostrophe cannot break the quoting, a space cannot split it
 (issue 11 item 4). On Windows the list goes through ``subprocess.list2cmdline``, which quotes each argument so the
-program's C runtime parses it back whole.
+program's C runtime parses it back whole — except a batch file: ``CreateProcess`` runs a ``.bat``/``.cmd`` through
+``cmd.exe``, which re-parses the line with its own rules (``&``, ``|``, ``%``, ``^``... are not quoted by
+``list2cmdline``: the "BatBadBut" class of injection, CVE-2024-24576), so for a batch file an id holding any
+character but letters, digits, ``.``, ``_`` and ``-`` is refused (:func:`build_argv` raises ``ValueError``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from urllib.parse import quote
 
 PLACEHOLDERS = ("{id_miembro}", "{member_id}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BATCH = (".bat", ".cmd")
+_BATCH_SAFE_ID = re.compile(r"[\w.-]*")
 
 
 def _substitute(text: str, value: str) -> str:
@@ -98,10 +103,14 @@ def split_windows(command_line: str) -> list[str]:
 
 def build_argv(template: str, member_id: int | str, *, windows: bool | None = None) -> list[str]:
     """The argument list for a command template: split first, then substitute in each argument. Raises
-    ``ValueError`` when the template itself cannot be split (an unclosed quote in the configured template)."""
+    ``ValueError`` when the template itself cannot be split (an unclosed quote in the configured template), or on
+    Windows when the program is a batch file and the id is not plain (module docstring)."""
     on_windows = sys.platform == "win32" if windows is None else windows
     parts = split_windows(template) if on_windows else shlex.split(template, posix=True)
     value = str(member_id)
+    batch = on_windows and bool(parts) and parts[0].strip().lower().endswith(_BATCH)
+    if batch and not _BATCH_SAFE_ID.fullmatch(value):
+        raise ValueError(f"click action: a batch file gets only plain ids; {value!r} refused (cmd.exe would parse it)")
     return [_substitute(part, value) for part in parts]
 
 
