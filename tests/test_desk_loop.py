@@ -292,3 +292,29 @@ def test_a_photo_lookup_that_raises_never_swallows_the_entry(tmp_path: Path) -> 
         assert rig.shown[0].photo_path is None
     finally:
         photos.close()
+
+
+def test_a_sustained_stream_of_items_never_starves_the_timers_nor_quit(tmp_path: Path) -> None:
+    """Items arriving as fast as they are handled (here a call that posts itself again, and moves the fake clock
+    10 ms): the photo budget still runs out (the held entry is shown) and ``duration`` still ends the loop."""
+
+    class NeverPhotos(NoPhotos):
+        def needs_fetch(self, member: Any) -> bool:
+            return True
+
+    rig = Rig(tmp_path, photos=NeverPhotos())
+    rig.handle(make_entry(1, photo_url="http://photos.example/1.jpg"))
+    assert rig.shown == []  # held for its photo (800 ms)
+
+    def again() -> None:
+        rig.clock.t += 0.01
+        rig.mailbox.call(again)
+
+    rig.mailbox.call(again)
+    worker = threading.Thread(target=rig.loop.run, args=(5.0,), daemon=True)
+    worker.start()
+    worker.join(10.0)
+    alive = worker.is_alive()
+    rig.mailbox.quit_now()
+    assert not alive, "the loop never looked at its timers or its end"
+    assert [n.entry_id for n in rig.shown] == [1]
