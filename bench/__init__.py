@@ -6,5 +6,9 @@ binaries unless ``AVISO_PG_BACKEND`` says otherwise), prints one table and write
 
 Modules: :mod:`bench.run` (scenarios, table, JSON), :mod:`bench.agent_proc` (the listening agents, one process
 each, driven over stdin/stdout), :mod:`bench.proc` (per-process CPU, context switches and memory from ``/proc``),
-:mod:`bench.stats` (percentiles), :mod:`bench.turnstile` (trigger cost with ``pgbench``).
+:mod:`bench.stats` (percentiles), :mod:`bench.bigtable` (``--big``: a registro_entradas of years of rows),
+:mod:`bench.trigger_variants` (the trigger's cost per INSERT, variant by variant).
+
+Desk-visible latency (INSERT -> the notification server receiving ``Notify``, on a real desktop) is its own
+command, ``python -m bench.desk_latency`` (:mod:`bench.desk_latency`, :mod:`bench.bus_monitor`).
 """

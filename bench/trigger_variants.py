@@ -27,17 +27,17 @@ from agent.core import names
 from agent.db import setup, throwaway
 from bench import proc
 
-LOOKUP_START = "        SELECT jsonb_build_object("
+LOOKUP_START = "        SELECT pg_catalog.jsonb_build_object("
 LOOKUP_END = "LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;"
-GUARD = """        IF pg_notification_queue_usage() >= limite THEN
-            RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
-                round((pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
-                '(agents read it from the table)';
-            RETURN NULL;
-        END IF;
+GUARD = """    IF pg_catalog.pg_notification_queue_usage() >= limite THEN
+        RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
+            pg_catalog.round((pg_catalog.pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,
+            '(agents read it from the table)';
+        RETURN NULL;
+    END IF;
 """
 HANDLER_START = "    EXCEPTION WHEN OTHERS THEN\n        -- Member lookup denied"
-HANDLER_END = "    END;\n    RETURN NULL;"
+HANDLER_END = "    END;\n    -- pg_notify runs outside"
 BARE = f"""CREATE OR REPLACE FUNCTION aviso_notificar_entrada() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     PERFORM pg_notify(coalesce(TG_ARGV[0], '{names.DEFAULT_CHANNEL}'), NEW.id_entrada::text);
@@ -67,10 +67,8 @@ def variants(ours: str) -> dict[str, str | None]:
     # Unsafe, measurement only: without the exception block an error would abort the turnstile's INSERT.
     no_block = cut(ours, HANDLER_START, HANDLER_END, "", keep_end=True)
     if no_block:
-        no_block = no_block.replace(
-            "    BEGIN\n        SELECT jsonb_build_object(", "        SELECT jsonb_build_object(", 1
-        )
-        no_block = no_block.replace("    END;\n    RETURN NULL;\nEND", "    RETURN NULL;\nEND", 1)
+        no_block = no_block.replace("    BEGIN\n" + LOOKUP_START, LOOKUP_START, 1)
+        no_block = no_block.replace(HANDLER_END, HANDLER_END.removeprefix("    END;\n"), 1)
     return {
         "none": None,
         "bare": BARE,

@@ -80,6 +80,10 @@ case "$cmd" in
     # doctor area: a real PgBouncer (transaction-pooling test), openssl (the TLS test's CA), and Spanish server
     # messages (lc_messages tests: locales es_ES.UTF-8 and es_ES ISO-8859-1, generated with localedef when missing).
     apt_install pgbouncer locales openssl
+    # web area: a real headless browser for the local page's tests (tests/test_web_chromium.py drives Debian's
+    # chromium over the DevTools pipe); once it is installed, those tests fail instead of skipping without it.
+    apt_install chromium
+    if command -v chromium >/dev/null; then export AVISO_REQUIRE_CHROMIUM=1; fi
     if [ "$(id -u)" -eq 0 ] && command -v localedef >/dev/null && ! locale -a 2>/dev/null | grep -qx 'es_ES.utf8'; then
       localedef -i es_ES -f UTF-8 es_ES.UTF-8 && localedef -i es_ES -f ISO-8859-1 es_ES || log "localedef es_ES failed"
     fi

@@ -7,7 +7,8 @@
 -- the client, so the clear-text password reaches neither argv, the server log nor ours.
 --
 -- What it grants, nothing else (idempotent; re-running it also takes back anything granted by hand before):
---   LOGIN; CONNECT on this database; USAGE on the schema of registro_entradas;
+--   LOGIN; CONNECT on this database; USAGE on the schemas of registro_entradas, miembros and the trigger function;
+--   when the tables are not in public: search_path (ALTER ROLE pos_user IN DATABASE ... SET) naming their schemas;
 --   SELECT on exactly the columns the agent reads (column-level grants), only those that exist:
 --     registro_entradas: id_entrada, id_miembro, tipo_acceso, fecha_hora, torniquete, resultado
 --     miembros:          id_miembro, nombre, apellido, plan, fecha_vencimiento, saldo_pendiente,
@@ -23,6 +24,7 @@
 DO $do$
 DECLARE
     esquema text;
+    esquemas text[] := '{}';
     col text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pos_user') THEN
@@ -37,10 +39,27 @@ BEGIN
     END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO pos_user', current_database());
 
-    SELECT n.nspname INTO esquema
-      FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-     WHERE c.oid = 'registro_entradas'::regclass;
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO pos_user', esquema);
+    -- The schemas of the two tables and of the trigger function: USAGE on each, and when any is not public (a
+    -- vendor's own schema), pos_user's search_path in this database names them, because the agent and doctor
+    -- name the tables and the function unqualified (a role's search_path skips schemas it has no USAGE on).
+    FOR esquema IN
+        SELECT n.nspname
+          FROM (VALUES (1, (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = 'registro_entradas'::regclass)),
+                       (2, (SELECT c.relnamespace FROM pg_class AS c WHERE c.oid = 'miembros'::regclass)),
+                       (3, (SELECT p.pronamespace FROM pg_proc AS p
+                             WHERE p.oid = to_regprocedure('aviso_notificar_entrada()')))) AS o(orden, espacio)
+          JOIN pg_namespace AS n ON n.oid = o.espacio
+         ORDER BY o.orden
+    LOOP
+        IF NOT esquema = ANY (esquemas) THEN
+            EXECUTE format('GRANT USAGE ON SCHEMA %I TO pos_user', esquema);
+            esquemas := esquemas || esquema;
+        END IF;
+    END LOOP;
+    IF esquemas <> ARRAY['public'] THEN
+        EXECUTE format('ALTER ROLE pos_user IN DATABASE %I SET search_path = %s', current_database(),
+                       (SELECT string_agg(format('%I', e), ', ') FROM unnest(esquemas) AS e));
+    END IF;
 
     -- Start from nothing on both tables, then grant the listed columns that exist.
     EXECUTE 'REVOKE ALL ON registro_entradas, miembros FROM pos_user';

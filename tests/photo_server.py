@@ -3,9 +3,9 @@
 Paths: ``/ok.jpg`` (a JPEG, EXIF orientation 6: left half red, right half blue as stored), ``/slow.jpg`` (the
 same after ``slow_s``), ``/404``, ``/huge-cl`` (claims 50 MB in Content-Length), ``/huge`` (streams without
 Content-Length until the client hangs up), ``/page.html`` (HTML), ``/loop`` (redirects to itself),
-``/hop/N`` (N redirects then ``/ok.jpg``), ``/to?u=URL`` (redirects to URL), ``/auth.jpg`` (the JPEG; records the
-``Authorization`` header), ``/trickle`` (status line one byte every 0.2 s). Every request is recorded in
-``requests`` as ``(path, headers)``.
+``/fotos/<anything>`` (the JPEG), ``/hop/N`` (N redirects then ``/ok.jpg``), ``/to?u=URL`` (redirects to URL),
+``/to-utf8`` (a raw UTF-8 ``Location``), ``/auth.jpg`` (the JPEG; records the ``Authorization`` header),
+``/trickle`` (status line one byte every 0.2 s). Every request is recorded in ``requests`` as ``(raw path, headers)``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class PhotoHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         self.server.record(path, dict(self.headers.items()))
-        if path == "/ok.jpg" or path == "/auth.jpg":
+        if path == "/ok.jpg" or path == "/auth.jpg" or path.startswith("/fotos/"):
             self._image()
         elif path == "/slow.jpg":
             time.sleep(self.server.slow_s)
@@ -93,6 +93,10 @@ class PhotoHandler(BaseHTTPRequestHandler):
             self._redirect(f"/hop/{n - 1}" if n > 1 else "/ok.jpg", 301)
         elif path == "/to":
             self._redirect(parse_qs(parts.query)["u"][0], 307)
+        elif path == "/to-utf8":  # a raw UTF-8 Location, as PHP's header() writes it
+            self.send_response_only(302)
+            self.flush_headers()
+            self.wfile.write("Location: /fotos/José Núñez.jpg\r\nContent-Length: 0\r\n\r\n".encode())
         elif path == "/trickle":
             try:
                 for byte in b"HTTP/1.0 200 OK\r\n":

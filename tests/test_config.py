@@ -313,3 +313,67 @@ def test_listen_with_invalid_settings_is_a_usage_error(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "The settings have errors" in out.stderr and "connection.port = 99999" in out.stderr
     assert str(machine) in out.stderr and "Traceback" not in out.stderr
+
+
+def test_not_a_number_is_refused_for_every_decimal_setting(files: dict[str, str], tmp_path: Path) -> None:
+    """``nan`` (TOML has it; ``float("nan")`` reads it from a variable) fails every range check silently, since
+    any comparison with NaN is false: ``AVISO_CONNECTION_POLL_INTERVAL_S=nan`` got through validation and ended
+    ``listen`` with a ValueError traceback. Every float setting refuses it with the usual sentence."""
+    import math
+    import subprocess
+    import sys
+
+    floats = [key for key, typ in config.known_keys().items() if typ == "float"]
+    assert "connection.poll_interval_s" in floats
+    for key in floats:
+        with pytest.raises(ConfigError) as err:
+            config.from_mapping({key: math.nan})
+        assert key in str(err.value.describe("en"))
+        with pytest.raises(ConfigError):
+            config.from_mapping({key: config.coerce(key, "nan")})
+    write(files[config_files.ENV_MACHINE_FILE], "[connection]\npoll_interval_s = nan\n")
+    with pytest.raises(ConfigError, match="poll_interval_s"):
+        config_files.load(env=files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVISO_", "PG"))}
+    env.update(files, AVISO_CREDENTIALS="memory", AVISO_LANG="en")
+    env.pop(config_files.ENV_MACHINE_FILE)
+    env.update(AVISO_MACHINE_CONFIG_FILE=str(tmp_path / "none.toml"), AVISO_CONNECTION_POLL_INTERVAL_S="nan")
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "AVISO_CONNECTION_POLL_INTERVAL_S" in out.stderr
+
+
+def test_concurrent_saves_never_fail_or_tear_the_file(files: dict[str, str]) -> None:
+    """``configure`` and the settings page saving at the same moment shared one ``config.toml.tmp``: one writer's
+    replace took the file the other was still writing (a torn file) and the other failed with FileNotFoundError."""
+    import threading
+
+    errors: list[BaseException] = []
+    for attempt in range(15):
+        barrier = threading.Barrier(6)
+
+        def save(n: int, barrier: threading.Barrier = barrier, attempt: int = attempt) -> None:
+            s = config.from_mapping({"connection.host": f"10.0.{attempt}.{n}", "connection.port": 5000 + n})
+            barrier.wait()
+            try:
+                config_files.save_user(s, env=files)
+            except OSError as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=save, args=(n,)) for n in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        saved = tomllib.loads(Path(files[config_files.ENV_USER_FILE]).read_text(encoding="utf-8"))
+        n = saved["connection"]["port"] - 5000
+        assert saved["connection"]["host"] == f"10.0.{attempt}.{n}"  # one writer's whole file, not a mix
+        assert sorted(p.name for p in Path(files[config_files.ENV_USER_FILE]).parent.iterdir()) == ["config.toml"]
+    assert not errors, errors[:2]

@@ -260,6 +260,7 @@ def test_non_ascii_password_with_a_byte_order_mark(db: Database, user: Env) -> N
     role, password = "aviso_cfg_user", "contraseña-Ü-€"
     with db.connect_admin() as admin, admin.cursor() as cur:
         cur.execute(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (password,))
+        cur.execute(f'GRANT SELECT ON registro_entradas, miembros TO "{role}"')  # configure checks read access
     try:
         out = user.run(
             "configure", *server_args(db), "--user", role, "--password-stdin", stdin="\ufeff" + password + "\n"
@@ -268,6 +269,7 @@ def test_non_ascii_password_with_a_byte_order_mark(db: Database, user: Env) -> N
         assert user.stored_password(account(db, role)) == password
     finally:
         with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(f'DROP OWNED BY "{role}"')
             cur.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
@@ -419,3 +421,153 @@ def test_headless_recipe_from_the_docs_works(tls_server: TlsServer, tls_kit_db: 
         timeout=120,
     )
     assert "password of pos_user@" in show.stdout and ": stored" in show.stdout, show.stdout + show.stderr
+
+
+def test_poll_mode_needs_no_trigger_but_checks_the_select(db: Database, user: Env) -> None:
+    """``connection.mode = "poll"`` (set by IT in the machine file; ``setup-db --no-trigger``): the trigger is not
+    needed, so ``configure`` must not refuse for want of it; but a role that cannot read the columns the agent
+    selects must not be saved as working (it was: the agent then failed at run time)."""
+    machine = Path(user.vars["AVISO_MACHINE_CONFIG_FILE"])
+    machine.parent.mkdir(parents=True, exist_ok=True)
+    machine.write_text('[connection]\nmode = "poll"\n', encoding="utf-8")
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "connection: OK" in out.stdout
+    assert "trigger: not installed" not in out.stdout
+    assert user.stored_password(account(db)) == db.pos_password
+    # without the SELECT the poller needs, nothing is saved
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("REVOKE SELECT ON registro_entradas FROM pos_user")
+        cur.execute("REVOKE SELECT (id_entrada) ON registro_entradas FROM pos_user")
+    user.user_file.unlink()
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "cannot read registro_entradas.id_entrada" in out.stdout and "setup-db --no-trigger" in out.stdout
+    assert not user.user_file.exists()
+
+
+def test_password_stdin_as_windows_pipes_send_it(db: Database, user: Env) -> None:
+    """On Windows a pipe's text encoding is the ANSI code page (cp1252), not UTF-8: a UTF-8 file or PowerShell 7
+    pipe (BOM, CRLF) must still give the password, not 'ï»¿contraseÃ±a'; a cp1252/latin-1 file must too (as on a
+    Linux box with a UTF-8 locale, where it used to end in a UnicodeDecodeError traceback). A closed standard input
+    is "no password given", never a traceback."""
+    role, password = "aviso_cfg_pipe", "contraseña-Ü"
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (password,))
+        cur.execute(f'GRANT SELECT ON registro_entradas, miembros TO "{role}"')  # configure checks read access
+    try:
+        for encoding, sent in (
+            ("cp1252", b"\xef\xbb\xbf" + password.encode("utf-8") + b"\r\n"),
+            ("utf-8", password.encode("cp1252") + b"\r\n"),
+        ):
+            out = subprocess.run(
+                [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
+                input=sent,
+                capture_output=True,
+                cwd=ROOT,
+                env={**user.vars, "PYTHONIOENCODING": encoding},
+                timeout=60,
+            )
+            text = (out.stdout + out.stderr).decode(encoding, "replace")
+            assert out.returncode == 0, (encoding, text)
+            assert user.stored_password(account(db, role)) == password
+            assert "Traceback" not in text
+            user.run("configure", "--forget-password")
+        closed = subprocess.run(
+            [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=user.vars,
+            timeout=60,
+            preexec_fn=lambda: os.close(0),
+        )
+        assert closed.returncode == 2, closed.stdout + closed.stderr
+        assert "Traceback" not in closed.stderr and "is missing" in closed.stderr
+    finally:
+        with db.connect_admin() as admin, admin.cursor() as cur:
+            cur.execute(f'DROP OWNED BY "{role}"')
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_nul_character_in_the_password_is_a_sentence_not_a_traceback(db: Database, user: Env) -> None:
+    """A binary file piped by mistake: libpq cannot take a NUL byte; psycopg2 raised a bare ValueError that
+    ended configure with a traceback. Now a line, nothing saved, the password never echoed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "configure", *server_args(db), "--password-stdin"],
+        input=b"se\x00creto-largo\n",
+        capture_output=True,
+        cwd=ROOT,
+        env=user.vars,
+        timeout=60,
+    )
+    text = (out.stdout + out.stderr).decode("utf-8", "replace")
+    assert out.returncode == 1, text
+    assert "Traceback" not in text and "NUL character" in text
+    assert "creto-largo" not in text
+    assert not user.user_file.exists()
+
+
+def test_forget_password_names_the_server_the_options_give(db: Database, user: Env) -> None:
+    """IT removes the password of an *old* server: ``configure --host OLD --forget-password``. The options must
+    pick the account; it used to forget the configured (current) server's password instead."""
+    saved = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    old = config.credential_account(config.ConnectionSettings(host="10.1.2.3", port=db.server.port, database=db.name))
+    store = subprocess.run(
+        [sys.executable, "-c", "import sys; from agent.adapters.choose import credential_store; "
+         "credential_store().set(sys.argv[1], 'vieja')", old],
+        cwd=ROOT, env=user.vars, check=True, capture_output=True,
+    )  # fmt: skip
+    assert store.returncode == 0
+    out = user.run("configure", "--host", "10.1.2.3", "--forget-password")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert old in out.stdout
+    assert user.stored_password(old) is None
+    assert user.stored_password(account(db)) == db.pos_password  # the current server keeps its password
+    bad = user.run("configure", "--port", "abc", "--forget-password")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_role_level_statement_timeout_does_not_fail_the_check(db: Database, user: Env) -> None:
+    """``ALTER ROLE pos_user SET statement_timeout = '1ms'`` (a vendor's or DBA's limit): the agent and doctor set
+    their own session limits, so configure's check must too, or its catalog queries are cancelled and nothing can
+    ever be saved for that server."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER ROLE pos_user IN DATABASE \"{db.name}\" SET statement_timeout = '1ms'")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "statement timeout" not in out.stdout
+    assert user.stored_password(account(db)) == db.pos_password
+
+
+def test_a_relative_sslrootcert_is_saved_as_an_absolute_path(
+    user: Env, tls_server: TlsServer, tls_kit_db: str, tmp_path: Path
+) -> None:
+    """IT runs ``configure --sslrootcert ca.crt`` in the folder holding the CA: the check passes there (libpq reads
+    the path relative to the working folder), but the agent started at login runs elsewhere and fails with "root
+    certificate file "ca.crt" does not exist". The saved path must be the absolute one that was tested."""
+    import shutil
+
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    shutil.copyfile(tls_server.ca, folder / "ca.crt")
+    server = tls_server.server
+    args = ["--host", server.host, "--port", str(server.port), "--database", tls_kit_db, "--sslmode", "verify-ca"]
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "configure", *args, "--sslrootcert", "ca.crt", "--password-stdin"],
+        input="tls-test-pw\n",
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**user.vars, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    saved = tomllib.loads(user.user_file.read_text())["connection"]["sslrootcert"]
+    assert Path(saved).is_absolute() and Path(saved) == folder / "ca.crt"
+    again = user.run("configure", "--sslmode", "verify-ca")  # from another folder: the saved path still works
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -261,3 +261,67 @@ def test_a_hung_keyring_service_times_out_and_says_so(session: dict[str, str]) -
     assert 1.5 <= elapsed < 1.5 + 1.5, elapsed
     assert err.value.state("es") == "llavero sin respuesta" and "1.5 s" in err.value.message("en")
     assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"  # the same read, answered once resumed
+
+
+def _late_answer(pid: int, account: str) -> None:
+    """Stop gnome-keyring (``pid``) so a read of ``account`` times out, resume it, and wait until that read has
+    finished in the background (its late answer parked for the next call)."""
+    import signal
+
+    from agent.deploy.connection import KeyringTimedOut, read_keyring_password, reads_in_flight
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(KeyringTimedOut):
+            read_keyring_password(account, timeout_s=1.0)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while reads_in_flight() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reads_in_flight() == 0
+
+
+@linux_only
+def test_a_late_answer_never_hides_a_password_saved_since(session: dict[str, str]) -> None:
+    """A read that timed out (hung service) completes later with the *old* password and stays parked for "the
+    next call". If the settings window (same process) then saves a new password, the next read must return the
+    new one, not the parked late answer (else the reload connects with the old password and fails)."""
+    from deploy_support import secrets_daemon_pid
+
+    from agent.deploy.connection import forget_password, read_keyring_password, store_password
+
+    open_store().set(ACCOUNT_A, "uno")
+    pid = secrets_daemon_pid(session)
+    _late_answer(pid, ACCOUNT_A)  # "uno" parked
+    store_password(open_store(), ACCOUNT_A, "dos")
+    assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "dos"
+    _late_answer(pid, ACCOUNT_A)  # "dos" parked
+    assert forget_password(open_store(), ACCOUNT_A) is True
+    assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) is None  # forgotten means forgotten
+
+
+@linux_only
+def test_retries_against_a_hung_keyring_do_not_pile_up_threads(session: dict[str, str]) -> None:
+    """The tray retries every few seconds while gnome-keyring hangs (SIGSTOP): each timed-out read asks the store
+    whether it is locked, and that probe hangs on D-Bus too. At most one probe may be waiting at a time, or an
+    hour of retries leaves hundreds of threads (each with its own D-Bus connection)."""
+    import signal
+
+    from deploy_support import secrets_daemon_pid
+
+    from agent.deploy.connection import KeyringTimedOut, read_keyring_password
+
+    open_store().set(ACCOUNT_A, "uno")
+    pid = secrets_daemon_pid(session)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for _ in range(6):
+            with pytest.raises(KeyringTimedOut):
+                read_keyring_password(ACCOUNT_A, timeout_s=0.2)
+        names = [t.name for t in threading.enumerate()]
+        assert names.count("keyring-read") == 1
+        assert names.count("keyring-lock-probe") <= 1, names
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"

@@ -310,3 +310,50 @@ def test_the_tray_honours_poll_mode_with_no_trigger_installed(db: Any, tmp_path:
     log = log_of(tmp_path)
     for entry in entries:  # each shown once, by the console notifier
         assert log.count(f"via console: entry-{entry.entry_id}\n") == 1, log[-3000:]
+
+
+def test_the_demo_serves_todays_page_and_publishes_entries_to_it_live(tmp_path: Path) -> None:
+    """The composition wires the local page (issue 13): the demo prints its address; ``api/today`` lists the
+    entries read from the table and the ``events`` stream carries an entry the desk handled after the page was
+    opened (the desk's entry listener → ``TodayPage.publish``)."""
+    import json
+    import re
+    import urllib.request
+
+    env = dict(os.environ, AVISO_LOG_DIR=str(tmp_path / "log"), AVISO_RUNTIME_DIR=str(tmp_path / "run"))
+    env.pop("AVISO_LANG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "demo", "--headless", "--duration", "40", "--interval", "0.5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        deadline = time.monotonic() + 30
+        while not url and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            match = re.search(r"(http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]{20,}/)", line)
+            url = match.group(1) if match else ""
+        assert url, "the demo printed no page address"
+        with urllib.request.urlopen(url + "events", timeout=20) as stream:  # SSE: "event: entry" + "data: {row}"
+            frames = iter(stream)
+            next(raw for raw in frames if raw.startswith(b"event: entry"))
+            live = json.loads(next(frames)[len(b"data:") :])
+        assert isinstance(live["id"], int) and live["name"]  # a row the desk published after the page was opened
+        time.sleep(1.0)
+        with urllib.request.urlopen(url + "api/today", timeout=10) as answer:
+            today = json.loads(answer.read())
+        assert today["db_ok"] and len(today["rows"]) >= 2, today
+        assert any("Peña" in row["name"] for row in today["rows"]), today["rows"][:3]
+        with pytest.raises(urllib.error.HTTPError):  # the address without its token is not served
+            urllib.request.urlopen(url.rsplit("/", 2)[0] + "/api/today", timeout=5)
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -279,3 +279,19 @@ def test_listen_rejects_a_bad_poll_interval() -> None:
     proc = _agent("listen", "--dsn", "host=127.0.0.1", "--mode", "poll", "--poll-interval", "0")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "--poll-interval" in err
+
+
+def test_listen_refuses_an_unknown_sslmode_in_the_dsn_at_once() -> None:
+    """``--dsn "...?sslmode=bogus"`` (or ``sslmode=Require``): the one path let it through, and the engine then
+    retried for ever with "unexpected connection error" instead of the usage exit code with a sentence."""
+    for dsn in ("postgresql://u:TopSecret1@127.0.0.1/db?sslmode=bogus", "host=127.0.0.1 sslmode=Require"):
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "--lang", "en", "listen", "--dsn", dsn, "--timeout", "20"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "sslmode" in r.stderr and "verify-full" in r.stderr and "Traceback" not in r.stderr
+        assert "TopSecret1" not in r.stdout + r.stderr

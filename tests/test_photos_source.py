@@ -191,7 +191,9 @@ def test_bytea_photo_is_thumbnailed_without_network(photos: Photos) -> None:
 
 def test_local_files_are_returned_as_they_are(photos: Photos, tmp_path: Path) -> None:
     jpg = tmp_path / "foto 1.jpg"
-    jpg.write_bytes(rotated_jpeg())
+    jpg.write_bytes(
+        rotated_jpeg(orientation=1)
+    )  # upright as stored (a sideways one is thumbnailed: test_photos_hostile)
     html = tmp_path / "x.jpg"
     html.write_bytes(b"<html></html>")
     for url in (str(jpg), jpg.as_uri()):

@@ -249,3 +249,36 @@ def test_the_connection_path_keeps_the_password_out_of_everything(db: Database, 
     texts.append(("agent log", log_file.read_text(encoding="utf-8")))
     for where, text in texts:
         assert_absent(secret, where, text)
+
+
+@pytest.mark.parametrize(
+    "tricky",
+    ["it's a \\ back\\slash", "a=b c=d", "  spaces  ", "ñandú-€-😀", "'", "\\", "password=x", "%41%40", "ends\\"],
+)
+def test_tricky_passwords_authenticate_and_never_show(db: Database, tricky: str, log_file: Path) -> None:
+    """Quotes, backslashes, spaces, ``=``, non-ASCII, a trailing backslash, a conninfo-looking or percent-encoded
+    password: the one path passes it to libpq intact (it authenticates), from the keyring and inside a URL DSN
+    (percent-encoded), and a failed login's text never holds it."""
+    from urllib.parse import quote
+
+    from agent.core.config import ConnectionSettings
+    from agent.deploy import connection
+
+    _set_password(db, tricky)
+    try:
+        settings = ConnectionSettings(host=db.server.host, port=db.server.port, database=db.name)
+        params = connection.resolve(settings, read_password=lambda _a, _t: tricky)
+        open_connection(params.connect_kwargs()).close()
+        url = f"postgresql://{names.ROLE}:{quote(tricky, safe='')}@{db.server.host}:{db.server.port}/{db.name}"
+        via_url = connection.resolve(None, dsn_override=url)
+        assert via_url.password == tricky
+        open_connection(via_url.connect_kwargs()).close()
+        wrong = connection.resolve(settings, password_override=tricky + "x")
+        with pytest.raises(ConnectError) as info:
+            open_connection(wrong.connect_kwargs())
+        assert info.value.problem.value == "auth_failed"
+        if len(tricky.strip()) >= 4:
+            assert tricky + "x" not in str(info.value)
+            assert tricky not in log_file.read_text(encoding="utf-8")
+    finally:
+        _set_password(db, db.pos_password)

@@ -583,15 +583,18 @@ def test_trigger_checks_queue_usage_before_notifying(db: Database) -> None:
         row = cur.fetchone()
     assert row is not None
     src: str = row[0]
-    notifies = [i for i in range(len(src)) if src.startswith("PERFORM pg_notify(", i)]
-    assert len(notifies) == 2  # the full/minimal payload, and the minimal one after an error
+    notifies = [i for i in range(len(src)) if src.startswith("PERFORM pg_catalog.pg_notify(", i)]
+    # One call, for the full, minimal or after-an-error minimal payload alike, outside the exception block
+    # (memory: tests/test_kit_bulk.py), after the queue check.
+    assert len(notifies) == 1
+    assert src.rindex("EXCEPTION WHEN OTHERS", 0, notifies[0]) < src.rindex("    END;\n", 0, notifies[0])
     previous = 0
     for at in notifies:  # each pg_notify has its own queue check since the previous one
-        guard = src.find("pg_notification_queue_usage()", previous, at)
+        guard = src.find("pg_catalog.pg_notification_queue_usage()", previous, at)
         assert guard != -1, src[previous:at]
-        assert "pg_notification_queue_usage() >= limite THEN" in src[guard:at]
+        assert "pg_catalog.pg_notification_queue_usage() >= limite THEN" in src[guard:at]
         previous = at
-    assert "umbral  text := current_setting('aviso_entradas.max_queue_usage', true);" in src
+    assert "umbral  text := pg_catalog.current_setting('aviso_entradas.max_queue_usage', true);" in src
 
 
 def test_queue_guard_skips_notification_when_queue_is_backed_up(db: Database) -> None:
@@ -885,13 +888,14 @@ def test_reduced_schema_with_only_the_required_columns(
         assert set(cur.fetchall()) == {("registro_entradas", c) for c in names.ENTRY_REQUIRED} | {
             ("miembros", c) for c in names.MEMBER_REQUIRED
         }
-    # The install's DO block rewrote the function for the missing columns and kept its lock_timeout.
+    # The install's DO block rewrote the function for the missing columns and kept its lock_timeout (and the
+    # search_path pinned to miembros' schema: tests/test_kit_search_path.py).
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT proconfig, prosrc FROM pg_proc WHERE oid = %s::regprocedure", (names.TRIGGER_FUNCTION + "()",)
         )
         proconfig, prosrc = cur.fetchone()
-    assert "NULL::text" in prosrc and proconfig == ["lock_timeout=200ms"]
+    assert "NULL::text" in prosrc and proconfig == ["lock_timeout=200ms", "search_path=pg_catalog, public, pg_temp"]
     # The trigger adapted to the missing columns is what the kit ships: doctor says so, and the listener works.
     from agent import doctor
 

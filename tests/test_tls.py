@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -395,3 +396,163 @@ def test_windows_trusted_roots_are_exported_for_libpq(tls_server: TlsServer, tmp
     with pytest.raises(tls.SystemRootsError) as err:
         tls.export_windows_roots(tmp_path / "none.pem", lambda _store: [])
     assert err.value.reason == "no_roots"
+
+
+def test_an_it_configured_service_file_keeps_its_tls_settings(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--dsn "service=turnstile"`` (libpq "Connection Service File"): the service names ``sslmode = verify-full``
+    and its ``sslrootcert``. The default-file shield must not override what IT put in the service file (an explicit
+    keyword beats the service file's, so a shield path there made verify-full fail with "root certificate file
+    does not exist"). Also through ``PGSERVICE`` and through the one connection path."""
+    from agent.deploy.connection import resolve
+
+    server = tls_server.server
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text(
+        f"[turnstile]\nhost={NAME}\nhostaddr=127.0.0.1\nport={server.port}\ndbname=postgres\nuser=pos_user\n"
+        f"sslmode=verify-full\nsslrootcert={tls_server.ca}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(service_file))
+    for var in ("PGSSLROOTCERT", "PGSSLMODE", "PGSERVICE"):
+        monkeypatch.delenv(var, raising=False)
+    for kwargs in (
+        connection_kwargs("service=turnstile", password="tls-test-pw"),
+        resolve(None, dsn_override="service=turnstile", password_override="tls-test-pw").connect_kwargs(),
+        connection_kwargs("", password="tls-test-pw", env={"PGSERVICE": "turnstile"}),
+    ):
+        if not kwargs["dsn"]:
+            monkeypatch.setenv("PGSERVICE", "turnstile")
+        conn = open_connection(kwargs)
+        try:
+            assert conn.info.ssl_in_use
+        finally:
+            conn.close()
+
+
+def test_sslrootcert_system_refuses_a_folder_or_garbage_in_ssl_cert_file(tls_server: TlsServer, tmp_path: Path) -> None:
+    """``SSL_CERT_FILE`` pointing at a folder or a file with no certificate (a key, an HTML error page saved by a
+    proxy) is refused at resolve time with a sentence naming the variable, not left for libpq's later "could not
+    read root certificate file"; a garbage candidate bundle is skipped for the next one."""
+    from agent.deploy import tls
+    from agent.deploy.connection import TlsSettingsError, resolve
+
+    garbage = tmp_path / "proxy-error.html"
+    garbage.write_text("<html>blocked</html>\n", encoding="ascii")
+    dsn = tls_server.dsn(user="pos_user")
+    # the premise: libpq given that file fails with a certificate-file error, far from the variable that caused it
+    with pytest.raises(ConnectError) as info:
+        _connect(dsn, password="tls-test-pw", sslmode="verify-full", sslrootcert=str(garbage))
+    assert "root certificate" in str(info.value)
+    for bad in (garbage, tmp_path):
+        with pytest.raises(TlsSettingsError) as err:
+            resolve(None, dsn_override=dsn, sslrootcert="system", env={"SSL_CERT_FILE": str(bad)})
+        assert err.value.reason == "bad_env" and "SSL_CERT_FILE" in err.value.message("en")
+        assert str(bad) in err.value.message("es")
+    good = _bundle(tmp_path, tls_server.ca)
+    assert tls.system_bundle(env={}, candidates=[str(garbage), str(tmp_path), str(good)]) == good.resolve()
+
+
+def test_pgsslrootcert_system_from_it_is_resolved_too(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IT sets ``PGSSLROOTCERT=system`` machine-wide (libpq's variable). libpq would read it itself and ask the
+    bundled OpenSSL's empty store: "certificate verify failed". The one path resolves it like the keyword, and
+    refuses it clearly with a weaker configured sslmode."""
+    from agent.core.config import ConnectionSettings
+    from agent.deploy.connection import TlsSettingsError, resolve
+
+    monkeypatch.setenv("PGSSLROOTCERT", "system")
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR", "PGSSLMODE"):
+        monkeypatch.delenv(var, raising=False)
+    bundle = _bundle(tmp_path, tls_server.ca)
+    env = {"PGSSLROOTCERT": "system", "SSL_CERT_FILE": str(bundle)}
+    params = resolve(None, dsn_override=tls_server.dsn(user="pos_user"), password_override="tls-test-pw", env=env)
+    assert params.sslmode == "verify-full" and params.sslrootcert == str(bundle)
+    conn = open_connection(params.connect_kwargs())
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+    with pytest.raises(TlsSettingsError) as err:
+        resolve(ConnectionSettings(sslmode="require"), password_override="x", env=env)
+    assert err.value.reason == "weak_sslmode"
+
+
+def test_concurrent_windows_root_exports_do_not_fail_each_other(tls_server: TlsServer, tmp_path: Path) -> None:
+    """Several resolvers export at once (the tray's engine and its settings check, a doctor started meanwhile):
+    they shared one ``.tmp`` name, so one writer's replace took the file another was writing and the others failed
+    with "no_roots (... No such file or directory)"."""
+    import ssl
+
+    from agent.deploy import tls
+
+    cas = (tls_server.ca, tls_server.other_ca)
+    records = [(ssl.PEM_cert_to_DER_cert(p.read_text()), "x509_asn", True) for p in cas]
+    stores = {"ROOT": records, "CA": []}
+    errors: list[BaseException] = []
+    for attempt in range(10):
+        dest = tmp_path / str(attempt) / "tls" / "system-roots.pem"
+        barrier = threading.Barrier(6)
+
+        def export(dest: Path = dest, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                tls.export_windows_roots(dest, stores.__getitem__)
+            except tls.SystemRootsError as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=export) for _ in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert dest.read_text().count("BEGIN CERTIFICATE") == 2
+        assert [p.name for p in dest.parent.iterdir()] == ["system-roots.pem"]  # no temporary file left behind
+    assert not errors, errors[:2]
+
+
+def _stale_crl(workdir: Path) -> Path:
+    """A CRL issued by a CA that did not sign our server (what another tool may leave in ~/.postgresql)."""
+    make_ca(workdir, "crlca")
+    (workdir / "index.txt").write_text("")
+    (workdir / "crlnumber").write_text("01\n")
+    (workdir / "ca.cnf").write_text(
+        "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\n"
+        "default_crl_days = 2\n"
+    )
+    _openssl("ca", "-gencrl", "-keyfile", "crlca.key", "-cert", "crlca.crt", "-config", "ca.cnf", "-out", "root.crl",
+             cwd=workdir)  # fmt: skip
+    return workdir / "root.crl"
+
+
+def test_a_stale_default_root_crl_does_not_fail_a_named_ca(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq loads ``~/.postgresql/root.crl`` whenever it exists and then demands a CRL for every CA in the chain:
+    a CRL of another CA made verify-full fail ("certificate verify failed") although sslrootcert named the right
+    CA. With a named CA and no named CRL the default CRL is not read; a CRL IT names is still honoured."""
+    from agent.deploy.connection import resolve
+
+    home = tmp_path / "home"
+    (home / ".postgresql").mkdir(parents=True)
+    crl = _stale_crl(tmp_path)
+    shutil.copyfile(crl, home / ".postgresql" / "root.crl")
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("PGSSLROOTCERT", "PGSSLMODE", "PGSSLCRL", "PGSSLCRLDIR", "PGSERVICE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    dsn = tls_server.dsn(user="pos_user")
+    with pytest.raises(ConnectError) as info:  # the premise, as libpq springs it
+        _connect(dsn, password="tls-test-pw", sslmode="verify-full", sslrootcert=str(tls_server.ca),
+                 ignore_default_root_cert=False)  # fmt: skip
+    assert "certificate verify failed" in str(info.value)
+    params = resolve(None, dsn_override=dsn, password_override="tls-test-pw", sslmode="verify-full",
+                     sslrootcert=str(tls_server.ca))  # fmt: skip
+    conn = open_connection(params.connect_kwargs())
+    try:
+        assert conn.info.ssl_in_use
+    finally:
+        conn.close()
+    with pytest.raises(ConnectError):  # a CRL that IT names is used as named
+        _connect(dsn + f" sslcrl={crl}", password="tls-test-pw", sslmode="verify-full", sslrootcert=str(tls_server.ca))

@@ -15,6 +15,8 @@ Text per backend (a Notice's ``title`` and ``body`` are plain text):
   but tab/newline, lone surrogates, U+FFFE/U+FFFF) are replaced, by :func:`plain_text`.
 * Consoles: characters the stream's encoding cannot hold are written as ``\\uXXXX`` escapes, never dropped
   (:func:`console_text`).
+* Length: where a long text costs the display path (a D-Bus server lays out every character before it answers the
+  next call), the backend cuts it with :func:`clip`, ending in ``…``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from agent.core.notify_text import Notice
@@ -29,14 +33,21 @@ from agent.core.notify_text import Notice
 log = logging.getLogger("agent.notify")
 
 REPLACEMENT = "\ufffd"
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_C1_AS_CP1252 = {i: bytes([i]).decode("cp1252", errors="replace") for i in range(0x80, 0xA0)}
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def plain_text(text: str) -> str:
     """``text`` with what no XML text node or D-Bus string can carry (C0 controls except tab, LF and CR; lone
-    surrogates; U+FFFE/U+FFFF) replaced by U+FFFD. Everything else, emoji and right-to-left text included, is
-    kept as it is. (D-Bus strings must be valid UTF-8 without NUL: D-Bus spec, "Basic types".)"""
-    return _NOT_TEXT.sub(REPLACEMENT, text)
+    surrogates; U+FFFE/U+FFFF) and DEL replaced by U+FFFD. Everything else, emoji and right-to-left text included,
+    is kept as it is. (D-Bus strings must be valid UTF-8 without NUL: D-Bus spec, "Basic types".)
+
+    C1 controls (U+0080-U+009F) never reach a notifier either: terminals (xterm, VTE) obey U+009B (CSI) and U+009D
+    (OSC) as escape sequences even in UTF-8, so a name could clear or rewrite the console's lines. In a member's
+    name they are Windows-1252 punctuation read as Latin-1 (a SQL_ASCII turnstile database, decoded byte for byte
+    by :mod:`agent.db.session`: ``O’Brien`` typed in a Windows program is ``O\\x92Brien``), so they are shown as the
+    cp1252 characters they were (``’ “ ” € – — Š Ž …``); the five bytes cp1252 leaves undefined become U+FFFD."""
+    return _NOT_TEXT.sub(REPLACEMENT, text.translate(_C1_AS_CP1252))
 
 
 def markup_body(text: str, server_has_body_markup: bool) -> str:
@@ -48,6 +59,12 @@ def markup_body(text: str, server_has_body_markup: bool) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def clip(text: str, max_chars: int) -> str:
+    """``text`` when it has at most ``max_chars`` characters, else its first ``max_chars - 1`` followed by ``…``
+    (never a lone half of a character: Python strings hold whole code points)."""
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
 def console_text(text: str, encoding: str | None) -> str:
     """``text`` reduced to what ``encoding`` can write: unencodable characters become ``\\uXXXX``/``\\xXX``
     escapes (``errors="backslashreplace"``), so a name is never silently dropped (e.g. ``Ł`` under cp1252)."""
@@ -56,6 +73,34 @@ def console_text(text: str, encoding: str | None) -> str:
         return text.encode(enc, errors="backslashreplace").decode(enc, errors="replace")
     except LookupError:  # an encoding name Python does not know: be safe with ASCII
         return text.encode("ascii", errors="backslashreplace").decode("ascii")
+
+
+def usable_file(path: Path | None) -> bool:
+    """True when ``path`` names an existing regular file. Never raises: ``Path.is_file`` raises for errors other
+    than "not there" (a name too long, no permission on the folder), and a photo or icon problem must never cost
+    the notice (issue 13: "a photo that fails never delays or blocks an entry")."""
+    if path is None:
+        return False
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def status_icon(icon_for: Callable[[Notice], Path | None] | None, notice: Notice) -> Path | None:
+    """The per-status icon file ``icon_for(notice)`` names when it exists, else None (the app's icon is used).
+    Never raises: the icon is decoration, so a bug in ``icon_for`` is logged and must not cost the notice. Runs
+    on the notifier's thread."""
+    if icon_for is None:
+        return None
+    try:
+        icon = icon_for(notice)
+        return icon if usable_file(icon) else None
+    except Exception:
+        log.warning(
+            "per-status icon for %r failed: the app icon is used", notice.tag or notice.kind.value, exc_info=True
+        )
+        return None
 
 
 class NotifierUnavailable(RuntimeError):

@@ -15,7 +15,10 @@ only its own capability names, so ``body-markup`` is invisible and a restarted d
   cached capabilities. A slow server that answers after the timeout may still show the notice: the desk's
   fallback then shows it a second time, never zero times.
 * **Text** — the summary is plain text; the body is escaped when the server advertises ``body-markup``
-  (freedesktop Notifications spec, "Markup"), by :func:`agent.adapters.notifier_api.markup_body`.
+  (freedesktop Notifications spec, "Markup"), by :func:`agent.adapters.notifier_api.markup_body`. Both are cut
+  (:data:`TITLE_MAX`, :data:`BODY_MAX` characters, then ``…``): dunst lays the text out before it answers the
+  next call, so a 100,000-character plan name from the database made the *next* notice time out (0.26 s for
+  20,000 characters, 0.86 s for 50,000, over 1 s for 100,000; 0.05 s for the bounds below).
 * **Mapping** — critical urgency → ``urgency`` hint 2 (spec, "Urgency Levels") and the sound theme name
   ``dialog-warning``; normal → ``message-new-instant``; low → no sound ("Sound Naming Specification"; servers
   without the ``sound`` capability ignore it). The member's photo (``Notice.photo_path``, a local file the desk
@@ -23,7 +26,9 @@ only its own capability names, so ``body-markup`` is invisible and a restarted d
   ``Notify`` is ``icon_for(notice)`` when that gives an existing file (a per-status icon: the colour of the
   entry's status), else the app's icon.
 * **Click** — when the server has ``actions``, the ``default`` action is offered; ``ActionInvoked`` from the
-  server that showed the notice calls ``on_click(notice)`` on the ``aviso-dbus`` thread.
+  server that showed the notice calls ``on_click(notice)`` on the ``aviso-dbus`` thread. When the server changes
+  (``NameOwnerChanged``, or a ``Notify`` answered by another connection) the remembered notices are forgotten:
+  ids start again from 1 and some servers broadcast their clicks to every client.
 
 Start-up: no session bus or ``dbus-fast`` missing raises :class:`~agent.adapters.notifier_api.NotifierUnavailable`
 (the chooser leaves this notifier out). A bus without a notification server yet (the agent started at login
@@ -41,7 +46,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, markup_body, plain_text
+from agent.adapters.notifier_api import (
+    NotifierBase,
+    NotifierUnavailable,
+    clip,
+    markup_body,
+    plain_text,
+    status_icon,
+    usable_file,
+)
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
@@ -51,6 +64,10 @@ PATH = "/org/freedesktop/Notifications"
 GONE_ERRORS = frozenset({"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"})
 SOUND_NAMES = {Sound.DEFAULT: "message-new-instant", Sound.WARNING: "dialog-warning"}
 URGENCY_BYTE = {Urgency.LOW: 0, Urgency.NORMAL: 1, Urgency.CRITICAL: 2}
+TITLE_MAX = 4096
+"""Longest summary sent, characters (a 4,000-character name still arrives whole)."""
+BODY_MAX = 8192
+"""Longest body sent, characters, before escaping."""
 CLICKABLE_KEPT = 256
 """How many shown notices are remembered for their click (older ones are forgotten, oldest first)."""
 _MATCH_RULES = (
@@ -92,7 +109,7 @@ class DbusNotifier(NotifierBase):
         except ImportError as exc:
             raise NotifierUnavailable(f"dbus-fast is not installed: {exc}") from exc
         self._app_name = app_name
-        self._app_icon = app_icon.resolve().as_uri() if app_icon is not None and app_icon.is_file() else ""
+        self._app_icon = app_icon.resolve().as_uri() if app_icon is not None and usable_file(app_icon) else ""
         self._on_click = on_click
         self._icon_for = icon_for
         self._reply_timeout_s = reply_timeout_s
@@ -201,21 +218,22 @@ class DbusNotifier(NotifierBase):
         sound = SOUND_NAMES.get(notice.sound)
         if sound:
             hints["sound-name"] = Variant("s", sound)
-        if notice.photo_path is not None and notice.photo_path.is_file():
+        if notice.photo_path is not None and usable_file(notice.photo_path):
             hints["image-path"] = Variant("s", notice.photo_path.resolve().as_uri())
         actions = ["default", ""] if self._on_click is not None and "actions" in caps else []
         body = [
             self._app_name,
             0,
             self._icon_uri(notice),
-            plain_text(notice.title),
-            markup_body(notice.body, "body-markup" in caps),
+            plain_text(clip(notice.title, TITLE_MAX)),
+            markup_body(clip(notice.body, BODY_MAX), "body-markup" in caps),
             actions,
             hints,
             -1,
         ]
         reply = await self._call(bus, SERVICE, PATH, SERVICE, "Notify", "susssasa{sv}i", body)
-        self._server = reply.sender
+        if reply.sender != self._server:
+            self._forget_server(reply.sender)
         if actions:
             self._clickable[int(reply.body[0])] = notice
             while len(self._clickable) > CLICKABLE_KEPT:
@@ -223,15 +241,23 @@ class DbusNotifier(NotifierBase):
         return True
 
     def _icon_uri(self, notice: Notice) -> str:
-        icon = self._icon_for(notice) if self._icon_for is not None else None
-        return icon.resolve().as_uri() if icon is not None and icon.is_file() else self._app_icon
+        icon = status_icon(self._icon_for, notice)
+        return icon.resolve().as_uri() if icon is not None else self._app_icon
+
+    def _forget_server(self, new_owner: str | None) -> None:
+        """The server changed (restarted, replaced, or we reconnected): its notification ids mean nothing now. A
+        new server numbers from 1 again, and servers that broadcast ``ActionInvoked`` (GNOME Shell's
+        ``emit_signal`` has no destination) would otherwise turn a click on *another app's* notification N into
+        a click on our old notice N. Loop thread."""
+        self._server = new_owner
+        self._clickable.clear()
 
     def _on_message(self, msg: Any) -> None:
         """Signals (on the loop thread): clicks, closes, and the server leaving or coming back."""
         member = msg.member
         if member == "NameOwnerChanged" and msg.body and msg.body[0] == SERVICE:
             self.capabilities = None
-            self._server = msg.body[2] or None
+            self._forget_server(msg.body[2] or None)
             log.info("notification server %s", "changed: capabilities asked again" if msg.body[2] else "left the bus")
             return
         if msg.interface != SERVICE or msg.sender != self._server or not msg.body:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, plain_text
+from agent.adapters.notifier_api import NotifierBase, NotifierUnavailable, plain_text, status_icon, usable_file
 from agent.core.notify_text import Notice, Sound, Urgency
 
 log = logging.getLogger("agent.notify")
@@ -116,10 +116,10 @@ class WinRtNotifier(NotifierBase):
             group="aviso-entradas",
         )
         photo = notice.photo_path
-        circle = photo is not None and photo.is_file()
+        circle = usable_file(photo)
         if not circle:  # no photo: the per-status icon takes the app-logo place (one image there per toast)
-            photo = self._icon_for(notice) if self._icon_for is not None else None
-        if photo is not None and photo.is_file():
+            photo = status_icon(self._icon_for, notice)
+        if photo is not None and usable_file(photo):
             try:
                 toast.AddImage(
                     wt.ToastDisplayImage.fromPath(photo, position=wt.ToastImagePosition.AppLogo, circleCrop=circle)
@@ -129,8 +129,11 @@ class WinRtNotifier(NotifierBase):
         if self._on_click is not None:
             callback = self._on_click
 
-            def activated(_args: object) -> None:
-                callback(notice)
+            def activated(_args: object) -> None:  # a WinRT thread: the same barrier as the D-Bus click
+                try:
+                    callback(notice)
+                except Exception:
+                    log.exception("click handler failed")
 
             toast.on_activated = activated
         self._toaster.show_toast(toast)  # WinRT raises OSError subclasses: the base class logs, returns False

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +49,23 @@ log = logging.getLogger("agent.tray")
 
 def _value(v: Any) -> Any:
     return v() if callable(v) else v
+
+
+MENU_LABEL_MAX = 100
+"""Longest menu label, characters: the recent-entries submenu shows members' names from the database, and a
+4,000-character name made a menu as wide as the screen."""
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+
+
+def menu_label(text: str, backend: str) -> str:
+    """``text`` as a menu shows it literally: control characters (a tab starts the shortcut column of a Windows
+    menu, a newline breaks it) become one space, the label is cut at :data:`MENU_LABEL_MAX` characters, and on
+    ``win32`` each ``&`` is doubled (``MENUITEMINFO`` text: ``&`` marks the mnemonic, ``&&`` shows one, so "Pérez &
+    Hijos" showed "Pérez  Hijos" with an underlined blank). GTK labels (``new_with_label``) take text as is. Pure."""
+    text = _CONTROLS.sub(" ", text)
+    if len(text) > MENU_LABEL_MAX:
+        text = text[: MENU_LABEL_MAX - 1] + "…"
+    return text.replace("&", "&&") if backend == "win32" else text
 
 
 class PystrayTray:
@@ -94,7 +112,7 @@ class PystrayTray:
                 yield ps.Menu.SEPARATOR
                 continue
             yield ps.MenuItem(
-                (lambda s: lambda _item: str(_value(s.text)))(spec),
+                (lambda s: lambda _item: menu_label(str(_value(s.text)), self.backend))(spec),
                 self._submenu(spec.submenu) if spec.submenu is not None else self._action(spec),
                 checked=(lambda s: lambda _item: bool(s.checked and s.checked()))(spec) if spec.checked else None,
                 enabled=(lambda s: lambda _item: bool(_value(s.enabled)))(spec),

@@ -133,7 +133,8 @@ def run_demo(args: argparse.Namespace) -> int:
             log_file=log_file,
         )
         turnstile.start()
-        return compose.run_agent(opts, photos=_demo_photos(photo_cache.name))
+        page = _demo_page(opts, lang)
+        return compose.run_agent(opts, photos=_demo_photos(photo_cache.name), local_page=page)
     except (throwaway.ServerError, psycopg2.Error, setup.SetupError, OSError) as exc:
         print(tr("demo.failed", lang, detail=str(exc).strip()), file=sys.stderr)
         log.exception("demo failed")
@@ -164,6 +165,32 @@ def _start_photo_server(conn: Any) -> Any:
     with conn, conn.cursor() as cur:
         demo_data.set_photo_urls(cur, photo_server.base_url)
     return photo_server
+
+
+def _demo_page(opts: Any, lang: str) -> Any:
+    """The local page factory for the demo ("Entradas de hoy" on the embedded server): like the tray's, and its
+    address is printed so it can be opened from any browser (it holds the page's per-run token)."""
+    from agent.core.i18n import tr
+    from agent.db.connect import connection_kwargs
+    from agent.desk.click import run_click_action
+    from agent.web.desk_page import start_for_desk
+
+    kwargs = connection_kwargs(opts.dsn, password=opts.password, application_name="aviso-entradas page")
+
+    def start(reload_settings: Any, photos: Any) -> Any:
+        page = start_for_desk(
+            lang=lang,
+            settings=opts.settings,
+            connect_kwargs=kwargs,
+            reload_settings=reload_settings,
+            run_click=run_click_action,
+            photos=photos,
+        )
+        if page is not None:
+            print(tr("demo.page", lang, url=page.url), flush=True)
+        return page
+
+    return start
 
 
 def _demo_photos(folder: str) -> Any:

@@ -15,13 +15,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from agent.core import config
 from agent.core.config import ConfigError, ConnectionSettings, Settings
 from agent.core.i18n import tr
 
-# re-exported for the settings window until it imports agent.deploy.server_check itself (then the last import
-# circle, settings_window <-> cli.deploy, is gone: tests/test_imports.py KNOWN_CYCLE_EDGES)
+# re-exported: the command layer's names for configure's checks (the settings page gets check_server injected)
 from agent.deploy.server_check import CheckResult as CheckResult
 from agent.deploy.server_check import check_server as check_server
 
@@ -55,21 +55,50 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_dsn: 
         "--password-stdin", action="store_true", help="read the password from the first line of standard input"
     )
     p.add_argument("--show", action="store_true", help="print the effective settings and their sources; change nothing")
-    p.add_argument("--forget-password", action="store_true", help="remove the stored password of the configured server")
+    p.add_argument(
+        "--forget-password",
+        action="store_true",
+        help="remove the stored password of the configured server (or of the one --host/--port/--database/--user name)",
+    )
     p.set_defaults(handler=_cmd_configure)
 
     p = sub.add_parser("autostart", help="start the agent at login: on, off or status")
     p.add_argument("action", choices=("on", "off", "status"))
     p.set_defaults(handler=_cmd_autostart)
 
-    p = sub.add_parser("settings", help="the settings window (Tkinter); exit 0 saved, 3 closed without saving, 1 no Tk")
+    p = sub.add_parser(
+        "settings",
+        help="the settings page in the browser (a local page, docs/desk-page.md); exit 0 saved, 3 closed without "
+        "saving, 1 the page could not be served",
+        description="Serves the local page with the settings form, prints its address and opens it in the default "
+        "browser; waits until the settings are saved (exit 0) or the page is closed (exit 3).",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the page's address (e.g. over SSH)")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long without saving (exit 3)"
+    )
     p.set_defaults(handler=_cmd_settings)
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
-    from agent.desk import settings_window
+    from agent.web.standalone import run_settings
 
-    return settings_window.run(args.lang)
+    return run_settings(
+        args.lang, check=check_server, reader=_today_reader(), open_browser=not args.no_browser, timeout_s=args.timeout
+    )
+
+
+def _today_reader() -> Callable[..., list[Any]] | None:
+    """Today's entries from the configured server for the settings page's list (None: not configured yet, or the
+    settings are invalid; the page then lists nothing and the form still works)."""
+    from agent.deploy.connection import ConnectionSetupError, configured_settings, resolve
+    from agent.web.page import table_reader
+
+    try:
+        params = resolve(configured_settings().connection)
+    except ConnectionSetupError:
+        return None
+    return table_reader(params.connect_kwargs(application_name="aviso-entradas page"))
 
 
 # ------------------------------------------------------------------------------------------------ configure
@@ -94,6 +123,17 @@ def _base_settings(lang: str) -> Settings:
     if "connection.sslmode" not in loaded.sources and not config_files.user_file().exists():
         settings = replace(settings, connection=replace(settings.connection, sslmode=NEW_CONFIG_SSLMODE))
     return settings
+
+
+def _absolute_rootcert(overrides: dict[str, object]) -> None:
+    """Make a given ``connection.sslrootcert`` path absolute (``~`` expanded), in place: libpq reads a relative path
+    from the working folder, which is where ``configure`` ran, not where the agent will start at login. ``system``
+    and '' are kept."""
+    import os
+
+    value = overrides.get("connection.sslrootcert")
+    if isinstance(value, str) and value.strip() and value.strip().lower() != "system":
+        overrides["connection.sslrootcert"] = os.path.abspath(os.path.expanduser(value.strip()))
 
 
 def _interactive(base: ConnectionSettings, lang: str) -> tuple[dict[str, object], str | None]:
@@ -130,8 +170,13 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     base = _base_settings(lang)
 
     given = {f"connection.{n}": getattr(args, n) for n in CONNECTION_FIELDS if getattr(args, n) is not None}
-    if args.forget_password:
-        return _forget(base.connection, lang)
+    if args.forget_password:  # the options pick the account (e.g. an old server's), else the configured one
+        try:
+            target = config.from_mapping({k: config.coerce(k, str(v)) for k, v in given.items()}, {}, base=base)
+        except ConfigError as exc:
+            print(tr("config.invalid_header", lang) + "\n" + exc.describe(lang), file=sys.stderr)
+            return 2
+        return _forget(target.connection, lang)
     password: str | None = None
     try:
         if given or args.password_stdin:
@@ -144,6 +189,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         else:
             print(tr("configure.need_input", lang), file=sys.stderr)
             return 2
+        _absolute_rootcert(overrides)
         sources = {k: "--" + k.split(".", 1)[1] for k in overrides}
         settings = config.from_mapping(overrides, sources, base=base)
     except ConfigError as exc:

@@ -157,7 +157,28 @@ def _run_tray_locked(args: argparse.Namespace, log_file: Any) -> int:
         keyring_state=first.keyring_state,
     )
     log.info("tray agent %s", "headless" if opts.headless else "with tray")
-    return compose.run_agent(opts, photos=_photo_source(settings))
+    page = None if opts.headless else _page_factory(settings, lang, params)
+    return compose.run_agent(opts, photos=_photo_source(settings), local_page=page)
+
+
+def _page_factory(settings: Settings, lang: str, params: ConnectionParams) -> Any:
+    """The local page's factory for :func:`agent.desk.compose.run_agent` ("Entradas de hoy" and the settings form,
+    :func:`agent.web.desk_page.start_for_desk`), reading today's entries with the agent's own connection."""
+    from agent.desk.click import run_click_action
+    from agent.photos.api import PhotoSource
+    from agent.web.desk_page import start_for_desk
+
+    def start(reload_settings: Callable[[], None], photos: PhotoSource) -> Any:
+        return start_for_desk(
+            lang=lang,
+            settings=settings,
+            connect_kwargs=params.connect_kwargs(application_name="aviso-entradas page"),
+            reload_settings=reload_settings,
+            run_click=run_click_action,
+            photos=photos,
+        )
+
+    return start
 
 
 def _reading(params: ConnectionParams, settings: Settings, lang: str) -> Reading:

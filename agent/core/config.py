@@ -307,6 +307,8 @@ def _check(key: str, typ: str, value: object) -> object:
             return ConfigIssue(key, "config.wrong_type", (*shown, ("expected", "whole number")))
         value = int(value)
     number: int | float = int(value) if typ == "int" else float(value)
+    if number != number:  # NaN (TOML ``nan``, ``float("nan")``): every range comparison below would be false
+        return ConfigIssue(key, "config.not_a_number", shown)
     low, high = _RANGES.get(key, (None, None))
     if (low is not None and number < low) or (high is not None and number > high):
         return ConfigIssue(key, "config.out_of_range", (*shown, ("min", f"{low:g}"), ("max", f"{high:g}")))

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import os
 
-from agent.core import msg_deploy, msg_doctor, msg_engine, msg_kit, msg_tray
+from agent.core import msg_deploy, msg_doctor, msg_engine, msg_kit, msg_tray, msg_web
 
 LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 
-_TABLES = (msg_kit.MESSAGES, msg_engine.MESSAGES, msg_tray.MESSAGES, msg_deploy.MESSAGES, msg_doctor.MESSAGES)
+_TABLES = (
+    msg_kit.MESSAGES,
+    msg_engine.MESSAGES,
+    msg_tray.MESSAGES,
+    msg_deploy.MESSAGES,
+    msg_doctor.MESSAGES,
+    msg_web.MESSAGES,
+)
 
 
 def _merge(tables: tuple[dict[str, dict[str, str]], ...]) -> dict[str, dict[str, str]]:

@@ -4,8 +4,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     # settings validation (agent.core.config); {setting} is the dotted key, {source} where it came from
     "config.issue_source": {"es": "{text} (en {source})", "en": "{text} (in {source})"},
     "config.unknown_key": {
-        "es": "ajuste desconocido «{setting}»: revise la ortografía (ver README, sección IT)",
-        "en": "unknown setting '{setting}': check the spelling (see README, IT section)",
+        "es": "ajuste desconocido «{setting}»: revise la ortografía (ver docs/it-deployment.md, «Settings»)",
+        "en": "unknown setting '{setting}': check the spelling (see docs/it-deployment.md, 'Settings')",
     },
     "config.wrong_type": {
         "es": "{setting} = {value}: se esperaba {expected}",
@@ -107,12 +107,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "tls.system.bad_env": {
         "es": (
-            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o está vacío. "
+            "sslrootcert = system: la variable SSL_CERT_FILE apunta a «{detail}», que no existe o no es un archivo "
+            "con certificados PEM. "
             "Corríjala o quítela."
         ),
         "en": (
             "sslrootcert = system: the variable SSL_CERT_FILE points at '{detail}', which does not exist or is "
-            "empty. Fix it or remove it."
+            "not a file of PEM certificates. Fix it or remove it."
         ),
     },
     "tls.system.no_bundle": {
@@ -135,6 +136,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "sslrootcert = system: the Windows trusted certificates could not be exported ({detail}). Name the "
             "server's CA certificate with --sslrootcert PATH."
         ),
+    },
+    "tls.bad_sslmode": {
+        "es": "sslmode «{detail}» no existe: use disable, allow, prefer, require, verify-ca o verify-full.",
+        "en": "sslmode '{detail}' does not exist: use disable, allow, prefer, require, verify-ca or verify-full.",
     },
     "configure.tls_hint": {
         "es": (
@@ -190,6 +195,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "trigger: no existe la tabla registro_entradas en esta base de datos (¿base equivocada?)",
         "en": "trigger: this database has no registro_entradas table (wrong database?)",
     },
+    "configure.cannot_read": {
+        "es": "lectura: {user} no puede leer {columns}; concédalo con «python -m agent setup-db» (modo poll: "
+        "«setup-db --no-trigger»)",
+        "en": "read access: {user} cannot read {columns}; grant it with 'python -m agent setup-db' (poll mode: "
+        "'setup-db --no-trigger')",
+    },
     "configure.not_saved": {
         "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",
         "en": "Nothing was saved. Fix the above and try again.",
@@ -234,26 +245,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "No se pudo cambiar el inicio automático: {detail}",
         "en": "Could not change autostart: {detail}",
     },
-    # settings window and its tray menu items
+    # settings form (local page) and its tray menu items
     "settings.menu": {"es": "Configuración…", "en": "Settings…"},
     "settings.title": {"es": "Aviso de Entradas: configuración", "en": "Aviso de Entradas: settings"},
     "settings.password": {"es": "Contraseña", "en": "Password"},
-    "settings.password_hint": {
-        "es": "vacío = conservar la guardada",
-        "en": "empty = keep the stored one",
-    },
     "settings.test": {"es": "Probar conexión", "en": "Test connection"},
     "settings.save": {"es": "Guardar", "en": "Save"},
-    "settings.cancel": {"es": "Cancelar", "en": "Cancel"},
     "settings.autostart": {"es": "Iniciar con Windows / la sesión", "en": "Start with Windows / the session"},
     "settings.saved": {
         "es": "Guardado. El agente se vuelve a conectar con los nuevos datos.",
         "en": "Saved. The agent reconnects with the new settings.",
-    },
-    "settings.no_tk": {
-        "es": "La ventana de configuración necesita Tkinter, que no está disponible ({detail}). "
-        "Use «python -m agent configure» en una terminal.",
-        "en": "The settings window needs Tkinter, which is not available ({detail}). "
-        "Use 'python -m agent configure' in a terminal.",
     },
 }

@@ -163,6 +163,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "un barrido en reposo: {ms} ms, {buffers} bloques leídos (~{rows} filas en la tabla)",
         "en": "one idle sweep: {ms} ms, {buffers} blocks read (~{rows} rows in the table)",
     },
+    "doctor.sweep.not_run": {
+        "es": "un barrido en reposo recorrería la tabla entera (Seq Scan, ~{rows} filas): no se mide, para no"
+        " cargar el servidor del torniquete",
+        "en": "one idle sweep would scan the whole table (Seq Scan, ~{rows} rows): not measured, so as not to load"
+        " the turnstile's server",
+    },
     "doctor.sweep.seq": {
         "es": "recorre la tabla entera (Seq Scan)",
         "en": "it scans the whole table (Seq Scan)",
@@ -240,6 +246,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "setup.index_rebuild": {
         "es": "índice {index} en {table}: INVALID (una creación anterior falló), se borra y se reconstruye",
         "en": "index {index} on {table}: INVALID (an earlier build failed), dropping and rebuilding it",
+    },
+    "setup.waiting": {
+        "es": "otro setup-db se está ejecutando en esta base de datos; esperando a que termine...",
+        "en": "another setup-db is running on this database; waiting for it to finish...",
+    },
+    "setup.index_busy": {
+        "es": "índice {index} en {table}: otra sesión (pid {pid}) lo está creando ahora; no se toca (compruebe"
+        " después con doctor que quedó válido)",
+        "en": "index {index} on {table}: another session (pid {pid}) is building it right now; left alone (check"
+        " with doctor afterwards that it ended valid)",
     },
     "setup.index_progress": {
         "es": "  {index}: {phase}, {done}/{total} bloques",

@@ -154,6 +154,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Demostración: iniciando PostgreSQL embebido…",
         "en": "Demo: starting the embedded PostgreSQL…",
     },
+    "demo.page": {
+        "es": "Entradas de hoy (página local, solo en este equipo): {url}",
+        "en": "Today's entries (local page, this computer only): {url}",
+    },
     "demo.ready": {
         "es": "Demostración: servidor {server}; torniquete simulado cada {interval} s. Ctrl+C para salir.",
         "en": "Demo: server {server}; simulated turnstile every {interval} s. Ctrl+C to quit.",

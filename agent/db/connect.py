@@ -16,9 +16,15 @@ whenever that file exists and no ``sslrootcert`` is given, *also* under ``sslmod
 libpq "SSL Support", 34.19.1: "if a root CA file exists, the behavior of sslmode=require will be the same as that of
 verify-ca"). A stale file left there by another tool then fails the handshake, and under ``prefer`` libpq silently
 retries without encryption. So for the modes that do not ask for verification (``allow``/``prefer``/``require``) and
-no ``sslrootcert`` from the caller, the DSN or ``PGSSLROOTCERT``, :func:`connection_kwargs` passes
+no ``sslrootcert`` from the caller, the DSN or ``PGSSLROOTCERT`` (and no connection service, whose file may set TLS
+options an explicit keyword would override), :func:`connection_kwargs` passes
 :data:`NO_ROOT_CERT`, a path that cannot exist: libpq then skips verification, as the configured mode says
 (``verify-ca``/``verify-full`` keep libpq's default file). :func:`default_root_cert` names that file for ``doctor``.
+Likewise libpq loads ``~/.postgresql/root.crl`` whenever it exists and turns on CRL checking for the whole chain:
+a stale CRL of another CA then fails ``verify-full`` with "certificate verify failed" although the configured
+``sslrootcert`` is right. So when a CA file is named and no CRL is (``sslcrl``/``sslcrldir``, ``PGSSLCRL``/
+``PGSSLCRLDIR``, a service), :func:`connection_kwargs` passes ``sslcrl`` = :data:`NO_ROOT_CERT` (libpq ignores a
+CRL file that does not exist).
 
 Which thread: any. :func:`connection_kwargs` is pure (no I/O) apart from importing psycopg2 to parse ``dsn``.
 """
@@ -107,11 +113,13 @@ def connection_kwargs(
     ``primary`` to refuse hot standbys at connect time (libpq 14+), ``None`` = libpq default ``any``.
     ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
     in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
-    ``PGSSLROOTCERT``), see the module docstring.
+    ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both);
+    and ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is. See the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
-    unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode`` or a
-    malformed ``dsn`` (the message never quotes the DSN). Pure; any thread.
+    unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode``, a
+    malformed ``dsn`` (the message never quotes the DSN) or a password with a NUL character (never quoted).
+    Pure; any thread.
     """
     from psycopg2.extensions import make_dsn, parse_dsn
 
@@ -125,13 +133,18 @@ def connection_kwargs(
     kwargs = ConnectKwargs()
     kwargs["dsn"] = make_dsn(**params) if params else ""
     secret = password if password else inline_password
+    if secret and "\x00" in secret:  # libpq takes C strings; psycopg2 would raise a bare "embedded null character"
+        raise ValueError("the password contains a NUL character, which cannot be sent to PostgreSQL")
     if secret:
         kwargs["password"] = secret
     if sslmode:
         kwargs["sslmode"] = sslmode
+    environ = os.environ if env is None else env
+    if (sslrootcert or params.get("sslrootcert")) and ignore_default_root_cert and not _crl_named(params, environ):
+        kwargs["sslcrl"] = NO_ROOT_CERT  # a named CA: libpq's default root.crl beside it is someone else's
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
-    elif ignore_default_root_cert and not _names_root_cert(params, os.environ if env is None else env):
+    elif ignore_default_root_cert and not _tls_named_elsewhere(params, environ):
         mode = sslmode or params.get("sslmode") or (os.environ if env is None else env).get("PGSSLMODE") or "prefer"
         if mode != "disable" and mode not in VERIFYING_SSLMODES:
             kwargs["sslrootcert"] = NO_ROOT_CERT
@@ -148,8 +161,17 @@ def connection_kwargs(
     return kwargs
 
 
-def _names_root_cert(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
-    return bool(params.get("sslrootcert") or env.get("PGSSLROOTCERT"))
+def _crl_named(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """True when a CRL is named (DSN ``sslcrl``/``sslcrldir``, ``PGSSLCRL``/``PGSSLCRLDIR``) or a service is."""
+    named = ("sslcrl", "sslcrldir", "service")
+    return any(params.get(k) for k in named) or any(env.get(v) for v in ("PGSSLCRL", "PGSSLCRLDIR", "PGSERVICE"))
+
+
+def _tls_named_elsewhere(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """True when a CA file is named (DSN, ``PGSSLROOTCERT``) or a connection service is (``service=`` in the DSN,
+    ``PGSERVICE``): a service file may hold ``sslmode``/``sslrootcert``, and an explicit keyword would override
+    them (PostgreSQL docs, libpq "The Connection Service File"), so the shield stays out of IT's way there."""
+    return bool(params.get("sslrootcert") or env.get("PGSSLROOTCERT") or params.get("service") or env.get("PGSERVICE"))
 
 
 def default_root_cert(env: Mapping[str, str] | None = None) -> Path | None:

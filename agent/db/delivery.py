@@ -11,10 +11,15 @@ Which thread: the engine's worker only (:meth:`Delivery.ack` from any thread).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import os
 import queue
 from collections.abc import Callable, Iterable, Sequence
+
+import psycopg2
+from psycopg2.extensions import parse_dsn
 
 from agent.core import names
 from agent.core.events import BacklogSummary, EntryReceived, Event
@@ -38,6 +43,23 @@ entries are replayed once, as catch-up, after a restart)."""
 PHOTO_BATCH_MAX = 50
 """Re-read batches of more ids than this carry no photo bytes (a catch-up of thousands would move megabytes per
 entry that flood control folds into one summary anyway)."""
+
+
+def ledger_server(dsn: str, s: Session) -> str:
+    """The server part of the ledger's key: ``host:port/db`` of the session, except for a multi-host DSN
+    (``host=a,b``: a primary and its standby, libpq's failover list), where it is the configured list
+    (``a,b:5432,5433/db``): all of them are one database, so a reconnect to the next host keeps the ledger
+    (a new key meant a fresh ledger, replaying every entry since the agent started). ``dsn``: the configured
+    conninfo (``PGHOST``/``PGPORT`` when it names no host)."""
+    try:
+        params = parse_dsn(dsn or "")
+    except psycopg2.ProgrammingError:
+        return s.server
+    host = params.get("host") or os.environ.get("PGHOST", "")
+    if "," not in host:
+        return s.server
+    port = params.get("port") or os.environ.get("PGPORT", "")
+    return f"{host}:{port}/{s.conn.info.dbname}"
 
 
 class Delivery:
@@ -92,7 +114,14 @@ class Delivery:
         )
         if c.photo_column and self._select.photo_column is None:
             log.warning("photo column %s.%s missing or not readable: no photos", names.MEMBERS_TABLE, c.photo_column)
-        key = f"{s.server}#{c.channel}"
+        elif self._select.photo_column is not None:
+            rows = s.query(
+                queries.PHOTO_COLUMN_IS_BYTEA_SQL, {"members": names.MEMBERS_TABLE, "column": self._select.photo_column}
+            )
+            if not (rows and rows[0][0]):
+                log.warning("photo column %s.%s is not bytea: no photos", names.MEMBERS_TABLE, c.photo_column)
+                self._select = dataclasses.replace(self._select, photo_column=None)
+        key = f"{ledger_server(c.dsn, s)}#{c.channel}"
         if self._ledger_key != key:  # another server (or the first connect): its own ledger
             self._ledger_key = key
             self.ledger = self.store.load(key)

@@ -43,13 +43,16 @@ class TriggerInfo:
 class Relation:
     """A table of the ``registro_entradas`` tree. ``kind``: ``r`` table, ``p`` partitioned (holds no rows).
     ``parent`` is '' for ``registro_entradas`` itself; ``declarative``: a partition, not an inheritance child.
-    ``rows``: the planner's estimate (``pg_class.reltuples``; -1 or 0 when never analysed)."""
+    ``rows``: the planner's estimate (``pg_class.reltuples``; -1 or 0 when never analysed). ``schema``: its schema
+    (``pg_namespace.nspname``): a partition or child may live in another schema than its parent, off the
+    search_path, so statements naming it qualify it with this."""
 
     name: str
     kind: str
     parent: str = ""
     declarative: bool = False
     rows: float = 0.0
+    schema: str = ""
 
     @property
     def holds_rows(self) -> bool:
@@ -65,6 +68,10 @@ class IndexInfo:
     name: str
     columns: tuple[str, ...]
     valid: bool
+    building: int = 0
+    """PID of a session building this index right now (``pg_stat_progress_create_index.index_relid``, PostgreSQL
+    docs "Progress Reporting"; visible to the index's owner, a superuser or ``pg_read_all_stats``), 0 when none:
+    an index still being built concurrently is not valid either, yet it is not a failed build's leftover."""
 
 
 @dataclass(frozen=True)
@@ -140,11 +147,13 @@ WITH RECURSIVE tree(oid, parent, depth) AS (
     SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
      WHERE t.depth < 10
 )
-SELECT c.relname::text, c.relkind::text, coalesce(p.relname::text, ''), c.relispartition, c.reltuples::float8
+SELECT c.relname::text, c.relkind::text, coalesce(p.relname::text, ''), c.relispartition, c.reltuples::float8,
+       n.nspname::text
   FROM tree t JOIN pg_class c ON c.oid = t.oid LEFT JOIN pg_class p ON p.oid = t.parent
+  JOIN pg_namespace n ON n.oid = c.relnamespace
  ORDER BY t.depth, c.relname
 """
-"""Rows: (name, relkind, parent name or '', is a declarative partition, reltuples), tree order."""
+"""Rows: (name, relkind, parent name or '', is a declarative partition, reltuples, schema), tree order."""
 
 
 def _tree_oids_sql() -> str:
@@ -210,7 +219,8 @@ def read_cursor(cur: Any, *, role: str | None = None) -> KitState:
     params = {"table": names.ENTRIES_TABLE}
     cur.execute(RELATIONS_SQL, params)
     relations = tuple(
-        Relation(str(n), str(k), str(p), bool(decl), float(rows or 0)) for n, k, p, decl, rows in cur.fetchall()
+        Relation(str(n), str(k), str(p), bool(decl), float(rows or 0), str(ns))
+        for n, k, p, decl, rows, ns in cur.fetchall()
     )
     cur.execute(
         "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
@@ -295,6 +305,7 @@ def _char(value: Any) -> str:
 def _indexes(cur: Any, params: dict[str, str]) -> tuple[IndexInfo, ...]:
     cur.execute(
         _tree_oids_sql() + "SELECT c.relname, ic.relname, i.indisvalid AND i.indisready, "
+        "coalesce((SELECT min(p.pid) FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid), 0), "
         "array(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
         "      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) "
         "FROM pg_index i JOIN tree ON tree.oid = i.indrelid JOIN pg_class c ON c.oid = i.indrelid "
@@ -304,8 +315,8 @@ def _indexes(cur: Any, params: dict[str, str]) -> tuple[IndexInfo, ...]:
         params,
     )
     return tuple(
-        IndexInfo(str(rel), str(idx), tuple(str(c) for c in cols), bool(valid))
-        for rel, idx, valid, cols in cur.fetchall()
+        IndexInfo(str(rel), str(idx), tuple(str(c) for c in cols), bool(valid), int(building))
+        for rel, idx, valid, building, cols in cur.fetchall()
     )
 
 

@@ -31,6 +31,11 @@ class IndexPlan:
     columns: tuple[str, ...]
     invalid: str = ""
     partitioned: bool = False
+    schema: str = ""
+    """``table``'s schema ('' : found by the search_path); the index is created in it."""
+    building: int = 0
+    """PID of another session building ``invalid`` concurrently right now: ``setup-db`` leaves it alone (dropping
+    it would make one of the two builds fail, e.g. with a deadlock) and says so."""
 
 
 def index_name(table: str, suffix: str) -> str:
@@ -40,8 +45,9 @@ def index_name(table: str, suffix: str) -> str:
 
 
 def index_plan(state: KitState) -> list[IndexPlan]:
-    """The missing or INVALID indexes on every table rows land in, then (declarative partitioning) the
-    partitioned parent's index that makes partitions created later get one too; in build order. Pure."""
+    """The missing or INVALID indexes on every table rows land in, then (declarative partitioning) each
+    partitioned table's index (sub-partitions first, the root last) that makes partitions created later get one
+    too; in build order. Pure."""
     plan: list[IndexPlan] = []
     for rel in state.landing_tables():
         mine = [i for i in state.indexes if i.relation == rel.name]
@@ -49,16 +55,28 @@ def index_plan(state: KitState) -> list[IndexPlan]:
             if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
                 continue
             name = index_name(rel.name, suffix)
-            invalid = next((i.name for i in mine if not i.valid and i.columns[: len(cols)] == cols), "")
-            plan.append(IndexPlan(rel.name, invalid or name, cols, invalid))
-    parent = state.entries
-    if parent is not None and parent.kind == "p":
+            stale = next((i for i in mine if not i.valid and i.columns[: len(cols)] == cols), None)
+            invalid = stale.name if stale else ""
+            plan.append(
+                IndexPlan(
+                    rel.name, invalid or name, cols, invalid, schema=rel.schema,
+                    building=stale.building if stale else 0,
+                )
+            )  # fmt: skip
+    # Sub-partitioned trees: every partitioned table gets its index, the deepest first, so that each one's
+    # partitions (a partitioned partition included) already have an index to attach when it is made.
+    for parent in reversed([r for r in state.relations if r.kind == "p"]):
         mine = [i for i in state.indexes if i.relation == parent.name]
         for suffix, cols in REQUIRED_INDEXES:
             if any(i.valid and i.columns[: len(cols)] == cols for i in mine):
                 continue
             pending = next((i.name for i in mine if i.columns == cols), "")  # made ON ONLY, not all attached
-            plan.append(IndexPlan(parent.name, pending or index_name(parent.name, suffix), cols, partitioned=True))
+            plan.append(
+                IndexPlan(
+                    parent.name, pending or index_name(parent.name, suffix), cols, partitioned=True,
+                    schema=parent.schema,
+                )
+            )  # fmt: skip
     return plan
 
 

@@ -41,6 +41,15 @@ SELECT EXISTS (
 ``registro_entradas_miembro_fecha_idx``). Without it the history columns would scan the table once per entry, so
 the engine leaves them out (``previous_entry_at`` None, ``first_visit`` False) and logs why."""
 
+PHOTO_COLUMN_IS_BYTEA_SQL = """
+SELECT coalesce(nullif(t.typbasetype, 0), t.oid) = 'bytea'::regtype
+  FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
+ WHERE a.attrelid = to_regclass(%(members)s) AND a.attname = %(column)s AND NOT a.attisdropped
+"""
+"""Parameters ``members`` (table), ``column``. One row: whether the configured photo column is ``bytea`` (or a
+domain over it). Any other type (an integer id, a URL as text) is left out of the re-read: ``octet_length(integer)``
+does not exist, and one such error would fail every re-read, stopping all delivery."""
+
 START_SQL = f"""
 SELECT coalesce((SELECT max(e.id_entrada) FROM {names.ENTRIES_TABLE} AS e WHERE e.fecha_hora < t.start), 0), t.start
   FROM (SELECT now() - %(elapsed_s)s * interval '1 second' AS start) AS t
@@ -65,12 +74,18 @@ def session_limits_sql(server_version: int, *, statement_timeout_ms: int, idle_i
     """``SET`` statements that make the session's limits the agent's own, whatever the role or database says
     (``ALTER ROLE ... SET statement_timeout``): ``statement_timeout`` (our query bound), ``idle_session_timeout =
     0`` (PostgreSQL 14+; the listener is idle by design between NOTIFYs and polls) and
-    ``idle_in_transaction_session_timeout`` (the agent never holds a transaction open; a bound all the same).
+    ``idle_in_transaction_session_timeout`` (the agent never holds a transaction open; a bound all the same) and
+    ``default_transaction_isolation = 'read committed'`` (a serializable default fails every query on a standby).
     ``server_version``: ``connection.server_version`` (e.g. 150004). Session-level ``SET`` overrides role and
     database settings (PostgreSQL docs, "Setting Parameters": SET > ALTER ROLE > ALTER DATABASE > file)."""
     parts = [
         f"SET statement_timeout = {int(statement_timeout_ms)}",
         f"SET idle_in_transaction_session_timeout = {int(idle_in_transaction_ms)}",
+        # A serializable default (role or server setting) is refused on a hot standby ("cannot use serializable
+        # mode in a hot standby"): every query of poll mode there would fail. The engine's single autocommit
+        # statements need nothing above read committed. Sent as its own statement before any query: in a
+        # multi-statement string the implicit transaction already has the old default's isolation.
+        "SET default_transaction_isolation = 'read committed'",
     ]
     if server_version >= 140000:
         parts.append("SET idle_session_timeout = 0")

@@ -1,7 +1,7 @@
 """One listener session: an asynchronous psycopg2 connection with the agent's own limits, and bounded queries.
 
 :func:`open_session` connects with libpq's non-blocking API (every wait interruptible, :mod:`agent.db.waiting`),
-then, in the same round trip, makes the session's limits the agent's own (:func:`agent.db.queries.
+then makes the session's limits the agent's own (:func:`agent.db.queries.
 session_limits_sql`: a role-level ``statement_timeout = '100ms'`` or ``idle_session_timeout = '4s'`` cannot break
 the listener) and reads the server's clock. :meth:`Session.query` runs one statement within ``query_timeout_s``.
 
@@ -162,7 +162,8 @@ def open_session(
             statement_timeout_ms=int((query_timeout_s + 1.0) * 1000),
             idle_in_transaction_ms=IDLE_IN_TRANSACTION_MS,
         )
-        ((server_now,),) = session.query(f"{limits}; SELECT statement_timestamp()")
+        session.query(limits)  # its own round trip: the SELECT below must run with the new isolation default
+        ((server_now,),) = session.query("SELECT statement_timestamp()")
         session.server_clock = (server_now, clock())
         return session
     except BaseException:

@@ -9,7 +9,9 @@ back on it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,17 +59,20 @@ def trigger_sql() -> str:
     return text.split(PREAMBLE_END, 1)[1]
 
 
-_TriggerState = tuple[tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...]]
+_TriggerState = tuple[
+    tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...], tuple[tuple[str, str], ...]
+]
 
 
 def _trigger_state(cur: psycopg2.extensions.cursor) -> _TriggerState:
-    """Our function's body and comment and every trigger calling it (relation, name, enabled, arguments), read
-    inside the install's transaction."""
+    """Our function's body and comment, every trigger calling it (relation, name, enabled, arguments) and whether
+    each server-made clone on a partition is enabled, read inside the install's transaction."""
     state = inspect.read_cursor(cur)
     fn = state.function
     return (
         (fn.source, fn.comment) if fn else None,
         tuple((t.relation, t.name, t.enabled, t.args) for t in state.triggers if not t.cloned),
+        tuple((t.relation, t.enabled) for t in state.triggers if t.cloned),  # a partition's clone re-enabled
     )
 
 
@@ -115,66 +120,104 @@ def apply(
     if not channel or "\x00" in channel or len(channel.encode()) > 63:
         raise SetupError(tr("setup.bad_channel", lang, channel=channel.replace("\x00", "\\0")))
     report = SetupReport(echo=progress)
+    _wait_for_other_runs(conn, report, lang)
     try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_is_in_recovery()")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                row = cur.fetchone()
+                if row and row[0]:
+                    raise SetupError(tr("setup.replica", lang))
+                missing = [t for t in (names.MEMBERS_TABLE, names.ENTRIES_TABLE) if not _exists(cur, t)]
+                if schema:
+                    cur.execute(resources.sql("schema.sql").read_text(encoding="utf-8"))
+                    report.add(
+                        tr("setup.schema_created", lang, tables=", ".join(missing))
+                        if missing
+                        else tr("setup.schema_present", lang)
+                    )
+                elif missing:
+                    raise SetupError(tr("setup.no_tables", lang, table=missing[0]))
+
+                if trigger:
+                    _install_trigger(cur, channel, report, lang)
+                else:
+                    report.add(tr("setup.no_trigger", lang))
+                    present = _trigger_state(cur)[1]
+                    if present:
+                        tables = ", ".join(sorted({t[0] for t in present}))
+                        report.add(tr("setup.no_trigger_present", lang, tables=tables))
+
+                role_before = _role_state(cur)
+                cur.execute(resources.sql("create_pos_user.sql").read_text(encoding="utf-8"))
+                if role_before is None:
+                    report.add(tr("setup.role_created", lang))
+                elif role_before == _role_state(cur):
+                    report.add(tr("setup.role_unchanged", lang))
+                else:
+                    report.add(tr("setup.role_refreshed", lang))
+                if pos_password is not None:
+                    if not pos_password:
+                        raise SetupError(tr("setup.empty_password", lang))
+                    verifier = encrypt_password(pos_password, names.ROLE, conn, "scram-sha-256")
+                    cur.execute(f"ALTER ROLE {names.ROLE} PASSWORD %s", (verifier,))
+                    report.add(tr("setup.password_set", lang))
+
+                if demo_data:
+                    from agent.db import demo_data as demo
+
+                    count = demo.load(cur, today or dt.date.today())
+                    report.add(tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        _after_commit(
+            conn,
+            report,
+            trigger=trigger,
+            indexes=indexes,
+            lang=lang,
+            progress=progress,
+            progress_interval_s=progress_interval_s,
+        )
+    finally:
+        _release(conn)
+    return report
+
+
+RUN_LOCK = 0x41564953_45545550  # "AVISETUP": one setup-db at a time per database (advisory locks are per database)
+"""The session-level advisory lock key of a running ``setup-db`` (PostgreSQL docs, "Advisory Locks")."""
+
+
+def _wait_for_other_runs(conn: Connection, report: SetupReport, lang: str) -> None:
+    """One ``setup-db`` at a time on a database: two at once failed in three runs out of three (both created the
+    function: duplicate key in ``pg_proc``; or two concurrent index builds deadlocked). Polls
+    ``pg_try_advisory_lock`` every 0.5 s, never waiting inside a statement: a session blocked in
+    ``pg_advisory_lock`` holds a snapshot, which the other run's ``CREATE INDEX CONCURRENTLY`` waits for (a
+    deadlock); between two polls a READ COMMITTED transaction holds none. Says once that it waits."""
+    with conn.cursor() as cur:
+        while True:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,))
             row = cur.fetchone()
             if row and row[0]:
-                raise SetupError(tr("setup.replica", lang))
-            missing = [t for t in (names.MEMBERS_TABLE, names.ENTRIES_TABLE) if not _exists(cur, t)]
-            if schema:
-                cur.execute(resources.sql("schema.sql").read_text(encoding="utf-8"))
-                report.add(
-                    tr("setup.schema_created", lang, tables=", ".join(missing))
-                    if missing
-                    else tr("setup.schema_present", lang)
-                )
-            elif missing:
-                raise SetupError(tr("setup.no_tables", lang, table=missing[0]))
+                return
+            if not report.lines:
+                report.add(tr("setup.waiting", lang))
+                report.flush()
+            time.sleep(0.5)
 
-            if trigger:
-                _install_trigger(cur, channel, report, lang)
-            else:
-                report.add(tr("setup.no_trigger", lang))
-                present = _trigger_state(cur)[1]
-                if present:
-                    tables = ", ".join(sorted({t[0] for t in present}))
-                    report.add(tr("setup.no_trigger_present", lang, tables=tables))
 
-            role_before = _role_state(cur)
-            cur.execute(resources.sql("create_pos_user.sql").read_text(encoding="utf-8"))
-            if role_before is None:
-                report.add(tr("setup.role_created", lang))
-            elif role_before == _role_state(cur):
-                report.add(tr("setup.role_unchanged", lang))
-            else:
-                report.add(tr("setup.role_refreshed", lang))
-            if pos_password is not None:
-                if not pos_password:
-                    raise SetupError(tr("setup.empty_password", lang))
-                verifier = encrypt_password(pos_password, names.ROLE, conn, "scram-sha-256")
-                cur.execute(f"ALTER ROLE {names.ROLE} PASSWORD %s", (verifier,))
-                report.add(tr("setup.password_set", lang))
-
-            if demo_data:
-                from agent.db import demo_data as demo
-
-                count = demo.load(cur, today or dt.date.today())
-                report.add(tr("setup.demo_loaded", lang, count=count) if count else tr("setup.demo_present", lang))
-        conn.commit()
-    except BaseException:
+def _release(conn: Connection) -> None:
+    """Give :data:`RUN_LOCK` back (also released by the server when the session ends). The install's transaction
+    has been committed or rolled back by then."""
+    if conn.closed:
+        return
+    with contextlib.suppress(psycopg2.Error):
         conn.rollback()
-        raise
-    _after_commit(
-        conn,
-        report,
-        trigger=trigger,
-        indexes=indexes,
-        lang=lang,
-        progress=progress,
-        progress_interval_s=progress_interval_s,
-    )
-    return report
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+        conn.rollback()
 
 
 def _install_trigger(cur: psycopg2.extensions.cursor, channel: str, report: SetupReport, lang: str) -> None:
@@ -211,9 +254,12 @@ def _after_commit(
         report.add(tr("setup.index_skipped", lang, indexes=missing))
     elif plan:
         for item in plan:
-            if item.invalid:
+            if item.building:  # another session's concurrent build: not a leftover, left alone
+                report.add(tr("setup.index_busy", lang, index=item.name, table=item.table, pid=item.building))
+            elif item.invalid:
                 report.add(tr("setup.index_rebuild", lang, index=item.name, table=item.table))
         report.flush()
+        plan = [item for item in plan if not item.building]
         outcomes = setup_index.build(conn, plan, lang=lang, progress=progress, progress_interval_s=progress_interval_s)
         for out in outcomes:
             if out.ok and out.plan.partitioned:

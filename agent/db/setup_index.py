@@ -66,8 +66,8 @@ def build(
             if item.partitioned:
                 yield _partitioned(conn, item)
                 continue
-            table = sql.Identifier(item.table)
-            index = sql.Identifier(item.name)
+            table = _qualified(item.schema, item.table)
+            index = sql.Identifier(item.name)  # CREATE INDEX puts it in the table's schema
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in item.columns)
             say(tr("setup.index_creating", lang, index=item.name, table=item.table, columns=", ".join(item.columns)))
             started = time.monotonic()
@@ -75,7 +75,9 @@ def build(
             try:
                 with conn.cursor() as cur:
                     if item.invalid:
-                        cur.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(index))
+                        cur.execute(
+                            sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(_qualified(item.schema, item.name))
+                        )
                     if watcher:
                         watcher.start()
                     cur.execute(
@@ -92,8 +94,13 @@ def build(
         conn.autocommit = was
 
 
+def _qualified(schema: str, name: str) -> sql.Composable:
+    """``schema.name`` quoted (a partition may live off the search_path), or just ``name`` when no schema."""
+    return sql.Identifier(schema, name) if schema else sql.Identifier(name)
+
+
 _ATTACHABLE_SQL = """
-SELECT DISTINCT ON (c.oid) c.relname::text, ci.relname::text
+SELECT DISTINCT ON (c.oid) c.relname::text, ci.relname::text, ni.nspname::text
   FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
   LEFT JOIN pg_index AS x ON x.indrelid = c.oid AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL
        AND NOT x.indisunique
@@ -101,13 +108,14 @@ SELECT DISTINCT ON (c.oid) c.relname::text, ci.relname::text
        AND array(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
                    JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n) = %(cols)s
   LEFT JOIN pg_class AS ci ON ci.oid = x.indexrelid
+  LEFT JOIN pg_namespace AS ni ON ni.oid = ci.relnamespace
  WHERE i.inhparent = to_regclass(%(parent)s)
    AND NOT EXISTS (SELECT FROM pg_inherits AS j JOIN pg_index AS y ON y.indexrelid = j.inhrelid
                     WHERE y.indrelid = c.oid AND j.inhparent = to_regclass(%(index)s))
  ORDER BY c.oid, ci.relname
 """
 """Direct partitions of ``parent`` not yet attached to ``index``, each with an index of exactly ``cols`` that is
-free to attach (NULL when it has none)."""
+free to attach (NULL when it has none) and that index's schema. ``parent`` and ``index``: quoted, qualified names."""
 
 
 def _partitioned(conn: Any, item: IndexPlan) -> IndexOutcome:
@@ -119,24 +127,63 @@ def _partitioned(conn: Any, item: IndexPlan) -> IndexOutcome:
 
     started = time.monotonic()
     index = sql.Identifier(item.name)
+    qualified_index = _qualified(item.schema, item.name)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in item.columns)
     attached = 0
     missing: list[str] = []
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} ({})").format(index, sql.Identifier(item.table), cols)
+            create = sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} ({})").format(
+                index, _qualified(item.schema, item.table), cols
             )
-            cur.execute(_ATTACHABLE_SQL, {"parent": item.table, "index": item.name, "cols": list(item.columns)})
-            for partition, child_index in cur.fetchall():
+            _without_queueing(cur, create)
+            names = {
+                "parent": _qualified(item.schema, item.table).as_string(cur),
+                "index": qualified_index.as_string(cur),
+                "cols": list(item.columns),
+            }
+            cur.execute(_ATTACHABLE_SQL, names)
+            for partition, child_index, child_schema in cur.fetchall():
                 if child_index is None:
                     missing.append(str(partition))
                     continue
-                cur.execute(sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(index, sql.Identifier(child_index)))
+                cur.execute(
+                    sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(
+                        qualified_index, _qualified(str(child_schema), str(child_index))
+                    )
+                )
                 attached += 1
     except psycopg2.Error as exc:
         return IndexOutcome(item, False, time.monotonic() - started, " ".join(str(exc).split()), attached)
     return IndexOutcome(item, True, time.monotonic() - started, "", attached, tuple(missing))
+
+
+SHORT_LOCK_TIMEOUT = "100ms"
+"""How long one attempt at a lock that conflicts with the turnstile's INSERTs may wait (they queue behind it)."""
+SHORT_LOCK_ATTEMPTS = 50
+SHORT_LOCK_PAUSE_S = 0.4
+
+
+def _without_queueing(cur: Any, statement: sql.Composable) -> None:
+    """Run ``statement`` (autocommit), which needs a lock that conflicts with INSERTs, without ever keeping the
+    turnstile's INSERTs waiting behind it for more than :data:`SHORT_LOCK_TIMEOUT`: a waiting lock request makes
+    every later conflicting one wait behind it (PostgreSQL docs, "Explicit Locking"), so behind a long transaction
+    a plain ``CREATE INDEX ... ON ONLY`` (``SHARE`` lock) would hold up every INSERT until it ended. Retries every
+    :data:`SHORT_LOCK_PAUSE_S` s, :data:`SHORT_LOCK_ATTEMPTS` times; then raises the last ``LockNotAvailable``."""
+    import psycopg2.errors
+
+    cur.execute("SET lock_timeout = %s", (SHORT_LOCK_TIMEOUT,))
+    try:
+        for attempt in range(SHORT_LOCK_ATTEMPTS):
+            try:
+                cur.execute(statement)
+                return
+            except psycopg2.errors.LockNotAvailable:
+                if attempt == SHORT_LOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(SHORT_LOCK_PAUSE_S)
+    finally:
+        cur.execute("SET lock_timeout = 0")
 
 
 def progress_line(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -164,8 +165,9 @@ def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
 
     Only what the user layer must contribute is written: keys whose value differs from defaults + the machine
     file, plus keys the user file already had. So a machine-wide value IT changes later still applies to every
-    user who did not choose otherwise. The write is atomic (temporary file + ``os.replace``), so a reader never
-    sees half a file; on Linux the file is created ``0600``. Raises ``OSError`` when it cannot be written.
+    user who did not choose otherwise. The write is atomic (a temporary file of its own + ``os.replace``), so a
+    reader never sees half a file and two writers (``configure`` and the settings page) never mix; on Linux the
+    file is created ``0600``. Raises ``OSError`` when it cannot be written.
     """
     path = user_file(env)
     try:
@@ -190,17 +192,20 @@ def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
         else:
             nested[key] = value
     header = (
-        "# Aviso de Entradas settings for this user (written by `configure` / the settings window).\n"
-        "# Only values that differ from the defaults and the machine-wide file are listed; see README\n"
-        "# 'For IT: deployment' for every key. The database password is not here: it is in the OS keyring.\n"
+        "# Aviso de Entradas settings for this user (written by `configure` / the settings page).\n"
+        "# Only values that differ from the defaults and the machine-wide file are listed; see docs/it-deployment.md\n"
+        "# 'Settings' for every key. The database password is not here: it is in the OS keyring.\n"
     )
     text = header + tomli_w.dumps(nested)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)  # 0600; one per writer
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
     return path
 
 

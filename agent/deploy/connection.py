@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.core import names
-from agent.core.config import ConfigError, ConnectionSettings, Settings, credential_account
+from agent.core.config import SSLMODES, ConfigError, ConnectionSettings, Settings, credential_account
 from agent.db.connect import APPLICATION_NAME, ConnectKwargs, connection_kwargs
 from agent.deploy import tls
 from agent.deploy.connection_errors import (
@@ -149,9 +149,11 @@ def resolve(
     Password, first found: ``password_override`` (``--password-stdin``, a prompt, the settings window's field);
     the DSN's own; the keyring (settings only; ``read_password``, default :func:`read_keyring_password`, bounded by
     ``timeout_s``). ``sslmode``/``sslrootcert``/``channel`` override the settings' and the DSN's. ``env`` (tests):
-    where ``SSL_CERT_FILE`` is looked up for ``sslrootcert = system``.
+    where ``SSL_CERT_FILE``, ``PGSSLMODE`` and ``PGSSLROOTCERT`` are looked up (``PGSSLROOTCERT=system`` with no
+    ``sslrootcert`` given is resolved like ``sslrootcert = system``).
 
-    Raises :class:`MalformedDsn`, :class:`TlsSettingsError`; keyring results go to ``password_problem``.
+    Raises :class:`MalformedDsn`, :class:`TlsSettingsError` (``sslrootcert = system`` unusable, or an unknown
+    ``sslmode``); keyring results go to ``password_problem``.
     """
     from psycopg2.extensions import make_dsn, parse_dsn
 
@@ -162,7 +164,7 @@ def resolve(
             raise MalformedDsn() from None
         inline = params.pop("password", None)
         mode = sslmode or params.pop("sslmode", "")
-        root = sslrootcert or params.pop("sslrootcert", "")
+        root = _system_from_env(sslrootcert or params.pop("sslrootcert", ""), env)
         if root.strip().lower() == tls.SYSTEM and not (mode or _env_sslmode(env)):
             mode = "verify-full"  # libpq 16+'s default for sslrootcert=system
         given_timeout = params.pop("connect_timeout", "").strip()
@@ -184,7 +186,8 @@ def resolve(
     from agent.db.connect import make_conninfo
 
     mode = sslmode or settings.sslmode
-    root = _resolve_root(mode, sslrootcert if sslrootcert is not None else settings.sslrootcert, env)
+    root = _system_from_env(sslrootcert if sslrootcert is not None else settings.sslrootcert, env)
+    root = _resolve_root(mode, root, env)
     account = credential_account(settings)
     password, source, problem = password_override or None, "override", None
     if password is None:
@@ -225,7 +228,20 @@ def _env_sslmode(env: Mapping[str, str] | None) -> str:
     return (os.environ if env is None else env).get("PGSSLMODE", "")
 
 
+def _system_from_env(sslrootcert: str, env: Mapping[str, str] | None) -> str:
+    """``sslrootcert``, or ``system`` when none is given and IT set ``PGSSLROOTCERT=system``: libpq would read that
+    variable itself and ask the bundled OpenSSL's empty store (a misleading "certificate verify failed")."""
+    if sslrootcert:
+        return sslrootcert
+    from_env = (os.environ if env is None else env).get("PGSSLROOTCERT", "")
+    return tls.SYSTEM if from_env.strip().lower() == tls.SYSTEM else ""
+
+
 def _resolve_root(sslmode: str, sslrootcert: str, env: Mapping[str, str] | None) -> str:
+    """``sslrootcert`` resolved (:func:`agent.deploy.tls.resolve_rootcert`); first checks ``sslmode`` (a DSN's or a
+    keyword's: the settings' is validated already), which the engine would otherwise retry on for ever."""
+    if sslmode and sslmode not in SSLMODES:
+        raise TlsSettingsError("bad_sslmode", sslmode)
     try:
         return tls.resolve_rootcert(sslmode, sslrootcert, env=env)
     except tls.SystemRootsError as exc:
@@ -238,9 +254,35 @@ def _resolve_root(sslmode: str, sslrootcert: str, env: Mapping[str, str] | None)
 def read_secret_line(prompt: str) -> str:
     """A password from standard input: on a terminal a prompt without echo (``getpass``); from a pipe the first
     line (``printf %s "$PW" | ...``) without its line ending and without the byte-order mark some Windows tools
-    put first. The one stdin reader of ``configure``, ``doctor`` and ``setup-db``. Main thread."""
-    if sys.stdin.isatty():
-        import getpass
+    put first. '' when standard input is closed or empty. The one stdin reader of ``configure``, ``doctor`` and
+    ``setup-db``. Main thread.
 
-        return getpass.getpass(prompt)
-    return sys.stdin.readline().lstrip("\ufeff").rstrip("\r\n")
+    A pipe is read as bytes and decoded as UTF-8, else in the stream's own encoding, else cp1252: on Windows a
+    pipe's text encoding is the ANSI code page, so decoding a UTF-8 file or PowerShell 7 pipe as text would store
+    ``ï»¿contraseÃ±a``; and a cp1252 file on a UTF-8 Linux box must not end in a ``UnicodeDecodeError``.
+    """
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return ""
+    try:
+        if stdin.isatty():
+            import getpass
+
+            return getpass.getpass(prompt)
+        buffer = getattr(stdin, "buffer", None)
+        if buffer is None:  # a text-only stream (tests, embedding)
+            return stdin.readline().lstrip("\ufeff").rstrip("\r\n")
+        raw = buffer.readline().rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
+    except (OSError, ValueError):  # a closed descriptor behind the stream
+        return ""
+    return _decode_secret(raw, getattr(stdin, "encoding", None) or "utf-8")
+
+
+def _decode_secret(raw: bytes, stream_encoding: str) -> str:
+    """``raw`` as UTF-8, else ``stream_encoding``, else cp1252 (latin-1 for its five unassigned bytes). Pure."""
+    for encoding in ("utf-8", stream_encoding, "cp1252"):
+        try:
+            return raw.decode(encoding).lstrip("\ufeff")
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return raw.decode("latin-1")

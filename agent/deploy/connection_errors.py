@@ -56,12 +56,14 @@ _TLS_KEYS = {
     "bad_env": "tls.system.bad_env",
     "no_bundle": "tls.system.no_bundle",
     "no_roots": "tls.system.no_roots",
+    "bad_sslmode": "tls.bad_sslmode",
 }
 """:class:`agent.deploy.tls.SystemRootsError` reason -> message key."""
 
 
 class TlsSettingsError(ConnectionSetupError):
-    """``sslrootcert = system`` cannot be used here (``reason``: see :class:`agent.deploy.tls.SystemRootsError`)."""
+    """``sslrootcert = system`` cannot be used here (``reason``: see :class:`agent.deploy.tls.SystemRootsError`),
+    or ``reason`` ``bad_sslmode``: an ``sslmode`` libpq does not know (``detail``: that value)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail)

@@ -5,8 +5,12 @@ of its own (and ``set_password`` too), so every call runs on a daemon worker thr
 ``timeout_s``. After the bound the store is asked, without prompting and within 1 s, whether it is locked
 (:class:`~agent.deploy.connection_errors.KeyringLocked`) or just not answering
 (:class:`~agent.deploy.connection_errors.KeyringTimedOut`). Reads are single-flight per account: a later call waits
-for the same worker, so retries never pile up threads, and once the person unlocks the keyring that read completes
-and the next call gets the password. The store is opened on the worker too (opening D-Bus can hang as well).
+for the same worker, so retries never pile up threads (the lock probe is single-flight too: a hung service hangs it
+as well), and once the person unlocks the keyring that read completes and the next call gets the password (unless
+this process wrote that account since: a write drops the parked answer, so a late old password never hides a new
+one). The store is opened on the worker too (opening D-Bus can hang as well). ``open_keyring``/``store_password``/
+``forget_password`` start one worker per call (one-shot commands; a long-running caller should not retry them
+against a hung service in a loop).
 
 Which thread: any. Workers are daemon threads named ``keyring-read`` / ``keyring-call`` / ``keyring-lock-probe``.
 """
@@ -50,8 +54,17 @@ class _Read:
     error: CredentialsError | None = None
 
 
+@dataclass
+class _Probe:
+    """One "is the store locked?" question in flight (probe thread -> callers)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    locked: bool | None = None
+
+
 _reads: dict[str, _Read] = {}
-_reads_lock = threading.Lock()
+_probe: _Probe | None = None
+_reads_lock = threading.Lock()  # guards _reads and _probe
 
 
 def _default_open_store() -> CredentialStore:
@@ -125,14 +138,28 @@ def open_keyring(
 
 def store_password(store: CredentialStore, account: str, password: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """``store.set(account, password)`` within ``timeout_s`` (a locked collection prompts, and waits, here too).
-    Raises :class:`KeyringProblem` subclasses."""
-    _bounded(lambda: store.set(account, password), timeout_s, store)
+    Any read of ``account`` parked or in flight is dropped (:func:`_drop_read`). Raises :class:`KeyringProblem`
+    subclasses."""
+    try:
+        _bounded(lambda: store.set(account, password), timeout_s, store)
+    finally:
+        _drop_read(account)
 
 
 def forget_password(store: CredentialStore, account: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
-    """``store.delete(account)`` within ``timeout_s``; False when nothing was stored. Raises
-    :class:`KeyringProblem` subclasses."""
-    return _bounded(lambda: store.delete(account), timeout_s, store)
+    """``store.delete(account)`` within ``timeout_s``; False when nothing was stored. Any read of ``account``
+    parked or in flight is dropped. Raises :class:`KeyringProblem` subclasses."""
+    try:
+        return _bounded(lambda: store.delete(account), timeout_s, store)
+    finally:
+        _drop_read(account)
+
+
+def _drop_read(account: str) -> None:
+    """Forget the single-flight read of ``account``: after a write, a late answer that finished (or will finish)
+    with the old value must not be handed to the next caller; the next call starts a fresh read."""
+    with _reads_lock:
+        _reads.pop(account, None)
 
 
 def _bounded(call: Callable[[], _T], timeout_s: float, store: CredentialStore | None) -> _T:
@@ -161,23 +188,30 @@ def _bounded(call: Callable[[], _T], timeout_s: float, store: CredentialStore | 
 
 
 def _timed_out(store: CredentialStore | None, timeout_s: float) -> KeyringProblem:
-    """After the bound: ask the store (itself bounded, no prompt) whether it is locked."""
+    """After the bound: ask the store (itself bounded, no prompt) whether it is locked. The probe is single-flight
+    too: a hung service hangs the probe's D-Bus call as well, and a retry must join it, not start another."""
+    global _probe
     if store is None:
         return KeyringTimedOut(timeout_s)
-    answer: list[bool | None] = []
-
-    def probe() -> None:
-        try:
-            answer.append(store.is_locked())
-        except CredentialsError:
-            answer.append(None)
-
-    prober = threading.Thread(target=probe, name="keyring-lock-probe", daemon=True)
-    prober.start()
-    prober.join(LOCK_PROBE_TIMEOUT_S)
-    if answer and answer[0]:
+    with _reads_lock:
+        probe = _probe
+        if probe is None or probe.done.is_set():
+            probe = _probe = _Probe()
+            threading.Thread(target=_run_probe, args=(store, probe), name="keyring-lock-probe", daemon=True).start()
+    probe.done.wait(LOCK_PROBE_TIMEOUT_S)
+    if probe.locked:
         return KeyringLocked(f"still waiting for the unlock prompt after {timeout_s:g} s")
     return KeyringTimedOut(timeout_s)
+
+
+def _run_probe(store: CredentialStore, probe: _Probe) -> None:
+    """Probe worker body (its one exception barrier): any failure means "cannot tell"."""
+    try:
+        probe.locked = store.is_locked()
+    except Exception:
+        probe.locked = None
+    finally:
+        probe.done.set()
 
 
 def _problem(exc: CredentialsError) -> KeyringProblem:

@@ -1,7 +1,11 @@
 """Test a server before saving its settings: connect with the resolved parameters, read what the kit installed once
 (:func:`agent.db.inspect.read`) and judge it with doctor's pure judges (:func:`agent.doctor.judge.configure_findings`):
 in notify mode our trigger on ``registro_entradas`` with the configured channel, partitions, two-phase commit and a
-replica; in poll mode only the notes. Used by ``configure`` and the settings page.
+replica; in poll mode only the notes; in both, that the role can read the columns the agent selects. Used by
+``configure`` and the settings page.
+
+The check's session sets its own limits (``statement_timeout`` 30 s, ``idle_session_timeout = 0``) as the agent and
+doctor do, so a role-level ``statement_timeout`` cannot cancel it.
 
 Which thread: any (blocks up to ``connect_timeout_s`` for the connection, then a few catalog queries).
 """
@@ -15,7 +19,12 @@ from agent.core.config import ConnectionSettings
 from agent.core.i18n import MESSAGES, tr
 
 if TYPE_CHECKING:
+    from agent.db.inspect import KitState
     from agent.deploy.connection import ConnectionParams
+
+
+CHECK_STATEMENT_TIMEOUT_MS = 30_000
+"""The check's own bound per statement, set on its session over any role-level ``statement_timeout``."""
 
 
 @dataclass
@@ -38,7 +47,7 @@ def check_server(
     import psycopg2
 
     from agent.core import advice
-    from agent.db import inspect, setup
+    from agent.db import inspect, queries, setup
     from agent.db.connect import error_text
     from agent.deploy.connection import ConnectionSetupError, resolve
     from agent.doctor import judge
@@ -68,6 +77,12 @@ def check_server(
     try:
         db.autocommit = True
         with db.cursor() as cur:
+            # our own limits over role/database-level ones (a DBA's statement_timeout = '1ms' cancelled the check)
+            cur.execute(
+                queries.session_limits_sql(
+                    db.server_version, statement_timeout_ms=CHECK_STATEMENT_TIMEOUT_MS, idle_in_transaction_ms=60_000
+                )
+            )
             cur.execute("SHOW server_version")
             row = cur.fetchone()
         result.lines.append(tr("configure.connect_ok", lang, version=row[0] if row else "?"))
@@ -90,4 +105,21 @@ def check_server(
             line += f"\n  {finding.advice}"
         result.lines.append(line)
     result.ok = all(f.status is not Status.FAIL for f in findings)
+    unreadable = unreadable_columns(state)
+    if unreadable:
+        result.lines.append(tr("configure.cannot_read", lang, user=conn.user, columns=", ".join(unreadable)))
+        result.ok = False
     return result
+
+
+def unreadable_columns(state: KitState) -> list[str]:
+    """``table.column`` of the columns every agent query needs (:data:`agent.core.names.ENTRY_REQUIRED`,
+    ``MEMBER_REQUIRED``) that the connected role may not SELECT, in both modes (the grants are what ``setup-db``
+    gives, ``--no-trigger`` too). [] when the role was not inspected. Pure."""
+    from agent.core import names
+
+    if state.role is None:
+        return []
+    required = [(names.ENTRIES_TABLE, c) for c in names.ENTRY_REQUIRED]
+    required += [(names.MEMBERS_TABLE, c) for c in names.MEMBER_REQUIRED]
+    return [f"{table}.{column}" for table, column in required if (table, column) not in state.role.readable]

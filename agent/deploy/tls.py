@@ -5,9 +5,10 @@ bundles its own OpenSSL whose ``OPENSSLDIR`` is the wheel's build folder, so tha
 ``SSL_CERT_FILE`` happens to be set, and on Windows OpenSSL never reads the Windows certificate store. The result
 would be a misleading "certificate verify failed". So the agent resolves ``system`` itself:
 
-* Linux (and other POSIX): ``SSL_CERT_FILE`` when set (it must exist: pointing it at nothing is refused, never
-  silently replaced), else the system Python's OpenSSL default (``ssl.get_default_verify_paths()``), else the
-  usual distribution bundles (Debian/Ubuntu ``/etc/ssl/certs/ca-certificates.crt``, Fedora/RHEL, SUSE, Alpine).
+* Linux (and other POSIX): ``SSL_CERT_FILE`` when set (it must be a file holding PEM certificates: pointing it at
+  nothing, a folder or another kind of file is refused, never silently replaced), else the system Python's OpenSSL
+  default (``ssl.get_default_verify_paths()``), else the usual distribution bundles (Debian/Ubuntu
+  ``/etc/ssl/certs/ca-certificates.crt``, Fedora/RHEL, SUSE, Alpine); a candidate without certificates is skipped.
 * Windows: the certificates Windows trusts for server authentication in the machine's and user's ``ROOT`` and
   ``CA`` stores (``ssl.enum_certificates``, the same set ``ssl.create_default_context`` loads) exported to
   ``%LOCALAPPDATA%\\AvisoEntradas\\tls\\system-roots.pem`` (rewritten when the set changes).
@@ -21,9 +22,11 @@ Which thread: any (file reads; on Windows one small file write). No state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -43,14 +46,17 @@ KNOWN_BUNDLES = (
 
 WINDOWS_STORES = ("ROOT", "CA")
 
+PEM_MARKER = b"-----BEGIN CERTIFICATE-----"
+"""What a CA bundle must contain (RFC 7468, section 5)."""
+
 CertRecord = tuple[bytes, str, "set[str] | bool"]
 """One entry of ``ssl.enum_certificates``: (DER bytes, encoding, trust: True or a set of usage OIDs)."""
 
 
 class SystemRootsError(ValueError):
     """``sslrootcert=system`` cannot be used here. ``reason`` is ``weak_sslmode``, ``bad_env`` (``SSL_CERT_FILE``
-    names no file; ``detail`` is that path), ``no_bundle`` (no CA bundle found) or ``no_roots`` (Windows store
-    gave none / the export could not be written; ``detail`` says which)."""
+    names no file with PEM certificates; ``detail`` is that path), ``no_bundle`` (no CA bundle found) or
+    ``no_roots`` (Windows store gave none / the export could not be written; ``detail`` says which)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"sslrootcert=system: {reason}" + (f" ({detail})" if detail else ""))
@@ -87,7 +93,7 @@ def system_bundle(env: Mapping[str, str] | None = None, candidates: Iterable[str
     explicit = env.get("SSL_CERT_FILE", "").strip()
     if explicit:
         path = Path(explicit)
-        if path.is_file() and path.stat().st_size > 0:
+        if _holds_pem_certificates(path):
             return path
         raise SystemRootsError("bad_env", explicit)
     if candidates is None:
@@ -95,15 +101,25 @@ def system_bundle(env: Mapping[str, str] | None = None, candidates: Iterable[str
         candidates = [p for p in (paths.openssl_cafile, *KNOWN_BUNDLES) if p]
     for candidate in candidates:
         path = Path(candidate)
-        if path.is_file() and path.stat().st_size > 0:
+        if _holds_pem_certificates(path):
             return path.resolve()
     raise SystemRootsError("no_bundle")
 
 
+def _holds_pem_certificates(path: Path) -> bool:
+    """``path`` is a readable file with at least one PEM certificate (a directory, an empty or a garbage file would
+    only surface later as libpq's "could not read root certificate file")."""
+    try:
+        return path.is_file() and PEM_MARKER in path.read_bytes()
+    except OSError:
+        return False
+
+
 def export_windows_roots(dest: Path, enum_certificates: Callable[[str], Iterable[CertRecord]] | None = None) -> Path:
     """Write the server-authentication CA certificates of :data:`WINDOWS_STORES` as PEM to ``dest`` (only when the
-    content changed; atomic replace) and return ``dest``. ``enum_certificates`` defaults to
-    ``ssl.enum_certificates`` (Windows only). Raises :class:`SystemRootsError`."""
+    content changed; atomic replace from a temporary file of its own, so concurrent writers — the tray's threads,
+    a ``doctor`` started meanwhile — never tear or steal each other's file) and return ``dest``.
+    ``enum_certificates`` defaults to ``ssl.enum_certificates`` (Windows only). Raises :class:`SystemRootsError`."""
     enum = enum_certificates if enum_certificates is not None else getattr(ssl, "enum_certificates", None)
     if enum is None:
         raise SystemRootsError("no_roots", "ssl.enum_certificates is Windows-only")
@@ -124,16 +140,30 @@ def export_windows_roots(dest: Path, enum_certificates: Callable[[str], Iterable
     if not pems:
         raise SystemRootsError("no_roots", "the Windows certificate stores list no server-authentication CA")
     text = "".join(pems)
+    if _has_text(dest, text):
+        return dest
     try:
-        if dest.is_file() and dest.read_text(encoding="ascii") == text:
-            return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        tmp.write_text(text, encoding="ascii", newline="\n")
-        os.replace(tmp, dest)
+        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)  # one per writer
+        try:
+            with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
+                fh.write(text)
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     except OSError as exc:
+        if _has_text(dest, text):  # another process/thread wrote the same set first (Windows: replace refused)
+            return dest
         raise SystemRootsError("no_roots", f"{dest}: {exc.strerror or exc}") from None
     return dest
+
+
+def _has_text(path: Path, text: str) -> bool:
+    try:
+        return path.is_file() and path.read_text(encoding="ascii") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _data_dir() -> Path:

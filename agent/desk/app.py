@@ -32,6 +32,8 @@ class MenuContext:
     reload_settings: Callable[[], None] = lambda: None
     """Re-read the settings and the keyring password and swap the engine for one built with them, keeping the
     pause. Where the agent runs on a ``--dsn`` given on the command line, this only reconnects."""
+    page_url: str = ""
+    """The agent's running local page (:mod:`agent.web`, token included; never logged), '' when there is none."""
 
 
 MenuSection = Callable[[MenuContext], Sequence[MenuItemSpec]]

@@ -25,13 +25,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agent import logging_setup
 from agent.adapters.notifier_api import Notifier
 from agent.core.config import Settings
 from agent.core.events import Event
 from agent.core.i18n import tr
+from agent.core.model import Entry
+from agent.core.notify_text import Notice
 from agent.desk import menu_deploy, messages, presenter, wiring
 from agent.desk.app import MenuContext, MenuSection
 from agent.desk.click import run_click_action
@@ -144,12 +146,15 @@ def run_agent(
     photos: PhotoSource | None = None,
     entry_listeners: Sequence[EntryListener] = (),
     sections: Sequence[MenuSection] = DEFAULT_SECTIONS,
+    local_page: PageFactory | None = None,
 ) -> int:
     """Run the tray agent until quit (or ``opts.duration_s`` seconds). Main thread only; the caller holds the
     single-instance lock and has started logging. ``notifiers``: the ordered chain, primary first (None: chosen
     here from ``opts.notifier``/``AVISO_NOTIFIER``); ``photos``: the member photo source (None: no photos);
     ``entry_listeners`` are called on their own thread (**aviso-listeners**, :mod:`agent.desk.listeners`) for
-    every member entry handled. Returns 0 on a normal
+    every member entry handled. ``local_page(reload_settings, photos)`` starts the agent's local page
+    (:func:`agent.web.desk_page.start_for_desk`) or returns None; its ``publish`` becomes one more entry listener,
+    its URL reaches the menu sections (``MenuContext.page_url``) and it is closed at exit. Returns 0 on a normal
     exit, 1 when the engine cannot be loaded."""
     try:
         first = Reading(opts.dsn, opts.password, opts.settings, sslmode=opts.sslmode, sslrootcert=opts.sslrootcert)
@@ -168,13 +173,21 @@ def run_agent(
 
     # 1. the mailbox (its first snapshot from a preview of the state), 2. the tray, 3. the notifier chain
     mailbox = Mailbox(_snapshot(_new_state(opts, ("-",), clock(), wall()), clock()))
+
+    def reload_settings() -> None:
+        mailbox.post(messages.ReloadSettings())
+
+    page = _start_page(local_page, reload_settings, photo_source)
+    if page is not None:
+        entry_listeners = (*entry_listeners, page.publish)
     context = MenuContext(
         lang=opts.lang,
         settings=opts.settings,
         post=mailbox.call,
         reconnect_now=lambda: mailbox.post(messages.ReconnectNow()),
         show=lambda title, body: mailbox.post(messages.ShowText(title, body)),
-        reload_settings=lambda: mailbox.post(messages.ReloadSettings()),
+        reload_settings=reload_settings,
+        page_url=page.url if page is not None else "",
     )
 
     def menu(has_menu: bool) -> list[Any]:
@@ -255,9 +268,38 @@ def run_agent(
             with contextlib.suppress(Exception):
                 notifier.close()
         photo_source.close()
+        if page is not None:
+            with contextlib.suppress(Exception):
+                page.close()
         _restore_signal_handlers(previous)
         log.info("agent stopped (%s failures caught by the desk's barrier)", loop.failures)
     return 0
+
+
+class LocalPage(Protocol):
+    """What the composition needs of the agent's local page (:class:`agent.web.page.TodayPage`)."""
+
+    url: str
+
+    def publish(self, entry: Entry, notice: Notice | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+PageFactory = Callable[[Callable[[], None], PhotoSource], LocalPage | None]
+"""``factory(reload_settings, photos)``: starts the local page, or None when it cannot be served."""
+
+
+def _start_page(
+    factory: PageFactory | None, reload_settings: Callable[[], None], photos: PhotoSource
+) -> LocalPage | None:
+    if factory is None:
+        return None
+    try:
+        return factory(reload_settings, photos)
+    except Exception:  # the page is a convenience: the notifications must start without it
+        log.exception("the local page could not be started")
+        return None
 
 
 class _Reloader:

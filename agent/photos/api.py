@@ -18,6 +18,7 @@ The implementation is :class:`agent.photos.source.Photos`; the null twin is :cla
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -61,7 +62,9 @@ class NoPhotos:
         return False
 
     def fetch(self, member: Member, done: Callable[[Path | None], None]) -> None:
-        done(None)
+        """``done(None)`` on a thread of its own, as the port promises (never the caller's: a caller that holds a
+        lock its ``done`` also takes must not deadlock only when photos are off)."""
+        threading.Thread(target=done, args=(None,), name="photos-none", daemon=True).start()
 
     def close(self) -> None:
         pass

@@ -1,18 +1,20 @@
 """The photo source the desk uses (:class:`Photos`, a :class:`agent.photos.api.PhotoSource`): local files as they
-are, ``http(s)://`` URLs and ``bytea`` bytes turned into cached thumbnails by a small thread pool.
+are; ``http(s)://`` URLs, files on a share (``\\\\servidor\\fotos\\1.jpg``: :mod:`agent.photos.share_read`) and
+``bytea`` bytes turned into cached thumbnails by a small thread pool.
 
 Threads: :meth:`Photos.cached` and :meth:`Photos.needs_fetch` run on the caller's thread (a ``stat``, at most a
-header read of a local file, no network); :meth:`Photos.fetch` queues work on the pool and returns at once; the
-pool threads do the network, Pillow and disk work and call ``done`` behind one exception barrier
-(:meth:`Photos._run`). Shared state (in-flight table, negative cache, log limiter) is under one lock.
+header read of a local file, never a share or the network); :meth:`Photos.fetch` queues work on the pool and
+returns at once; the pool threads do the network, share, Pillow and disk work and call ``done`` behind one
+exception barrier (:meth:`Photos._run`). Shared state (in-flight table, negative cache, log limiter) is under one lock.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import logging
+import os
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +27,10 @@ from PIL import Image
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
-from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, redacted
+from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
+from agent.photos.pool import DaemonPool
 from agent.photos.ratelimit import LogLimiter, NegativeCache
+from agent.photos.share_read import is_share, read_share, share_host
 from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,14 @@ HARD_CAP_S = 10.0
 """Longest a fetch may take in all (connect + TLS + redirects + body). The desk stops waiting after
 ``photos.budget_ms``; the fetch goes on to this cap and caches the photo for the next entry."""
 WORKERS = 3
+FETCHED = ("http", "data", "share", "rotated")
+"""Kinds whose photo is made into a cached thumbnail on the pool (never touched on the caller's thread)."""
+HOST_DOWN_S = 60.0
+"""After a fetch from a server failed for the network's sake (``timeout``, ``network``, ``tls``), photos from that
+server (scheme, host, port) are not fetched for this long: without it, a photo server that went down at opening
+time filled the queue with one 10 s fetch per member and the members entering after it came back waited behind
+them (with 3 threads, about 3 s per queued member)."""
+NETWORK_REASONS = frozenset({"timeout", "network", "tls"})
 DONE = Callable[[Path | None], None]
 
 
@@ -79,38 +91,41 @@ class Photos:
         )
         self._inflight: dict[str, list[DONE]] = {}
         self._negative = NegativeCache()
+        self._down = NegativeCache(HOST_DOWN_S)
         self._log_limit = LogLimiter()
-        self._local_ok: dict[tuple[str, int, int], bool] = {}
+        self._local_ok: dict[tuple[str, int, int], str] = {}
         self._closed = False
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
+        self._pool = DaemonPool(workers, "photos")
         self._pool.submit(self._trim)
 
     # -- the port ----------------------------------------------------------------------------------------------
     def cached(self, member: Member) -> Path | None:
-        """A fresh thumbnail (or the member's local image file, as is), else None. No network; any thread."""
-        kind, value = classify(member)
+        """A fresh thumbnail (or the member's local image file, as is, unless its EXIF says to turn it), else None.
+        No network; any thread."""
+        kind, value = self._kind(member)
         if kind == "local":
             return self._local_image(Path(value))
-        if kind in ("http", "data"):
-            return self.cache.fresh(_key(member, kind, value))
+        if kind in FETCHED:
+            return self.cache.fresh(self._key(member, kind, value))
         return None
 
     def needs_fetch(self, member: Member) -> bool:
-        """True for an ``http(s)`` URL or ``bytea`` photo not cached yet and not failed in the last minutes."""
-        kind, value = classify(member)
-        if kind not in ("http", "data"):
+        """True for an ``http(s)`` URL, share path or ``bytea`` photo not cached yet, not failed in the last minutes,
+        and not on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not
+        wait). No network; any thread."""
+        kind, value = self._kind(member)
+        if kind not in FETCHED:
             return False
-        key = _key(member, kind, value)
+        key = self._key(member, kind, value)
         if self.cache.fresh(key) is not None:
             return False
-        with self._lock:
-            return not self._negative.blocked(key, self._clock())
+        return not self._blocked(kind, value, key)
 
     def fetch(self, member: Member, done: DONE) -> None:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
         same photo share one download. After :meth:`close` nothing is queued and ``done`` is not called."""
-        kind, value = classify(member)
-        key = _key(member, kind, value) if kind in ("http", "data") else ""
+        kind, value = self._kind(member)
+        key = self._key(member, kind, value) if kind in FETCHED else ""
         with self._lock:
             if self._closed:
                 return
@@ -135,7 +150,7 @@ class Photos:
         with self._lock:
             self._closed = True
             sockets = list(self._sockets)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         for sock in sockets:
             sock.abort()
 
@@ -146,9 +161,7 @@ class Photos:
         path: Path | None = None
         try:
             path = self.cache.fresh(key)
-            with self._lock:
-                blocked = self._negative.blocked(key, self._clock())
-            if path is None and not blocked:
+            if path is None and not self._blocked(kind, value, key):
                 path = self._produce(member, kind, value, key)
         except Exception:  # the barrier: a bug here must not kill the pool thread or skip ``done``
             log.exception("photo of member %s: unexpected error", member.member_id)
@@ -168,30 +181,49 @@ class Photos:
         self._call([done], path)
 
     def _produce(self, member: Member, kind: str, value: str, key: str) -> Path | None:
-        host = "bytea" if kind == "data" else (urlsplit(value).hostname or "?")
+        host = {"data": "bytea", "rotated": "local file"}.get(kind) or _host(value)
         try:
             if kind == "data":
                 data = member.photo_data or b""
                 if len(data) > self._settings.max_bytes:
                     raise FetchError("too large", f"{len(data)} bytes in the photo column")
+            elif kind in ("share", "rotated"):
+                data = read_share(value, self._settings.max_bytes)
             else:
                 data = self._fetcher.get(
                     value, max_bytes=self._settings.max_bytes, timeout_s=self._timeout_s, auth_header=self._auth(value)
                 )
             path = self.cache.write(key, make_thumbnail(data))
         except (FetchError, NotAnImage, OSError) as exc:
-            self._failed(member, key, host, value if kind == "http" else "bytea", exc)
+            self._failed(member, key, host, "bytea" if kind == "data" else value, exc)
             return None
         with self._lock:
             self._negative.forget(key)
         return path
 
+    def _key(self, member: Member, kind: str, value: str) -> str:
+        return _key(member, kind, value, self._settings.max_bytes)
+
+    def _blocked(self, kind: str, value: str, key: str) -> bool:
+        """Whether this photo failed recently, or its server did not answer recently (see :data:`HOST_DOWN_S`)."""
+        now = self._clock()
+        with self._lock:
+            return self._negative.blocked(key, now) or (
+                kind in ("http", "share") and self._down.blocked(_origin(value), now)
+            )
+
     def _failed(self, member: Member, key: str, host: str, where: str, exc: Exception) -> None:
         now = self._clock()
         with self._lock:
+            if self._closed:  # woken by close(): not the server's fault, nothing to remember or log at exit
+                return
             self._negative.failed(key, now)
+            if isinstance(exc, FetchError) and exc.reason in NETWORK_REASONS and where != "bytea":
+                self._down.failed(_origin(where), now)
             loud = self._log_limit.allow(host, now)
-        reason = str(exc) if isinstance(exc, (FetchError, NotAnImage)) else type(exc).__name__
+        # FetchError/NotAnImage texts are short tags; an OSError here is the cache folder's (full, not writable,
+        # not ours): its text names that folder, which is what the person reading the log must fix.
+        reason = str(exc) if isinstance(exc, (FetchError, NotAnImage)) else f"photo cache: {exc}"
         if loud:
             log.warning(
                 "member photo from %s unavailable (%s); the notice goes without it. Further photo failures from"
@@ -216,7 +248,7 @@ class Photos:
             log.exception("photo cache trim failed")
 
     def _auth(self, url: str) -> str | None:
-        if self._auth_header and self._auth_host and (urlsplit(url).hostname or "").lower() == self._auth_host:
+        if self._auth_header and self._auth_host and _host(url) == self._auth_host:
             return self._auth_header
         return None
 
@@ -231,51 +263,121 @@ class Photos:
         with self._lock:
             self._sockets.discard(sock)
 
+    def _kind(self, member: Member) -> tuple[str, str]:
+        """:func:`classify`, with a local picture whose EXIF orientation turns it (a phone photo copied into a
+        folder) as ``"rotated"``: it is thumbnailed upright like a web photo, because notification servers show
+        the file's pixels as stored (gdk-pixbuf, which dunst uses, ignores the tag unless asked: swaylock#361;
+        seen here in a screenshot of dunst 1.9 showing an orientation-6 JPEG sideways)."""
+        kind, value = classify(member)
+        if kind == "local" and self._local_verdict(Path(value)) == "rotate":
+            return "rotated", value
+        return kind, value
+
     def _local_image(self, path: Path) -> Path | None:
-        """``path`` when it is a file Pillow identifies as one of the accepted formats (header only, memoised by
-        size and mtime)."""
+        """``path`` when it is a regular file Pillow identifies as one of the accepted formats, upright as stored."""
+        return path if self._local_verdict(path) == "ok" else None
+
+    def _local_verdict(self, path: Path) -> str:
+        """``"ok"``, ``"rotate"`` (a picture whose EXIF orientation turns it) or ``""`` (not a usable picture), from
+        the header only, memoised by size and mtime. A FIFO, a device or a folder is refused without reading it:
+        opening a FIFO for reading waits for a writer forever, and this runs on the desk's thread (the file is
+        opened non-blocking and checked with ``fstat``, so a file swapped for a FIFO after the check cannot hang
+        it)."""
         try:
             st = path.stat()
-        except OSError:
-            return None
+        except (OSError, ValueError):  # ValueError: a NUL in the path
+            return ""
+        if not stat.S_ISREG(st.st_mode):
+            return ""
         memo = (str(path), st.st_size, st.st_mtime_ns)
         with self._lock:
             known = self._local_ok.get(memo)
         if known is None:
-            try:
-                with Image.open(path, formats=FORMATS):
-                    known = True
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                known = False
+            known = _picture_verdict(path)
             with self._lock:
                 if len(self._local_ok) > 1024:
                     self._local_ok.clear()
                 self._local_ok[memo] = known
-        return path if known else None
+        return known
+
+
+def _picture_verdict(path: Path) -> str:
+    """``"ok"`` when ``path`` is a regular file whose header Pillow reads as one of :data:`FORMATS`, ``"rotate"``
+    when its EXIF orientation (tag 0x0112) is 2-8, else ``""``. Never blocks on a FIFO or device (``O_NONBLOCK``
+    open, ``fstat`` on the opened file); never raises."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except (OSError, ValueError):
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        with os.fdopen(fd, "rb", closefd=False) as fh, Image.open(fh, formats=FORMATS) as img:
+            return "rotate" if img.getexif().get(0x0112, 1) in range(2, 9) else "ok"
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return ""
+    finally:
+        os.close(fd)
 
 
 def classify(member: Member) -> tuple[str, str]:
     """``(kind, value)`` of ``member``'s photo: ``("data", "")`` for ``bytea`` bytes (they win over the URL, as
-    ``photos.column`` is read *instead of* ``foto_url``), ``("http", url)``, ``("local", path)`` for a path or a
-    ``file://`` URL, else ``("none", "")``. Pure."""
+    ``photos.column`` is read *instead of* ``foto_url``), ``("http", url)``, ``("share", path)`` for a UNC path or
+    a ``file://server/...`` URL, ``("local", path)`` for another path or ``file://`` URL, else ``("none", "")``.
+    Pure; never raises, whatever the column holds (an unparsable ``http(s)`` URL is still ``"http"``: its fetch
+    fails as ``url``, logged once per hour like any failure)."""
     if member.photo_data:
         return "data", ""
     url = (member.photo_url or "").strip()
     if not url:
         return "none", ""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[broken" (Invalid IPv6 URL)
+        return ("http", url) if url.lower().startswith(("http://", "https://")) else ("none", "")
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         return "http", url
     if scheme == "file":
-        parts = urlsplit(url)
         host = parts.netloc if parts.netloc.lower() not in ("", "localhost") else ""
-        return "local", url2pathname(f"//{host}{parts.path}" if host else parts.path)  # file://server/share: UNC
-    if scheme == "" or len(scheme) == 1:  # no scheme, or a Windows drive letter (C:\fotos\1.jpg)
-        return "local", url
-    return "none", ""
+        path = url2pathname(f"//{host}{parts.path}" if host else parts.path)  # file://server/share: UNC
+    elif scheme == "" or len(scheme) == 1:  # no scheme, or a Windows drive letter (C:\fotos\1.jpg)
+        path = url
+    else:
+        return "none", ""
+    return ("share" if is_share(path) else "local"), path
 
 
-def _key(member: Member, kind: str, value: str) -> str:
+def _host(url: str) -> str:
+    """The lower-case host of ``url`` or share path (for logs and the auth check), ``?`` when there is none or it
+    cannot be parsed. Never raises."""
+    if is_share(url):
+        return share_host(url)
+    try:
+        return (urlsplit(browser_slashes(url)).hostname or "?").lower()
+    except ValueError:
+        return "?"
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (``share://host`` of a share path): the key of a server that is down, or
+    ``?``. Never raises."""
+    if is_share(url):
+        return "share://" + share_host(url)
+    try:
+        parts = urlsplit(browser_slashes(url))
+        scheme = parts.scheme.lower()
+        return f"{scheme}://{(parts.hostname or '?').lower()}:{parts.port or (443 if scheme == 'https' else 80)}"
+    except ValueError:
+        return "?"
+
+
+def _key(member: Member, kind: str, value: str, max_bytes: int) -> str:
+    """The cache key of ``member``'s photo. ``bytea`` bytes are named by their SHA-256, except bytes over
+    ``max_bytes`` (refused anyway): hashing them ran on the desk's thread at every entry (a 20 MB column value
+    cost 45 ms per entry here), so they are named by their length only."""
     if kind == "data":
-        value = "bytea:" + hashlib.sha256(member.photo_data or b"").hexdigest()
+        data = member.photo_data or b""
+        digest = f"too-large-{len(data)}" if len(data) > max_bytes else hashlib.sha256(data).hexdigest()
+        value = "bytea:" + digest
     return cache_key(member.member_id, value)
