@@ -279,19 +279,17 @@ def test_reload_swaps_engines_and_a_hung_one_is_abandoned_with_its_late_events_i
 
 
 def test_a_photo_lookup_that_raises_never_swallows_the_entry(tmp_path: Path) -> None:
-    """A member whose ``foto_url`` is malformed (``http://[x``: urlsplit raises ValueError inside the real photo
-    source): the entry is still shown and acked, without a photo."""
-    from agent.core.config import PhotoSettings
-    from agent.photos.source import Photos
+    """Any bug in the photo source's lookups (found: a ``foto_url`` like ``http://[x`` made ``urlsplit`` raise
+    inside ``Photos.cached`` before the photos helper fixed it) must not lose the entry: shown without a photo."""
 
-    photos = Photos(PhotoSettings(), folder=tmp_path / "cache")
-    try:
-        rig = Rig(tmp_path, photos=photos)
-        rig.handle(make_entry(1, photo_url="http://[broken/x.jpg"))
-        assert [n.entry_id for n in rig.shown] == [1] and rig.engines.acked == [1]
-        assert rig.shown[0].photo_path is None
-    finally:
-        photos.close()
+    class BrokenPhotos(NoPhotos):
+        def cached(self, member: Any) -> Any:
+            raise ValueError("Invalid IPv6 URL")
+
+    rig = Rig(tmp_path, photos=BrokenPhotos())
+    rig.handle(make_entry(1, photo_url="http://[broken/x.jpg"))
+    assert [n.entry_id for n in rig.shown] == [1] and rig.engines.acked == [1]
+    assert rig.shown[0].photo_path is None
 
 
 def test_a_sustained_stream_of_items_never_starves_the_timers_nor_quit(tmp_path: Path) -> None:
