@@ -15,12 +15,17 @@ character but letters, digits, ``.``, ``_`` and ``-`` is refused (:func:`build_a
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 import subprocess
 import sys
+import threading
 import webbrowser
+from collections.abc import Callable
 from urllib.parse import quote
+
+log = logging.getLogger("agent.desk.click")
 
 PLACEHOLDERS = ("{id_miembro}", "{member_id}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -115,14 +120,29 @@ def build_argv(template: str, member_id: int | str, *, windows: bool | None = No
 
 
 def run_click_action(template: str, member_id: int | str | None) -> None:
-    """Run the configured click action for ``member_id`` (module docstring). Desk thread; returns at once.
-    Raises ``OSError``/``ValueError`` when the command cannot start (the loop's barrier logs it)."""
+    """Run the configured click action for ``member_id`` (module docstring). Desk thread; returns at once: the
+    URL or command is built here (``ValueError`` for a template that cannot be split or an id refused for a batch
+    file: the loop's barrier logs it) and launched on a short-lived **aviso-click** thread, because launching may
+    block — ``webbrowser.open`` waits for the browser process to *exit* when ``$BROWSER`` names one
+    (``webbrowser.GenericBrowser``), up to 5 s for a remote-capable one; a launch failure is logged there."""
     if not template or member_id is None:
         return
     url = click_url(template, member_id)
     if url is not None:
-        webbrowser.open(url)
+        _launch(lambda: webbrowser.open(url), f"URL {url}")
         return
     argv = build_argv(template, member_id)
     if argv:
-        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _launch(lambda: subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), argv[0])
+
+
+def _launch(start: Callable[[], object], what: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            start()
+        except Exception:  # this thread's barrier: a click that cannot start is logged, nothing else
+            log.exception("click action %s failed", what)
+
+    thread = threading.Thread(target=run, name="aviso-click", daemon=True)
+    thread.start()
+    return thread
