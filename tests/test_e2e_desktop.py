@@ -630,3 +630,43 @@ def test_a_member_photo_from_a_web_server_is_on_the_notification(desktop: Deskto
         assert agent.stop() == 0
     finally:
         server.stop()
+
+
+def test_a_burst_while_the_daemon_is_gone_is_summarised_entry_by_entry(desktop: Desktop, db: Any) -> None:
+    """breakD: 6 entries while the daemon is gone: flood control shows 4 on the console fallback and folds 2 into
+    a flood summary (the expired member among them). When the daemon is back, the one summary must stand for the
+    6 *entries* and name the expired member hidden in the flood summary (it said "5 avisos" — 4 entries and "1"
+    summary — and dropped her name). Nothing is replayed after a restart."""
+    m = members(db)
+    agent = start_agent(desktop, db)
+    start = len(agent.log_text())
+    desktop.close_all()
+    dunst = next(p for p in desktop.procs if isinstance(p.args, list) and p.args[0] == "dunst")
+    dunst.terminate()
+    dunst.wait(timeout=10)
+    desktop.procs.remove(dunst)
+    wait_until(lambda: not desktop.run("dunstctl", "count", check=False), 10, "dunst gone from the bus")
+    keys = ("current", "current2", "current3", "big_note", "birthday", "expired")
+    rows = [insert(db, m[k]["id"]) for k in keys]
+    agent.wait_log("summary-flood", timeout_s=30, start=start)  # the flood summary went to the fallback
+    dunst_log = open(desktop.work / "dunst3.log", "wb")  # noqa: SIM115 (closed with the process)
+    desktop.procs.append(
+        subprocess.Popen(
+            ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=desktop.env, stdout=dunst_log, stderr=dunst_log
+        )
+    )
+    wait_until(lambda: desktop.run("dunstctl", "count", check=False), 10, "dunst back on the session bus")
+    wait_until(lambda: desktop.displayed() >= 1, 70, "the summary of what was missed")
+    time.sleep(1.0)
+    desktop.close_all()
+    summaries = [n for n in desktop.history(0) if "no mostrado" in n["summary"]]
+    print(summaries, agent.log_text()[start:])  # shown when an assertion below fails
+    assert [n["summary"] for n in summaries] == ["6 avisos no mostrados mientras fallaban las notificaciones"]
+    assert m["expired"]["name"] in summaries[0]["body"].rsplit("\n", 1)[-1]  # the warnings line names her
+    assert summaries[0]["urgency"] == "CRITICAL"
+    assert agent.stop() == 0
+    base, mark = desktop.last_id(), len(agent.log_text())
+    again = start_agent(desktop, db)
+    time.sleep(3.0)
+    assert desktop.history(base) == [] and all(f"entry-{r.entry_id}" not in again.log_text()[mark:] for r in rows)
+    assert again.stop() == 0
