@@ -218,3 +218,19 @@ def test_the_missed_summary_counts_and_names_the_entries_inside_missed_summaries
     assert probe.notice.title.startswith("6 avisos no mostrados")
     assert "1 con aviso: Socio5 Prueba" in probe.notice.body
     assert s.shown(probe, [0], 0, 200.0) == [m.Ack(probe.entry_ids)]
+
+
+def test_a_reload_keeps_the_menus_warnings_only_choice_unless_the_setting_changed() -> None:
+    """The keyring retry reloads every 30 s: warnings-only switched on from the menu was switched off again by
+    each reload (the setting still said off) — a toggle that does not stick. Only a changed setting wins."""
+    s = new_state()
+    s.handle(m.ToggleWarningsOnly(), 1.0, NOW)
+    s.handle(m.Reloaded(Settings()), 2.0, NOW)  # same settings (the keyring retry)
+    assert s.only_warnings
+    s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=True))), 3.0, NOW)
+    s.handle(m.ToggleWarningsOnly(), 4.0, NOW)
+    assert not s.only_warnings
+    s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=False))), 5.0, NOW)
+    assert not s.only_warnings  # the setting changed to off: off
+    s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=True))), 6.0, NOW)
+    assert s.only_warnings  # changed to on: on

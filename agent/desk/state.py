@@ -294,10 +294,13 @@ class DeskState:
         return _stateless(cmd, self.settings, self.lang, self.watch.state_word)
 
     def apply_settings(self, settings: Settings) -> None:
-        """Use new settings from now on; held entries and the pause are kept; warnings-only follows the setting."""
+        """Use new settings from now on; held entries and the pause are kept; warnings-only follows the setting
+        when the setting changed (a reload with the same value — the keyring retry every 30 s — keeps the menu's
+        choice)."""
         notif = settings.notifications
+        if notif.only_warnings != self.settings.notifications.only_warnings:
+            self.only_warnings = notif.only_warnings
         self.settings = settings
-        self.only_warnings = notif.only_warnings
         self.gate.flood.max_count = max(1, notif.flood_max_count)
         self.gate.flood.window_s = max(0.001, notif.flood_window_s)
         log.info("settings applied: flood %s per %s s", notif.flood_max_count, notif.flood_window_s)
