@@ -316,3 +316,34 @@ def test_a_sustained_stream_of_items_never_starves_the_timers_nor_quit(tmp_path:
     rig.mailbox.quit_now()
     assert not alive, "the loop never looked at its timers or its end"
     assert [n.entry_id for n in rig.shown] == [1]
+
+
+def test_a_reload_asked_for_while_one_runs_is_done_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings saved while a reload runs (the keyring retry's, reading the old file): that reload read the old
+    configuration, so one more must follow; several requests meanwhile make one more, not several."""
+    from agent.desk import compose
+
+    gate, reads = threading.Event(), []
+
+    def source() -> compose.Reading:
+        reads.append(time.monotonic())
+        if len(reads) == 1:
+            gate.wait(5)  # the first reload is slow (keyring timeout, a hung old engine)
+        return compose.Reading("host=x")
+
+    monkeypatch.setattr(compose, "_engine_factory", lambda opts, reading: lambda q: SlowEngine(q, hang=False))
+    mailbox = Mailbox(presenter.Snapshot(None, None))  # type: ignore[arg-type]
+    slot = EngineSlot(mailbox.inbox, lambda q: SlowEngine(q, hang=False))
+    reloader = compose._Reloader(compose.AgentOptions(dsn="", reload=source), slot, mailbox)
+    reloader.start()
+    deadline = time.monotonic() + 5
+    while not reads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reloader.start()  # "settings saved" while the first one runs
+    reloader.start()
+    gate.set()
+    deadline = time.monotonic() + 5
+    while (len(reads) < 2 or reloader._thread is not None) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(reads) == 2 and slot.generation == 3
