@@ -215,6 +215,7 @@ def run_agent(
                 icon_for=wiring.tone_icon,
             ),
             logging_setup.windowed(),
+            getattr(tray, "backend", ""),
         )
     )
     # 4. the pure state, 5. the engine slot, 6. the loop
