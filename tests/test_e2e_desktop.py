@@ -318,6 +318,26 @@ def ddmmyyyy(day: dt.date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
+def stop_dunst(desktop: Desktop) -> None:
+    """The notification daemon goes away (no D-Bus activation brings it back)."""
+    dunst = next(p for p in desktop.procs if isinstance(p.args, list) and p.args[0] == "dunst")
+    dunst.terminate()
+    dunst.wait(timeout=10)
+    desktop.procs.remove(dunst)
+    wait_until(lambda: not desktop.run("dunstctl", "count", check=False), 10, "dunst gone from the bus")
+
+
+def start_dunst(desktop: Desktop, log_name: str) -> None:
+    """The notification daemon starts again."""
+    dunst_log = open(desktop.work / log_name, "wb")  # noqa: SIM115 (closed with the process)
+    desktop.procs.append(
+        subprocess.Popen(
+            ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=desktop.env, stdout=dunst_log, stderr=dunst_log
+        )
+    )
+    wait_until(lambda: desktop.run("dunstctl", "count", check=False), 10, "dunst back on the session bus")
+
+
 def test_member_entries_pause_resume_and_quit(desktop: Desktop, db: Any) -> None:
     m = members(db)
     clicked = desktop.work / "clicked.txt"
@@ -522,11 +542,7 @@ def test_notification_daemon_gone_every_entry_reaches_a_person_and_the_icon_says
     agent = start_agent(desktop, db)
     start = len(agent.log_text())
     desktop.close_all()
-    dunst = next(p for p in desktop.procs if isinstance(p.args, list) and p.args[0] == "dunst")
-    dunst.terminate()
-    dunst.wait(timeout=10)
-    desktop.procs.remove(dunst)
-    wait_until(lambda: not desktop.run("dunstctl", "count", check=False), 10, "dunst gone from the bus")
+    stop_dunst(desktop)
     keys = ("expired", "current", "balance")
     rows = [insert(db, m[k]["id"]) for k in keys]
     out = agent.out
@@ -534,13 +550,7 @@ def test_notification_daemon_gone_every_entry_reaches_a_person_and_the_icon_says
         wait_until(lambda k=key: m[k]["name"] in out.read_text(errors="replace"), 20, f"{key} on the console fallback")
     agent.wait_log("tray icon: degraded", timeout_s=10, start=start)
     assert "notifier dbus did not show entry-" in agent.log_text()[start:]
-    dunst_log = open(desktop.work / "dunst2.log", "wb")  # noqa: SIM115 (closed with the process)
-    desktop.procs.append(
-        subprocess.Popen(
-            ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=desktop.env, stdout=dunst_log, stderr=dunst_log
-        )
-    )
-    wait_until(lambda: desktop.run("dunstctl", "count", check=False), 10, "dunst back on the session bus")
+    start_dunst(desktop, "dunst2.log")
     wait_until(lambda: desktop.displayed() >= 1, 70, "the summary of what was missed")
     time.sleep(1.0)
     desktop.close_all()
@@ -641,21 +651,11 @@ def test_a_burst_while_the_daemon_is_gone_is_summarised_entry_by_entry(desktop: 
     agent = start_agent(desktop, db)
     start = len(agent.log_text())
     desktop.close_all()
-    dunst = next(p for p in desktop.procs if isinstance(p.args, list) and p.args[0] == "dunst")
-    dunst.terminate()
-    dunst.wait(timeout=10)
-    desktop.procs.remove(dunst)
-    wait_until(lambda: not desktop.run("dunstctl", "count", check=False), 10, "dunst gone from the bus")
+    stop_dunst(desktop)
     keys = ("current", "current2", "current3", "big_note", "birthday", "expired")
     rows = [insert(db, m[k]["id"]) for k in keys]
     agent.wait_log("summary-flood", timeout_s=30, start=start)  # the flood summary went to the fallback
-    dunst_log = open(desktop.work / "dunst3.log", "wb")  # noqa: SIM115 (closed with the process)
-    desktop.procs.append(
-        subprocess.Popen(
-            ["dunst", "-config", str(ROOT / "build" / "dunstrc")], env=desktop.env, stdout=dunst_log, stderr=dunst_log
-        )
-    )
-    wait_until(lambda: desktop.run("dunstctl", "count", check=False), 10, "dunst back on the session bus")
+    start_dunst(desktop, "dunst3.log")
     wait_until(lambda: desktop.displayed() >= 1, 70, "the summary of what was missed")
     time.sleep(1.0)
     desktop.close_all()
