@@ -4,8 +4,9 @@ Paths: ``/ok.jpg`` (a JPEG, EXIF orientation 6: left half red, right half blue a
 same after ``slow_s``), ``/404``, ``/huge-cl`` (claims 50 MB in Content-Length), ``/huge`` (streams without
 Content-Length until the client hangs up), ``/page.html`` (HTML), ``/loop`` (redirects to itself),
 ``/fotos/<anything>`` (the JPEG), ``/hop/N`` (N redirects then ``/ok.jpg``), ``/to?u=URL`` (redirects to URL),
-``/to-utf8`` (a raw UTF-8 ``Location``), ``/auth.jpg`` (the JPEG; records the ``Authorization`` header),
-``/trickle`` (status line one byte every 0.2 s). Every request is recorded in ``requests`` as ``(raw path, headers)``.
+``/to-utf8`` (a raw UTF-8 ``Location``), ``/mutable.jpg`` (``mutable``), ``/auth.jpg`` (the JPEG; records the
+``Authorization`` header), ``/trickle`` (status line one byte every 0.2 s). Every request is recorded in
+``requests`` as ``(raw path, headers)``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class PhotoHandler(BaseHTTPRequestHandler):
         self.server.record(path, dict(self.headers.items()))
         if path == "/ok.jpg" or path == "/auth.jpg" or path.startswith("/fotos/"):
             self._image()
+        elif path == "/mutable.jpg":  # the picture the test put there last (a photo retaken at the same URL)
+            self._image(self.server.mutable)
         elif path == "/slow.jpg":
             time.sleep(self.server.slow_s)
             self._image()
@@ -117,6 +120,7 @@ class PhotoHttpServer(ThreadingHTTPServer):
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.slow_s = 1.0
         self.huge_sent = 0
+        self.mutable = JPEG
         self._lock = threading.Lock()
         self.scheme = "http"
 

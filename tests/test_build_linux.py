@@ -142,13 +142,17 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -
 
 
 def test_bundle_contents(binary: Path) -> None:
-    """Backends loaded by name are inside; the demo's embedded PostgreSQL (pgserver) is not."""
+    """Backends loaded by name are inside, and the local page's modules; the demo's embedded PostgreSQL (pgserver)
+    is not, nor Tk (the settings window was retired for the page: one settings UI)."""
     names = bundled_modules(binary)
-    assert {"keyring.backends.SecretService", "secretstorage", "pystray._xorg", "tkinter", "tomli_w"} <= names
+    assert {"keyring.backends.SecretService", "secretstorage", "pystray._xorg", "tomli_w"} <= names
+    assert "tkinter" not in names
     assert {
         "agent.cli.deploy",
         "agent.cli.engine",
         "agent.desk.menu_deploy",
         "agent.adapters.credentials_keyring",
+        "agent.web.server",
+        "agent.web.desk_page",
     } <= names
     assert not {n for n in names if n.startswith("pgserver")}

@@ -55,6 +55,12 @@ class Turnstile:
                 if conn is None or conn.closed:
                     conn = psycopg2.connect(self.dsn, connect_timeout=2)
                     conn.autocommit = True
+                    # The throwaway server runs with synchronous_commit=off (speed): an immediate restart may then
+                    # lose a transaction whose commit already returned (PostgreSQL docs, "Asynchronous Commit"),
+                    # and the test would blame the listener for a row the server itself lost. A turnstile commits
+                    # durably: so does this one.
+                    with conn.cursor() as cur:
+                        cur.execute("SET synchronous_commit = on")
                 visitor = n % 5 == 4
                 with conn.cursor() as cur:
                     cur.execute(

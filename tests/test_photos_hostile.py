@@ -25,7 +25,7 @@ from agent.photos.disk_cache import DiskCache, cache_key
 from agent.photos.http_get import Fetcher, FetchError, keeps_credentials, parse_target, redacted
 from agent.photos.share_read import _error as share_error
 from agent.photos.share_read import is_share, read_share, share_host
-from agent.photos.source import HOST_DOWN_S, Photos, classify
+from agent.photos.source import HOST_DOWN_S, REFRESH_S, Photos, classify
 from agent.photos.thumbnail import NotAnImage, make_thumbnail
 from tests.photo_server import JPEG, PhotoHttpServer, photo_server, rotated_jpeg, silent_server
 
@@ -454,3 +454,44 @@ def test_a_local_phone_photo_with_exif_rotation_reaches_the_notice_upright(photo
     upright = tmp_path / "socio 13.jpg"
     upright.write_bytes(rotated_jpeg(orientation=1))
     assert photos.cached(member(str(upright), 13)) == upright  # no rotation: still used as it is
+
+
+def test_a_photo_retaken_at_the_same_url_replaces_the_cached_one_within_the_hour(
+    tmp_path: Path, server: PhotoHttpServer
+) -> None:
+    def solid(colour: tuple[int, int, int]) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (200, 200), colour).save(out, format="JPEG")
+        return out.getvalue()
+
+    def centre(path: Path) -> tuple[int, ...]:
+        with Image.open(path) as img:
+            return tuple(img.convert("RGB").getpixel((64, 64)))
+
+    later = [0.0]
+    photos = Photos(PhotoSettings(), folder=tmp_path / "cache", timeout_s=3, wall=lambda: time.time() + later[0])
+    try:
+        server.mutable = solid((200, 0, 0))
+        m = member(server.url("/mutable.jpg"))
+        done = threading.Event()
+        photos.fetch(m, lambda p: done.set())
+        assert done.wait(5)
+        first = photos.cached(m)
+        assert first is not None and centre(first)[0] > 150
+        server.mutable = solid((0, 200, 0))  # the desk retakes the member's photo: same URL (fotos/<id>.jpg)
+        later[0] = REFRESH_S + 60  # an hour later, well inside the 7-day cache age
+        assert photos.cached(m) == first  # this entry still shows the old one at once, and asks again
+        wait_for = time.monotonic() + 5
+        while centre(first)[1] < 150 and time.monotonic() < wait_for:
+            time.sleep(0.05)
+        assert centre(photos.cached(m) or first)[1] > 150  # before: the old face for up to 7 days
+    finally:
+        photos.close()
+
+
+def test_an_unfetchable_url_is_not_waited_for_and_is_logged_once(
+    photos: Photos, caplog: pytest.LogCaptureFixture
+) -> None:
+    for member_id in (1, 2, 3):
+        assert not photos.needs_fetch(member("http://[roto/foto.jpg", member_id))  # the desk shows at once
+    assert caplog.text.count("unavailable") == 1

@@ -76,6 +76,11 @@ class DiskCache:
     def fresh(self, key: str) -> Path | None:
         """The thumbnail of ``key`` when it is a regular file of ours (not a symlink, one link) younger than
         ``max_age_s``, in a folder of ours, else None. One ``lstat`` (two the first time: the folder's)."""
+        found = self.fresh_with_age(key)
+        return found[0] if found is not None else None
+
+    def fresh_with_age(self, key: str) -> tuple[Path, float] | None:
+        """:meth:`fresh` and the thumbnail's age in seconds (wall clock)."""
         path = self.path_for(key)
         try:
             st = path.lstat()
@@ -83,7 +88,8 @@ class DiskCache:
             return None
         if not _own_file(st) or not self._folder_ok(create=False):
             return None
-        return path if self._wall() - st.st_mtime < self._max_age_s else None
+        age = self._wall() - st.st_mtime
+        return (path, age) if age < self._max_age_s else None
 
     def write(self, key: str, data: bytes) -> Path:
         """Store ``data`` as ``key``'s thumbnail (atomically), then :meth:`trim`; returns its path. Raises

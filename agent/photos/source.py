@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import ssl
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -22,16 +20,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from PIL import Image
-
 from agent.core.config import PhotoSettings
 from agent.core.model import Member
 from agent.photos.disk_cache import DiskCache, cache_key, default_folder
-from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, redacted
+from agent.photos.http_get import DeadlineSocket, Fetcher, FetchError, browser_slashes, parse_target, redacted
+from agent.photos.local_files import LocalPictures
 from agent.photos.pool import DaemonPool
 from agent.photos.ratelimit import LogLimiter, NegativeCache
 from agent.photos.share_read import is_share, read_share, share_host
-from agent.photos.thumbnail import FORMATS, NotAnImage, make_thumbnail
+from agent.photos.thumbnail import NotAnImage, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +44,10 @@ server (scheme, host, port) are not fetched for this long: without it, a photo s
 time filled the queue with one 10 s fetch per member and the members entering after it came back waited behind
 them (with 3 threads, about 3 s per queued member)."""
 NETWORK_REASONS = frozenset({"timeout", "network", "tls"})
+REFRESH_S = 3600.0
+"""A fetched thumbnail older than this is still shown, and fetched again in the background when its member
+enters (once per member per hour at most): gym programs keep a retaken photo at the same URL or file name
+(``fotos/<id>.jpg``), and without this the old face stayed until ``photos.cache_max_age_days`` (7 days)."""
 DONE = Callable[[Path | None], None]
 
 
@@ -93,10 +94,10 @@ class Photos:
         self._negative = NegativeCache()
         self._down = NegativeCache(HOST_DOWN_S)
         self._log_limit = LogLimiter()
-        self._local_ok: dict[tuple[str, int, int], str] = {}
+        self._local = LocalPictures()
         self._closed = False
         self._pool = DaemonPool(workers, "photos")
-        self._pool.submit(self._trim)
+        self._pool.submit(_trim, self.cache)
 
     # -- the port ----------------------------------------------------------------------------------------------
     def cached(self, member: Member) -> Path | None:
@@ -105,21 +106,34 @@ class Photos:
         kind, value = self._kind(member)
         if kind == "local":
             return self._local_image(Path(value))
-        if kind in FETCHED:
-            return self.cache.fresh(self._key(member, kind, value))
-        return None
+        if kind not in FETCHED:
+            return None
+        key = self._key(member, kind, value)
+        found = self.cache.fresh_with_age(key)
+        if found is None:
+            return None
+        if found[1] > REFRESH_S and kind != "data":  # bytea keys hash the bytes: a new picture is a new key
+            self._refresh(member, kind, value, key)
+        return found[0]
 
     def needs_fetch(self, member: Member) -> bool:
         """True for an ``http(s)`` URL, share path or ``bytea`` photo not cached yet, not failed in the last minutes,
         and not on a server that did not answer in the last :data:`HOST_DOWN_S` seconds (then the desk need not
-        wait). No network; any thread."""
+        wait). A URL that could never be fetched (``http://[roto``) is False at once, its failure logged like any
+        other (once per host per hour). No network; any thread."""
         kind, value = self._kind(member)
         if kind not in FETCHED:
             return False
         key = self._key(member, kind, value)
-        if self.cache.fresh(key) is not None:
+        if self.cache.fresh(key) is not None or self._blocked(kind, value, key):
             return False
-        return not self._blocked(kind, value, key)
+        if kind == "http":
+            try:
+                parse_target(value)  # pure: scheme, host, port, encoding
+            except FetchError as exc:
+                self._failed(member, key, _host(value), value, exc)
+                return False
+        return True
 
     def fetch(self, member: Member, done: DONE) -> None:
         """Queue ``member``'s photo; ``done(path_or_None)`` runs once on a pool thread. Concurrent fetches of the
@@ -144,6 +158,21 @@ class Photos:
             with self._lock:
                 self._inflight.pop(key, None)
 
+    def _refresh(self, member: Member, kind: str, value: str, key: str) -> None:
+        """Fetch ``member``'s photo again in the background (see :data:`REFRESH_S`); nothing when a fetch of it is
+        running, it failed recently or its server is away. Returns at once."""
+        if self._blocked(kind, value, key):
+            return
+        with self._lock:
+            if self._closed or key in self._inflight:
+                return
+            self._inflight[key] = []
+        try:
+            self._pool.submit(self._run, member, kind, value, key, True)
+        except RuntimeError:
+            with self._lock:
+                self._inflight.pop(key, None)
+
     def close(self) -> None:
         """Stop the pool: queued fetches are dropped, running ones are woken (their sockets shut down) and end
         with ``done(None)`` at once. Returns without waiting for them. Any thread; idempotent."""
@@ -155,12 +184,13 @@ class Photos:
             sock.abort()
 
     # -- pool side ---------------------------------------------------------------------------------------------
-    def _run(self, member: Member, kind: str, value: str, key: str) -> None:
-        """Fetch or decode, thumbnail, cache; then call every waiting ``done``. The pool threads' one exception
-        barrier: nothing raises out of here."""
+    def _run(self, member: Member, kind: str, value: str, key: str, refresh: bool = False) -> None:
+        """Fetch or decode, thumbnail, cache; then call every waiting ``done``. ``refresh``: fetch even when a fresh
+        thumbnail exists (it stays if the fetch fails). The pool threads' one exception barrier: nothing raises out
+        of here."""
         path: Path | None = None
         try:
-            path = self.cache.fresh(key)
+            path = None if refresh else self.cache.fresh(key)
             if path is None and not self._blocked(kind, value, key):
                 path = self._produce(member, kind, value, key)
         except Exception:  # the barrier: a bug here must not kill the pool thread or skip ``done``
@@ -169,7 +199,7 @@ class Photos:
         finally:
             with self._lock:
                 callbacks = self._inflight.pop(key, [])
-            self._call(callbacks, path)
+            _call(callbacks, path)
 
     def _run_local(self, member: Member, done: DONE) -> None:
         """``done`` with the local file (or None) for a member without anything to fetch. Exception barrier."""
@@ -178,7 +208,7 @@ class Photos:
             path = self.cached(member)
         except Exception:
             log.exception("photo of member %s: unexpected error", member.member_id)
-        self._call([done], path)
+        _call([done], path)
 
     def _produce(self, member: Member, kind: str, value: str, key: str) -> Path | None:
         host = {"data": "bytea", "rotated": "local file"}.get(kind) or _host(value)
@@ -233,20 +263,6 @@ class Photos:
             )
         log.debug("photo of member %s from %s failed: %s", member.member_id, redacted(where), reason)
 
-    @staticmethod
-    def _call(callbacks: list[DONE], path: Path | None) -> None:
-        for done in callbacks:
-            try:
-                done(path)
-            except Exception:  # a caller's bug must not stop the other callbacks or the pool
-                log.exception("photo done-callback raised")
-
-    def _trim(self) -> None:
-        try:
-            self.cache.trim()
-        except Exception:
-            log.exception("photo cache trim failed")
-
     def _auth(self, url: str) -> str | None:
         if self._auth_header and self._auth_host and _host(url) == self._auth_host:
             return self._auth_header
@@ -269,55 +285,30 @@ class Photos:
         the file's pixels as stored (gdk-pixbuf, which dunst uses, ignores the tag unless asked: swaylock#361;
         seen here in a screenshot of dunst 1.9 showing an orientation-6 JPEG sideways)."""
         kind, value = classify(member)
-        if kind == "local" and self._local_verdict(Path(value)) == "rotate":
+        if kind == "local" and self._local.verdict(Path(value)) == "rotate":
             return "rotated", value
         return kind, value
 
     def _local_image(self, path: Path) -> Path | None:
         """``path`` when it is a regular file Pillow identifies as one of the accepted formats, upright as stored."""
-        return path if self._local_verdict(path) == "ok" else None
+        return path if self._local.verdict(path) == "ok" else None
 
-    def _local_verdict(self, path: Path) -> str:
-        """``"ok"``, ``"rotate"`` (a picture whose EXIF orientation turns it) or ``""`` (not a usable picture), from
-        the header only, memoised by size and mtime. A FIFO, a device or a folder is refused without reading it:
-        opening a FIFO for reading waits for a writer forever, and this runs on the desk's thread (the file is
-        opened non-blocking and checked with ``fstat``, so a file swapped for a FIFO after the check cannot hang
-        it)."""
+
+def _call(callbacks: list[DONE], path: Path | None) -> None:
+    """Each ``done(path)``; one that raises is logged and the others still run (pool thread)."""
+    for done in callbacks:
         try:
-            st = path.stat()
-        except (OSError, ValueError):  # ValueError: a NUL in the path
-            return ""
-        if not stat.S_ISREG(st.st_mode):
-            return ""
-        memo = (str(path), st.st_size, st.st_mtime_ns)
-        with self._lock:
-            known = self._local_ok.get(memo)
-        if known is None:
-            known = _picture_verdict(path)
-            with self._lock:
-                if len(self._local_ok) > 1024:
-                    self._local_ok.clear()
-                self._local_ok[memo] = known
-        return known
+            done(path)
+        except Exception:  # a caller's bug must not stop the other callbacks or the pool
+            log.exception("photo done-callback raised")
 
 
-def _picture_verdict(path: Path) -> str:
-    """``"ok"`` when ``path`` is a regular file whose header Pillow reads as one of :data:`FORMATS`, ``"rotate"``
-    when its EXIF orientation (tag 0x0112) is 2-8, else ``""``. Never blocks on a FIFO or device (``O_NONBLOCK``
-    open, ``fstat`` on the opened file); never raises."""
+def _trim(cache: DiskCache) -> None:
+    """:meth:`DiskCache.trim` behind a barrier (pool thread, at start)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except (OSError, ValueError):
-        return ""
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return ""
-        with os.fdopen(fd, "rb", closefd=False) as fh, Image.open(fh, formats=FORMATS) as img:
-            return "rotate" if img.getexif().get(0x0112, 1) in range(2, 9) else "ok"
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return ""
-    finally:
-        os.close(fd)
+        cache.trim()
+    except Exception:
+        log.exception("photo cache trim failed")
 
 
 def classify(member: Member) -> tuple[str, str]:
