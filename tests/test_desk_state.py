@@ -234,3 +234,13 @@ def test_a_reload_keeps_the_menus_warnings_only_choice_unless_the_setting_change
     assert not s.only_warnings  # the setting changed to off: off
     s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=True))), 6.0, NOW)
     assert s.only_warnings  # changed to on: on
+
+
+def test_a_denied_member_in_a_rush_is_shown_at_once_not_in_the_summary_30_s_later() -> None:
+    """Seen in the demo at 1 entry/s: after 4 notices every entry waited for the 30 s summary, a denied passage
+    and an expired member included. Warnings have their own flood budget."""
+    s = new_state(flood_max_count=4, flood_window_s=30)
+    for i in range(1, 7):
+        s.handle(make_entry(i), float(i), NOW)  # 4 shown, 2 held
+    (show,) = shows(s.handle(make_entry(7, expired=True), 7.0, NOW))
+    assert show.entry_ids == (7,) and show.notice.urgency is Urgency.CRITICAL

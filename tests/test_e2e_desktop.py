@@ -643,16 +643,17 @@ def test_a_member_photo_from_a_web_server_is_on_the_notification(desktop: Deskto
 
 
 def test_a_burst_while_the_daemon_is_gone_is_summarised_entry_by_entry(desktop: Desktop, db: Any) -> None:
-    """breakD: 6 entries while the daemon is gone: flood control shows 4 on the console fallback and folds 2 into
-    a flood summary (the expired member among them). When the daemon is back, the one summary must stand for the
-    6 *entries* and name the expired member hidden in the flood summary (it said "5 avisos" — 4 entries and "1"
-    summary — and dropped her name). Nothing is replayed after a restart."""
+    """breakD: 10 entries while the daemon is gone: flood control shows some on the console fallback and folds
+    the rest (at least 2, whichever are warnings) into a flood summary. When the daemon is back, the one summary
+    must stand for the 10 *entries* (it counted the flood summary as "1 aviso" and left its names out), naming
+    the expired member among the warnings. Nothing is replayed after a restart."""
     m = members(db)
     agent = start_agent(desktop, db)
     start = len(agent.log_text())
     desktop.close_all()
     stop_dunst(desktop)
-    keys = ("current", "current2", "current3", "big_note", "birthday", "expired")
+    keys = ("expired", "current", "current2", "current3", "big_note", "birthday", "expiring", "balance", "current")
+    keys += ("current2",)
     rows = [insert(db, m[k]["id"]) for k in keys]
     agent.wait_log("summary-flood", timeout_s=30, start=start)  # the flood summary went to the fallback
     start_dunst(desktop, "dunst3.log")
@@ -661,7 +662,7 @@ def test_a_burst_while_the_daemon_is_gone_is_summarised_entry_by_entry(desktop: 
     desktop.close_all()
     summaries = [n for n in desktop.history(0) if "no mostrado" in n["summary"]]
     print(summaries, agent.log_text()[start:])  # shown when an assertion below fails
-    assert [n["summary"] for n in summaries] == ["6 avisos no mostrados mientras fallaban las notificaciones"]
+    assert [n["summary"] for n in summaries] == ["10 avisos no mostrados mientras fallaban las notificaciones"]
     assert m["expired"]["name"] in summaries[0]["body"].rsplit("\n", 1)[-1]  # the warnings line names her
     assert summaries[0]["urgency"] == "CRITICAL"
     assert agent.stop() == 0

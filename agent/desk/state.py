@@ -310,7 +310,7 @@ class DeskState:
         if self.only_warnings and not notice.warning and notice.entry_id is not None:
             log.info("entry %s: warnings-only mode, not popped up", notice.entry_id)
             return [m.Ack((notice.entry_id,))]
-        outputs = self.gate.submit(notice, now, catchup=catchup)
+        outputs = self.gate.submit(notice, now, catchup=catchup, urgent=notice.warning)
         if not outputs:
             source = (Source.CATCHUP if catchup else Source.LIVE).value
             log.info("entry %s (%s): %s", notice.entry_id, source, "paused" if self.paused(now) else "batched")
