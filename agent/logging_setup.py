@@ -46,13 +46,22 @@ def redact(text: str) -> str:
 
 
 class RedactFilter(logging.Filter):
-    """Masks secrets in the formatted message of every record."""
+    """Masks secrets in the formatted message of every record, and in its traceback (``exc_info``: an exception's
+    text may hold a conninfo; the formatter would print it as is)."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)  # cached: the formatter uses it
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

@@ -28,7 +28,7 @@ from agent.db import setup, throwaway
 from bench import proc
 
 LOOKUP_START = "        SELECT pg_catalog.jsonb_build_object("
-LOOKUP_END = "LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;"
+LOOKUP_END = "LEFT JOIN miembros AS m ON m.id_miembro OPERATOR(pg_catalog.=) NEW.id_miembro;"
 GUARD = """    IF pg_catalog.pg_notification_queue_usage() >= limite THEN
         RAISE WARNING 'aviso_entradas: NOTIFY queue % percent full, entry % not notified %',
             pg_catalog.round((pg_catalog.pg_notification_queue_usage() * 100)::numeric, 4), NEW.id_entrada,

@@ -2,8 +2,9 @@
 # One entry point for people and CI, from a fresh clone:
 #   build/dev.sh demo [args]   the main job: the tray agent on an embedded PostgreSQL with a simulated turnstile
 #   build/dev.sh test          every check: lint, types (Linux and win32), tests on PostgreSQL 15 and pgserver's 16
+#   build/dev.sh venv          only .venv with requirements.txt + build/requirements-dev.txt (the developer tools)
 # It installs what it needs: Debian packages when run as root (PostgreSQL server, Xvfb/dunst/trayer for the
-# desktop tests), and a virtualenv in .venv with requirements.txt + build/requirements-dev.txt.
+# desktop tests), and a virtualenv in .venv: requirements.txt for `demo`, + build/requirements-dev.txt for `test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,9 +27,16 @@ apt_install() {
 }
 
 ensure_venv() {
-  local stamp="$VENV/.requirements.sha"
-  local want
-  want=$(cat requirements.txt build/requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  # ensure_venv runtime|dev : one .venv; "runtime" installs requirements.txt (what the demo runs), "dev" also
+  # build/requirements-dev.txt (linters, type checker, pytest). One stamp per level, each the hash of the files
+  # it installed, so a change of either file reinstalls for `test`, and of requirements.txt for `demo` too.
+  local level=$1 stamp want files
+  if [ "$level" = dev ]; then
+    stamp="$VENV/.requirements-dev.sha"; files=(requirements.txt build/requirements-dev.txt)
+  else
+    stamp="$VENV/.requirements.sha"; files=(requirements.txt)
+  fi
+  want=$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)
   if [ ! -x "$PY" ]; then
     log "creating .venv"
     # Debian/Ubuntu ship venv's pip bootstrap separately (python3-venv); a failed attempt leaves a .venv
@@ -41,9 +49,13 @@ ensure_venv() {
     fi
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "pip install -r requirements.txt -r build/requirements-dev.txt"
-    "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt -r build/requirements-dev.txt
+    local args=()
+    for f in "${files[@]}"; do args+=(-r "$f"); done
+    log "pip install ${args[*]}"
+    "$PY" -m pip install -q --disable-pip-version-check "${args[@]}"
     echo "$want" > "$stamp"
+    # the dev level installed requirements.txt too: the runtime level is then current as well
+    if [ "$level" = dev ]; then sha256sum < requirements.txt | cut -d' ' -f1 > "$VENV/.requirements.sha"; fi
   fi
 }
 
@@ -69,7 +81,7 @@ case "$cmd" in
     # With a display, a notification daemon (activated over D-Bus only when the desktop has none) so popups show;
     # without one the demo runs headless on the console and needs no Debian package.
     if [ -n "${DISPLAY:-}" ]; then apt_install dbus-x11 dunst; fi
-    ensure_venv
+    ensure_venv runtime
     exec "$PY" -m agent demo "$@"
     ;;
   test)
@@ -87,7 +99,7 @@ case "$cmd" in
     if [ "$(id -u)" -eq 0 ] && command -v localedef >/dev/null && ! locale -a 2>/dev/null | grep -qx 'es_ES.utf8'; then
       localedef -i es_ES -f UTF-8 es_ES.UTF-8 && localedef -i es_ES -f ISO-8859-1 es_ES || log "localedef es_ES failed"
     fi
-    ensure_venv
+    ensure_venv dev
     deploy_checks  # deploy area: Wine + the Windows exe, Secret Service (see the function)
     log "ruff"; "$VENV/bin/ruff" check agent tests bench
     log "mypy (linux)"; "$VENV/bin/mypy" --platform linux
@@ -100,6 +112,10 @@ case "$cmd" in
     log "pytest on pgserver's PostgreSQL (setup-db command, throwaway server)"
     AVISO_PG_BACKEND=pgserver "$PY" -m pytest -q tests/test_setup_db_cli.py tests/test_throwaway.py "$@"
     ;;
+  venv)
+    # only the virtualenv with the developer tools (what `test` installs before it runs anything)
+    ensure_venv dev
+    ;;
   *)
-    echo "usage: build/dev.sh demo|test [args]" >&2; exit 2 ;;
+    echo "usage: build/dev.sh demo|test|venv [args]" >&2; exit 2 ;;
 esac

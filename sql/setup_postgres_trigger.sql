@@ -51,7 +51,9 @@
 SELECT set_config('aviso_entradas.channel', :'channel', false) AS aviso_channel \gset
 -- END OF PSQL PREAMBLE
 
--- Every built-in function is called as pg_catalog.<name>, and the function's search_path is pinned below to
+-- Every built-in function is called as pg_catalog.<name>, comparisons of the turnstile's own columns (whose type
+-- may be varchar, for which pg_catalog has no exact "=") use OPERATOR(pg_catalog.=), here and in the trigger's WHEN
+-- (resolved once, at CREATE TRIGGER), and the function's search_path is pinned below to
 -- pg_catalog, the schema of miembros, pg_temp: the trigger runs inside the turnstile's INSERT with the inserting
 -- role's privileges (often the tables' owner or a superuser), so an object someone planted in a schema on the
 -- inserting session's search_path (e.g. public.jsonb_build_object(text, text, ...), which a better-matching
@@ -84,7 +86,7 @@ BEGIN
                        'fecha_vencimiento', m.fecha_vencimiento, 'saldo_pendiente', m.saldo_pendiente,
                        'fecha_nacimiento', m.fecha_nacimiento, 'foto_url', m.foto_url, 'notas', m.notas))::text
           INTO payload
-          FROM (SELECT 1) AS una_fila LEFT JOIN miembros AS m ON m.id_miembro = NEW.id_miembro;
+          FROM (SELECT 1) AS una_fila LEFT JOIN miembros AS m ON m.id_miembro OPERATOR(pg_catalog.=) NEW.id_miembro;
         -- pg_notify's limit: NOTIFY_PAYLOAD_MAX_LENGTH = BLCKSZ - NAMEDATALEN - 128 (src/backend/commands/async.c),
         -- 8000 bytes in the default build; computed from this server's block size and identifier length.
         IF pg_catalog.octet_length(payload) >= pg_catalog.current_setting('block_size')::int
@@ -165,7 +167,8 @@ $columnas$;
 
 COMMENT ON FUNCTION aviso_notificar_entrada() IS 'aviso-entradas trigger, payload v1';
 
--- (Re)create the trigger only when it is missing, disabled, calls another function or names another channel, so a
+-- (Re)create the trigger only when it is missing, disabled, calls another function, names another channel or
+-- compares with an operator from outside pg_catalog, so a
 -- second run is a no-op and takes no lock on registro_entradas. tgargs holds each argument's bytes in the server
 -- encoding followed by a NUL byte.
 -- Where rows land: registro_entradas itself and every inheritance child (any depth; found in pg_inherits) gets
@@ -206,7 +209,11 @@ BEGIN
         SELECT a.oid::regclass AS tabla, c.relispartition AS particion, c.relkind AS tipo,
                t.oid IS NOT NULL AS existe, t.tgenabled IN ('O', 'A') AS activo,
                t.tgfoid = 'aviso_notificar_entrada()'::regprocedure
-                   AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex') AS igual
+                   AND t.tgargs = convert_to(canal, getdatabaseencoding()) || decode('00', 'hex')
+                   -- and its WHEN uses no operator from outside pg_catalog (one planted before an older install)
+                   AND NOT EXISTS (SELECT FROM regexp_matches(coalesce(t.tgqual::text, ''), ':opno (\d+)', 'g') AS op(m)
+                                     JOIN pg_operator AS o ON o.oid = op.m[1]::oid
+                                    WHERE o.oprnamespace <> 'pg_catalog'::regnamespace) AS igual
           FROM arbol AS a JOIN pg_class AS c ON c.oid = a.oid
           LEFT JOIN pg_trigger AS t
                  ON t.tgrelid = a.oid AND t.tgname = 'aviso_nueva_entrada' AND (c.relispartition OR NOT t.tgisinternal)
@@ -259,7 +266,8 @@ BEGIN
     FOREACH tabla IN ARRAY crear || cambiar LOOP
         EXECUTE format(
             'CREATE TRIGGER aviso_nueva_entrada AFTER INSERT ON %s FOR EACH ROW '
-            'WHEN (NEW.tipo_acceso = %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)', tabla, 'miembro', canal);
+            'WHEN (NEW.tipo_acceso OPERATOR(pg_catalog.=) %L) EXECUTE FUNCTION aviso_notificar_entrada(%L)',
+            tabla, 'miembro', canal);
     END LOOP;
     FOREACH tabla IN ARRAY activar LOOP
         EXECUTE format('ALTER TABLE ONLY %s ENABLE TRIGGER aviso_nueva_entrada', tabla);

@@ -49,6 +49,19 @@ class Env:
             timeout=60,
         )
 
+    def run_without_stdin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """As a windowed exe or a scheduler runs it: file descriptor 0 closed (``sys.stdin`` is None)."""
+        return subprocess.run(
+            [sys.executable, "-m", "agent", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=self.vars,
+            timeout=60,
+            preexec_fn=lambda: os.close(0),
+        )
+
     def stored_password(self, account: str) -> str | None:
         out = subprocess.run(
             [
@@ -131,6 +144,25 @@ def test_wrong_password_saves_nothing(db: Database, user: Env) -> None:
     assert user.stored_password(account(db)) is None
 
 
+def test_wrong_password_advice_in_configure_speaks_of_the_typed_password(db: Database, user: Env) -> None:
+    """configure's advice used to say "Check pos_user's saved password" about a password just typed."""
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin="not-the-password\n")
+    assert out.returncode == 1
+    assert "the password you just gave is not that user's password on the server" in out.stdout, out.stdout
+    assert "saved password" not in out.stdout and "Save pos_user's password again" not in out.stdout
+    assert "pg_hba.conf" in out.stdout
+
+
+def test_refused_connection_advice_names_the_configured_port(user: Env) -> None:
+    from agent.db import throwaway
+
+    port = throwaway.free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port), "--database", "x", "--sslmode", "prefer"]
+    out = user.run("configure", *args, "--password-stdin", stdin="pw\n")
+    assert out.returncode == 1 and "connection: failed" in out.stdout, out.stdout + out.stderr
+    assert f"TCP port {port}" in out.stdout and "5432" not in out.stdout, out.stdout
+
+
 def test_missing_trigger_saves_nothing_and_points_to_setup_db(db: Database, user: Env) -> None:
     with db.connect_admin() as admin, admin.cursor() as cur:
         cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
@@ -180,6 +212,14 @@ def test_no_options_without_a_terminal_asks_for_options(user: Env) -> None:
     out = user.run("configure", stdin="")
     assert out.returncode == 2
     assert "Nothing to configure" in out.stderr
+
+
+def test_no_options_and_no_standard_input_asks_for_options(user: Env) -> None:
+    """A windowed exe started without a console (or a scheduler with stdin closed) has ``sys.stdin = None``:
+    ``configure`` without options used to end in an AttributeError traceback."""
+    out = user.run_without_stdin("configure")
+    assert out.returncode == 2, out.stderr
+    assert "Nothing to configure" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_no_password_anywhere_is_explained(db: Database, user: Env) -> None:
@@ -381,20 +421,19 @@ def _documented_recipe() -> str:
 
 def test_headless_recipe_from_the_docs_works(tls_server: TlsServer, tls_kit_db: str, tmp_path: Path) -> None:
     """A box reached over SSH: no session bus, no desktop. The documented recipe, run as written (with the
-    documented variables and this checkout's interpreter as ``python``), stores the password in a real
-    gnome-keyring and configures; the same recipe later finds it again."""
+    documented variables, run from the checkout with its literal ``.venv/bin/python``, only the example server's
+    address, port and database replaced by the test server's), stores the password in a real gnome-keyring and
+    configures; the same recipe later finds it again. It used to rely on exported PGHOST/PGPORT/PGDATABASE and an
+    activated virtualenv without saying so."""
     from deploy_support import require
 
     require("dbus-run-session", "gnome-keyring-daemon")
     home = tmp_path / "home"
     home.mkdir()
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    wrapper = bindir / "python"  # "python" in the recipe = this checkout's interpreter (its venv included)
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
-    wrapper.chmod(0o755)
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("the recipe runs .venv/bin/python: no .venv in this checkout (build/dev.sh makes it)")
     env = {
-        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "PYTHONPATH": str(ROOT),
@@ -402,11 +441,12 @@ def test_headless_recipe_from_the_docs_works(tls_server: TlsServer, tls_kit_db: 
         "AVISO_MACHINE_CONFIG_FILE": str(tmp_path / "machine.toml"),
         "KEYRING_PASSWORD": "una-clave-para-el-llavero",
         "DB_PASSWORD": "tls-test-pw",
-        "PGHOST": tls_server.server.host,
-        "PGPORT": str(tls_server.server.port),
-        "PGDATABASE": tls_kit_db,
     }
     recipe = _documented_recipe()
+    example = ("--host 192.168.1.50 ", "--port 5432 ", "--database torniquete_db ")
+    assert all(part in recipe for part in example) and "$PG" not in recipe and ".venv/bin/python -m agent" in recipe
+    for part, value in zip(example, (tls_server.server.host, tls_server.server.port, tls_kit_db), strict=True):
+        recipe = recipe.replace(part, f"{part.split()[0]} {value} ")
     out = subprocess.run(["sh", "-c", recipe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "password saved in GNOME Keyring / Secret Service" in out.stdout
@@ -475,16 +515,7 @@ def test_password_stdin_as_windows_pipes_send_it(db: Database, user: Env) -> Non
             assert user.stored_password(account(db, role)) == password
             assert "Traceback" not in text
             user.run("configure", "--forget-password")
-        closed = subprocess.run(
-            [sys.executable, "-m", "agent", "configure", *server_args(db), "--user", role, "--password-stdin"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=user.vars,
-            timeout=60,
-            preexec_fn=lambda: os.close(0),
-        )
+        closed = user.run_without_stdin("configure", *server_args(db), "--user", role, "--password-stdin")
         assert closed.returncode == 2, closed.stdout + closed.stderr
         assert "Traceback" not in closed.stderr and "is missing" in closed.stderr
     finally:
@@ -571,3 +602,14 @@ def test_a_relative_sslrootcert_is_saved_as_an_absolute_path(
     assert Path(saved).is_absolute() and Path(saved) == folder / "ca.crt"
     again = user.run("configure", "--sslmode", "verify-ca")  # from another folder: the saved path still works
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_missing_column_is_named_as_missing_not_as_a_grant_to_give(db: Database, user: Env) -> None:
+    """A vendor schema without ``tipo_acceso``: "grant it with setup-db" would send IT on a useless errand."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute("ALTER TABLE registro_entradas DROP COLUMN tipo_acceso CASCADE")
+    out = user.run("configure", *server_args(db), "--password-stdin", stdin=db.pos_password + "\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "lacks the columns registro_entradas.tipo_acceso" in out.stdout
+    assert "cannot read registro_entradas.tipo_acceso" not in out.stdout
+    assert not user.user_file.exists()

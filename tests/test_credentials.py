@@ -285,8 +285,8 @@ def _late_answer(pid: int, account: str) -> None:
 @linux_only
 def test_a_late_answer_never_hides_a_password_saved_since(session: dict[str, str]) -> None:
     """A read that timed out (hung service) completes later with the *old* password and stays parked for "the
-    next call". If the settings window (same process) then saves a new password, the next read must return the
-    new one, not the parked late answer (else the reload connects with the old password and fails)."""
+    next call". If this process then saves a new password (store_password / forget_password), the next read must
+    return the new one, not the parked late answer (else it connects with the old password and fails)."""
     from deploy_support import secrets_daemon_pid
 
     from agent.deploy.connection import forget_password, read_keyring_password, store_password
@@ -325,3 +325,34 @@ def test_retries_against_a_hung_keyring_do_not_pile_up_threads(session: dict[str
     finally:
         os.kill(pid, signal.SIGCONT)
     assert read_keyring_password(ACCOUNT_A, timeout_s=5.0) == "uno"
+
+
+class _ExitingStore:
+    """A backend that ends its call with a BaseException (a D-Bus library calling sys.exit, a GeneratorExit...):
+    the kind of odd failure only a fake at the OS boundary can stage on demand."""
+
+    backend_name = "exiting"
+
+    def get(self, account: str) -> str | None:
+        raise SystemExit(3)
+
+    def set(self, account: str, password: str) -> None:
+        raise SystemExit(3)
+
+    def delete(self, account: str) -> bool:
+        raise SystemExit(3)
+
+    def is_locked(self) -> bool | None:
+        return None
+
+
+def test_a_backend_ending_with_a_base_exception_is_a_keyring_failure_not_no_password() -> None:
+    """The worker's barrier caught only Exception: a SystemExit in the backend ended the worker with neither value
+    nor error, and the caller reported "no password stored" (run configure) instead of a keyring failure."""
+    from agent.deploy.connection import KeyringFailed, read_keyring_password, store_password
+
+    with pytest.raises(KeyringFailed) as err:
+        read_keyring_password("odd@backend", timeout_s=2.0, open_store=_ExitingStore)
+    assert "SystemExit" in str(err.value)
+    with pytest.raises(KeyringFailed):
+        store_password(_ExitingStore(), "odd@backend", "x", timeout_s=2.0)

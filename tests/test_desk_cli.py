@@ -128,7 +128,44 @@ def test_demo_pace_stays_under_the_flood_limit_and_shows_every_status_in_the_fir
         outputs += gate.submit(step, now)
     outputs += gate.tick(1e9)
     assert not [o for o in outputs if isinstance(o, Summarize)]
-    assert {"current", "current2/denied", "expired", "expiring", "balance", "birthday"} <= set(first_minute)
+    # FIRST_VISIT_KEY ("current3", a current membership) is the first minute's "al día" status
+    assert {demo.FIRST_VISIT_KEY, "current2/denied", "expired", "expiring", "balance", "birthday"} <= set(first_minute)
+
+
+def test_demo_plan_over_two_cycles_alerts_one_repeat_per_cycle_and_shows_everything_in_the_first_minute() -> None:
+    """A fresh user saw the second cycle raise repeat-entry alerts (``current`` 48 s and ``current2`` 16 s after
+    their previous cycle's entries), and the first visit and the employee only after ~72-88 s."""
+    from agent.cli import demo
+    from agent.db import demo_data
+
+    keys = [m.key for m in demo_data.MEMBERS]
+    ids = {key: 100 + i for i, key in enumerate(keys)}
+    key_of = {v: k for k, v in ids.items()}
+    plan = demo.demo_plan(ids)
+    window_s = demo.DEMO_REPEAT_MIN * 60
+    last_granted: dict[int, float] = {}  # member id -> time of its latest granted entry
+    repeats: list[tuple[int, str]] = []  # (cycle, member key)
+    first_minute: set[str] = set()
+    for step in range(len(plan) * 2):
+        now = demo.DEMO_FIRST_S + step * demo.DEMO_INTERVAL_S
+        item = plan[step % len(plan)]
+        member_id = item["member_id"]
+        if now <= 60.0:
+            first_minute.add(item["access_type"] if member_id is None else key_of[member_id])
+            if item["result"] == "denegado":
+                first_minute.add("denied")
+        if member_id is None:
+            continue
+        previous = last_granted.get(member_id)
+        if previous is not None and now - previous <= window_s:
+            repeats.append((step // len(plan), key_of[member_id]))
+        if item["result"] == "permitido":
+            last_granted[member_id] = now
+    assert repeats == [(0, "current"), (1, "current")]
+    statuses = {"expired", "expiring", "balance", "birthday", "denied"}
+    assert statuses | {demo.FIRST_VISIT_KEY, "visitante", "empleado"} <= first_minute
+    # the first visit is the first entry of FIRST_VISIT_KEY; the others had one yesterday (demo._earlier_visits)
+    assert [p["member_id"] for p in plan].count(ids[demo.FIRST_VISIT_KEY]) == 1
 
 
 def test_tray_headless_without_a_keyring_says_so(db: Any, tmp_path: Path) -> None:
@@ -348,7 +385,8 @@ def test_the_demo_serves_todays_page_and_publishes_entries_to_it_live(tmp_path: 
         with urllib.request.urlopen(url + "api/today", timeout=10) as answer:
             today = json.loads(answer.read())
         assert today["db_ok"] and len(today["rows"]) >= 2, today
-        assert any("Peña" in row["name"] for row in today["rows"]), today["rows"][:3]
+        # the demo plan's first entry is the first visit of FIRST_VISIT_KEY (Ramón Gómez Valdés)
+        assert any("Ramón Gómez" in row["name"] for row in today["rows"]), today["rows"][:3]
         with pytest.raises(urllib.error.HTTPError):  # the address without its token is not served
             urllib.request.urlopen(url.rsplit("/", 2)[0] + "/api/today", timeout=5)
     finally:

@@ -302,7 +302,8 @@ def test_one_notice_per_outage_and_one_when_back(rig: Rig) -> None:
         ),
         (
             "Conexión restablecida",
-            "Los avisos vuelven a funcionar. Las entradas de la interrupción se muestran en un resumen.",
+            "Los avisos vuelven a funcionar. Las entradas de la interrupción, si las hubo, se avisan a continuación "
+            "(varias juntas, en un resumen).",
         ),
     ]
     rig.handle(StateChanged(ConnState.BACKING_OFF, reason="x", retry_in_s=1))  # a short blip says nothing

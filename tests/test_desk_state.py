@@ -244,3 +244,28 @@ def test_a_denied_member_in_a_rush_is_shown_at_once_not_in_the_summary_30_s_late
         s.handle(make_entry(i), float(i), NOW)  # 4 shown, 2 held
     (show,) = shows(s.handle(make_entry(7, expired=True), 7.0, NOW))
     assert show.entry_ids == (7,) and show.notice.urgency is Urgency.CRITICAL
+
+
+def test_connection_restored_promises_no_summary_when_none_comes() -> None:
+    """The "connection restored" notice used to say "Las entradas de la interrupción se muestran en un resumen."
+    even when no entry came during the outage (no summary followed). It is said when the engine listens again,
+    before its catch-up: it must promise nothing the catch-up may not bring; what the catch-up brings is shown."""
+    from agent.desk.conn_watch import OUTAGE_NOTICE_S
+
+    s = new_state()
+    s.handle(StateChanged(ConnState.BACKING_OFF, reason="El torniquete rechazó la conexión.", retry_in_s=5), 1.0, NOW)
+    (lost,) = shows(s.tick(2.0 + OUTAGE_NOTICE_S, NOW))
+    assert lost.notice.title == "Sin conexión con el torniquete"
+    (back,) = shows(s.handle(StateChanged(ConnState.LISTENING), 30.0 + OUTAGE_NOTICE_S, NOW))
+    assert back.notice.title == "Conexión restablecida"
+    assert "si las hubo" in back.notice.body, back.notice.body
+    assert "se muestran en un resumen" not in back.notice.body
+    # no entry came: nothing follows (no summary)
+    assert shows(s.tick(40.0 + OUTAGE_NOTICE_S, NOW)) == []
+    # one came: the catch-up's entry follows (a replay of one entry is its own notice, once the replay settles)
+    t = 41.0 + OUTAGE_NOTICE_S
+    effects = s.handle(make_entry(7, source=Source.CATCHUP), t, NOW)
+    for step in range(1, 31):
+        effects += s.tick(t + step, NOW)
+    (caught,) = shows(effects)
+    assert caught.entry_ids == (7,)

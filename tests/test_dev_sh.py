@@ -35,22 +35,28 @@ fi
 }
 
 
-def run_dev_sh(tmp: Path, *, venv_exists: bool, display: str | None) -> list[str]:
+def run_dev_sh(
+    tmp: Path, *, venv_exists: bool, display: str | None, args: tuple[str, ...] = ("demo", "--duration", "1")
+) -> list[str]:
+    """Run ``build/dev.sh ARGS`` in a copy of the repository's files under ``tmp`` (kept between calls with the
+    same ``tmp``); returns the lines this run added to the shims' log."""
     repo = tmp / "repo"
-    (repo / "build").mkdir(parents=True)
-    shutil.copy(ROOT / "build" / "dev.sh", repo / "build" / "dev.sh")
-    shutil.copy(ROOT / "requirements.txt", repo / "requirements.txt")
-    shutil.copy(ROOT / "build" / "requirements-dev.txt", repo / "build" / "requirements-dev.txt")
+    if not repo.exists():
+        (repo / "build").mkdir(parents=True)
+        shutil.copy(ROOT / "build" / "dev.sh", repo / "build" / "dev.sh")
+        shutil.copy(ROOT / "requirements.txt", repo / "requirements.txt")
+        shutil.copy(ROOT / "build" / "requirements-dev.txt", repo / "build" / "requirements-dev.txt")
     shims = tmp / "shims"
-    shims.mkdir()
+    shims.mkdir(exist_ok=True)
     for name, text in SHIMS.items():
         (shims / name).write_text(text)
         (shims / name).chmod(0o755)
     state = tmp / "state"
-    state.mkdir()
+    state.mkdir(exist_ok=True)
     log = tmp / "log"
     log.touch()
-    if venv_exists:
+    before = len(log.read_text().splitlines())
+    if venv_exists and not (repo / ".venv" / "bin" / "python").exists():
         (repo / ".venv" / "bin").mkdir(parents=True)
         (repo / ".venv" / "bin" / "python").write_text('#!/bin/bash\necho "venv-python $*" >> "$SHIM_LOG"\n')
         (repo / ".venv" / "bin" / "python").chmod(0o755)
@@ -63,7 +69,7 @@ def run_dev_sh(tmp: Path, *, venv_exists: bool, display: str | None) -> list[str
     had_stamp = apt_stamp.exists()
     try:
         proc = subprocess.run(
-            ["bash", str(repo / "build" / "dev.sh"), "demo", "--duration", "1"],
+            ["bash", str(repo / "build" / "dev.sh"), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -73,7 +79,7 @@ def run_dev_sh(tmp: Path, *, venv_exists: bool, display: str | None) -> list[str
         if not had_stamp:
             apt_stamp.unlink(missing_ok=True)
     assert proc.returncode == 0, proc.stderr
-    return log.read_text().splitlines()
+    return log.read_text().splitlines()[before:]
 
 
 def test_venv_creation_installs_python3_venv_and_retries(tmp_path: Path) -> None:
@@ -96,3 +102,38 @@ def test_demo_installs_desktop_packages_only_with_a_display(tmp_path: Path) -> N
     installs = [c for c in desktop if c.startswith("apt-get") and " install " in c]
     assert len(installs) == 1 and "dunst" in installs[0].split(), desktop
     assert desktop[-1] == "venv-python -m agent demo --duration 1"
+
+
+def pip_installs(calls: list[str]) -> list[str]:
+    return [c.removeprefix("venv-python -m pip install ") for c in calls if c.startswith("venv-python -m pip install")]
+
+
+def test_demo_installs_only_the_runtime_requirements_and_the_stamps_follow_each_file(tmp_path: Path) -> None:
+    """``build/dev.sh demo`` used to install the developer tools (build/requirements-dev.txt) too."""
+    dev_req = "-r build/requirements-dev.txt"
+    first = pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None))
+    assert len(first) == 1 and "-r requirements.txt" in first[0] and dev_req not in first[0], first
+    assert pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None)) == []  # stamp current: no pip
+    # the developer level (what `test` runs first) installs both files, then neither level reinstalls
+    dev = pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None, args=("venv",)))
+    assert len(dev) == 1 and "-r requirements.txt" in dev[0] and dev_req in dev[0], dev
+    assert pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None, args=("venv",))) == []
+    assert pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None)) == []
+    # a change of build/requirements-dev.txt reinstalls for the developer level only
+    with (tmp_path / "repo" / "build" / "requirements-dev.txt").open("a") as f:
+        f.write("# changed\n")
+    assert pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None)) == []
+    assert len(pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None, args=("venv",)))) == 1
+    # a change of requirements.txt reinstalls for both
+    with (tmp_path / "repo" / "requirements.txt").open("a") as f:
+        f.write("# changed\n")
+    assert len(pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None))) == 1
+    assert len(pip_installs(run_dev_sh(tmp_path, venv_exists=True, display=None, args=("venv",)))) == 1
+
+
+def test_test_command_sets_up_the_developer_level() -> None:
+    """``test`` runs ruff/mypy/pytest from .venv: it must ask for the developer level, ``demo`` for the runtime one."""
+    script = (ROOT / "build" / "dev.sh").read_text()
+    test_branch = script.split("\n  test)", 1)[1].split(";;", 1)[0]
+    demo_branch = script.split("\n  demo)", 1)[1].split(";;", 1)[0]
+    assert "ensure_venv dev" in test_branch and "ensure_venv runtime" in demo_branch

@@ -268,6 +268,7 @@ def test_wrong_password_and_missing_database(db: Database) -> None:
     assert r.status is Status.FAIL and r.problem is Problem.AUTH_FAILED
     assert r.detail == 'password authentication failed for user "pos_user"'
     assert "pg_hba.conf" in r.advice
+    assert "python -m agent configure --password-stdin" in r.advice  # the fix command, not only "check it"
     assert report.result("database").status is Status.SKIP
     assert report.result("trigger").status is Status.SKIP
 
@@ -291,6 +292,21 @@ def test_port_refused() -> None:
     assert "listen_addresses" in r.advice and "firewall" in r.advice
     assert statuses(report)["resolve"] == "ok"
     assert statuses(report)["auth"] == "skip"
+
+
+def test_port_advice_names_the_configured_port_not_5432() -> None:
+    """The firewall advice used to say "puerto TCP 5432" whatever port was configured."""
+    port = throwaway.free_port()
+    assert port != 5432
+    for lang, words in (("es", f"puerto TCP {port}"), ("en", f"TCP port {port}")):
+        report = doctor.run(Target(dsn=f"host=127.0.0.1 port={port} dbname=x user=y", **FAST), lang=lang)
+        r = report.result("port")
+        assert r.status is Status.FAIL and r.problem is Problem.REFUSED
+        assert words in r.advice and "5432" not in r.advice, r.advice
+    with full_backlog_listener() as port:
+        report = doctor.run(Target(dsn=f"host=127.0.0.1 port={port} dbname=x user=y", connect_timeout_s=2))
+    r = report.result("port")
+    assert r.problem is Problem.TIMEOUT and f"puerto TCP {port}" in r.advice and "5432" not in r.advice, r.advice
 
 
 @contextlib.contextmanager

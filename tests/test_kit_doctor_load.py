@@ -69,3 +69,31 @@ def test_doctor_does_not_scan_a_large_table_without_indexes_to_say_it_would_be_s
     # What is left: the catch-up query of the `queries` check, which without the index on fecha_hora scans the
     # table once (the agent's own catch-up does the same on every connect until setup-db builds the index).
     assert read <= ROWS * 1.1, read
+
+
+def test_an_inheritance_child_gets_an_id_entrada_index_so_the_sweep_stops_scanning_it(db: Database) -> None:
+    """An inheritance child inherits no index, not even the primary key's. setup-db built the child's fecha_hora
+    and (id_miembro, fecha_hora) indexes but none on id_entrada: every idle sweep still scanned the child, where
+    a redirecting turnstile keeps all its rows, and doctor kept advising setup-db, which changed nothing."""
+    import psycopg2
+
+    from agent.db import setup
+
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE registro_entradas_2026 () INHERITS (registro_entradas)")
+        cur.execute(
+            "INSERT INTO registro_entradas_2026 (id_miembro, tipo_acceso, fecha_hora)"
+            " SELECT (SELECT min(id_miembro) FROM miembros), 'miembro', now() - g * interval '10 seconds'"
+            " FROM generate_series(1, 50000) AS g"
+        )
+    conn = db.connect_admin()
+    with conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE registro_entradas_2026")
+    conn.close()
+    admin = psycopg2.connect(db.admin_dsn())
+    report = setup.apply(admin, lang="en")
+    admin.close()
+    assert not report.failed, report.lines
+    result = doctor.run(pos_target(db), lang="en")
+    assert result.result("sweep").status is Status.OK, result.table()
+    assert result.result("indexes").status is Status.OK, result.table()

@@ -120,12 +120,16 @@ def test_index_plan_names_missing_and_invalid_indexes_per_landing_table() -> Non
     )
     plan = kit_plan.index_plan(bare)
     assert plan == [
+        # An inheritance child inherits no index, not even the primary key's: the cursor's id_entrada bound.
+        kit_plan.IndexPlan("hija", "hija_id_entrada_idx", ("id_entrada",)),
         kit_plan.IndexPlan("hija", "hija_fecha_hora_idx", ("fecha_hora",), "hija_fecha_hora_idx"),
         kit_plan.IndexPlan("hija", "hija_miembro_fecha_idx", ("id_miembro", "fecha_hora")),
     ]
     r = judge_access.indexes(bare, "en")
     assert r.status is Status.WARN and "INVALID" in r.detail and "missing on hija (id_miembro, fecha_hora)" in r.detail
-    wrong_order = state(indexes=(IndexInfo(names.ENTRIES_TABLE, "c", ("fecha_hora", "id_miembro"), True),))
+    assert "missing on hija (id_entrada)" in r.detail
+    pkey = BASE.indexes[0]
+    wrong_order = state(indexes=(pkey, IndexInfo(names.ENTRIES_TABLE, "c", ("fecha_hora", "id_miembro"), True)))
     assert [p.columns for p in kit_plan.index_plan(wrong_order)] == [("id_miembro", "fecha_hora")]
     assert len(kit_plan.index_name("x" * 70, "fecha_hora_idx").encode()) == 63
 
@@ -176,6 +180,22 @@ def test_sweep_cost_warns_on_a_sequential_scan_of_a_large_table_only() -> None:
     assert judge_access.sweep(judge_access.SweepCost(80.0, 40, False), big, "en").status is Status.WARN
 
 
+def test_sweep_cost_counts_the_rows_of_the_tables_scanned_sequentially() -> None:
+    """An inheritance parent left empty by a redirect trigger is rightly scanned; its child's rows do not count."""
+    tree = state(
+        relations=(
+            Relation(names.ENTRIES_TABLE, "r", rows=0.0),
+            Relation("hija", "r", names.ENTRIES_TABLE, rows=1_000_000.0),
+        )
+    )
+    parent_only = judge_access.SweepCost(1.0, 3, True, seq_tables=(names.ENTRIES_TABLE,))
+    child = judge_access.SweepCost(1.0, 3, True, seq_tables=(names.ENTRIES_TABLE, "hija"))
+    assert judge_access.sweep(parent_only, tree, "en").status is Status.OK
+    assert judge_access.worth_running(parent_only, tree)
+    assert judge_access.sweep(child, tree, "en").status is Status.WARN
+    assert not judge_access.worth_running(child, tree)
+
+
 def test_index_progress_lines() -> None:
     from agent.db.setup_index import progress_line
 
@@ -191,6 +211,9 @@ def test_index_plan_adds_the_partitioned_parents_index_after_the_partitions() ->
     tree = state(
         relations=(Relation(names.ENTRIES_TABLE, "p"), part),
         indexes=(
+            # The primary key of a partitioned table leads with id_entrada and is on every partition.
+            IndexInfo(names.ENTRIES_TABLE, "registro_entradas_pkey", ("id_entrada", "fecha_hora"), True),
+            IndexInfo("p1", "p1_pkey", ("id_entrada", "fecha_hora"), True),
             IndexInfo("p1", "p1_f", ("fecha_hora",), True),
             IndexInfo("p1", "p1_m", ("id_miembro", "fecha_hora"), True),
             IndexInfo(names.ENTRIES_TABLE, "half_done", ("fecha_hora",), False),  # ON ONLY, not yet attached

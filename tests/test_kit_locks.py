@@ -321,3 +321,18 @@ def test_two_setup_db_at_once_both_succeed_one_after_the_other(db: Database) -> 
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'registro_entradas'::regclass AND indisvalid")
         assert cur.fetchone() == (3,)  # the primary key and ours
+
+
+def test_a_database_level_statement_timeout_does_not_cancel_the_polite_trigger_install(db: Database) -> None:
+    """``ALTER DATABASE ... SET statement_timeout = '300ms'`` (a DBA's guard for the turnstile's program): the trigger
+    install that waits 100 ms at a time for its lock behind a 1.5 s transaction was cancelled by it. setup-db now
+    bounds its own transaction (120 s)."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP TRIGGER aviso_nueva_entrada ON registro_entradas")
+        cur.execute(f"ALTER DATABASE {db.name} SET statement_timeout = '300ms'")
+    vendor = "INSERT INTO registro_entradas (id_miembro, tipo_acceso) VALUES (NULL, 'empleado')"
+    with long_transaction(db.admin_dsn(), 1.5, vendor):
+        conn = psycopg2.connect(db.admin_dsn())
+        report = setup.apply(conn, lang="en", indexes=False)
+        conn.close()
+    assert "trigger: created on registro_entradas, channel nueva_entrada_canal" in report.lines

@@ -54,14 +54,19 @@ def test_partitions_in_another_schema_and_sub_partitions_get_indexes_and_notify(
     report = setup.apply(conn, lang="en")
     conn.close()
     assert not report.failed, report.lines
-    assert valid_indexes(db, "registro_entradas") == {
+    assert valid_indexes(db, "registro_entradas") == {  # this tree has no primary key: id_entrada gets one too
+        "registro_entradas_id_entrada_idx",
         "registro_entradas_fecha_hora_idx",
         "registro_entradas_miembro_fecha_idx",
     }
-    assert valid_indexes(db, '"Actual"') == {'"Actual_fecha_hora_idx"', '"Actual_miembro_fecha_idx"'}
+    assert valid_indexes(db, '"Actual"') == {
+        '"Actual_id_entrada_idx"',
+        '"Actual_fecha_hora_idx"',
+        '"Actual_miembro_fecha_idx"',
+    }
     with db.connect_admin() as conn, conn.cursor() as cur:  # created later, in the other schema, one level down
         cur.execute("CREATE TABLE archivo.visitas PARTITION OF \"Actual\" FOR VALUES IN ('visitante')")
-    assert len(valid_indexes(db, "archivo.visitas")) == 2
+    assert len(valid_indexes(db, "archivo.visitas")) == 3
     conn = psycopg2.connect(db.admin_dsn())
     state = inspect.read(conn)
     conn.close()
@@ -87,7 +92,7 @@ def test_inheritance_child_in_another_schema_gets_trigger_and_indexes(db: Databa
     report = setup.apply(conn, lang="en")
     conn.close()
     assert not report.failed, report.lines
-    assert len(valid_indexes(db, '"Histórico"."Entradas 2026"')) == 2
+    assert len(valid_indexes(db, '"Histórico"."Entradas 2026"')) == 3  # no inherited primary key: id_entrada too
     listener = listen(db.admin_dsn())
     with db.connect_admin() as conn, conn.cursor() as cur:
         cur.execute(
@@ -123,3 +128,43 @@ def test_tables_in_a_vendor_schema_are_found_by_pos_user(db: Database) -> None:
         entry = insert_entry(admin, member)
         admin.close()
         assert run.wait_ids({entry}, timeout=2.0), run.ids()
+
+
+def test_a_table_rotated_by_renaming_gets_its_own_indexes(db: Database) -> None:
+    """The vendor rotates the table yearly: ``ALTER TABLE registro_entradas RENAME TO registro_entradas_2019`` and a
+    new ``registro_entradas``. The old table keeps the index names setup-db would use; ``CREATE INDEX ... IF NOT
+    EXISTS`` skipped ours and setup-db said "built" on every run while the new table had none."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE registro_entradas RENAME TO registro_entradas_2019")
+        cur.execute("CREATE TABLE registro_entradas (LIKE registro_entradas_2019 INCLUDING DEFAULTS)")
+    conn = psycopg2.connect(db.admin_dsn())
+    report = setup.apply(conn, lang="en")
+    conn.close()
+    assert not report.failed, report.lines
+    assert valid_indexes(db, "registro_entradas") == {  # LIKE copied no primary key: id_entrada gets one
+        "registro_entradas_id_entrada_idx",
+        "registro_entradas_fecha_hora_idx1",
+        "registro_entradas_miembro_fecha_idx1",
+    }
+    assert "index registro_entradas_fecha_hora_idx1: built in" in " ".join(report.lines)
+
+
+def test_doctor_names_a_look_alike_table_and_a_table_off_the_search_path(db: Database) -> None:
+    """A copy of ``registro_entradas`` in another schema (the vendor's audit or an old import): doctor said OK
+    whichever of the two the turnstile fills. And a table off pos_user's search_path: doctor said "does not exist"
+    and advised ``setup-db --schema``, which would create empty look-alikes in public."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA copia")
+        cur.execute("CREATE TABLE copia.registro_entradas (LIKE public.registro_entradas)")
+    r = doctor.run(pos_target(db), lang="en").result("trigger")
+    assert r.status is Status.WARN
+    assert "another registro_entradas table exists in schema copia; the kit watches the one in public" in r.detail
+    assert "public.registro_entradas" in r.advice
+
+    with db.connect_admin() as conn, conn.cursor() as cur:  # moved by hand, setup-db not run again
+        cur.execute("DROP TABLE copia.registro_entradas")
+        cur.execute("ALTER TABLE registro_entradas SET SCHEMA copia")
+    r = doctor.run(pos_target(db), lang="en").result("trigger")
+    assert r.status is Status.FAIL
+    assert r.detail == "table registro_entradas exists in schema copia, off this role's search_path"
+    assert "do not use --schema" in r.advice

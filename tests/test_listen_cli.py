@@ -111,6 +111,20 @@ def test_listen_human_lines_and_timeout(db: Database) -> None:
     assert "Timed out: 0 of 1 entries" in quiet.stderr
 
 
+def test_listen_timeout_without_count_names_no_total(db: Database) -> None:
+    """``listen --timeout 2`` with no ``--count`` used to print "Tiempo agotado: 0 de ? entradas"."""
+    r = subprocess.run(
+        [sys.executable, "-m", "agent", "listen", "--dsn", db.pos_dsn(), "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert "Tiempo agotado tras 2.0 s; entradas recibidas: 0" in r.stderr, r.stderr
+    assert "?" not in r.stderr and " de " not in r.stderr.splitlines()[-1]
+
+
 def test_simulate_rejects_bad_input_clearly(db: Database) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--member", "99999"],
@@ -295,3 +309,64 @@ def test_listen_refuses_an_unknown_sslmode_in_the_dsn_at_once() -> None:
         assert r.returncode == 2, r.stdout + r.stderr
         assert "sslmode" in r.stderr and "verify-full" in r.stderr and "Traceback" not in r.stderr
         assert "TopSecret1" not in r.stdout + r.stderr
+
+
+def test_listen_refuses_an_impossible_port_in_the_dsn_at_once() -> None:
+    """``port=abc`` / ``:99999``: libpq refuses it at every attempt ("invalid port number", or for a name a
+    misleading "could not translate host name"), and the engine retried for ever; now a usage error."""
+    for dsn in (
+        "host=127.0.0.1 port=abc password=TopSecret1",
+        "postgresql://u:TopSecret1@127.0.0.1:99999/db",
+        "host=127.0.0.1 port=² password=TopSecret1",  # isdigit() but not int(): was a ValueError traceback
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--dsn", dsn, "--timeout", "20"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "mal formada" in r.stderr and "TopSecret1" not in r.stdout + r.stderr
+
+
+def test_listen_with_an_odd_connect_timeout_in_the_dsn_does_not_crash() -> None:
+    """``connect_timeout=²`` passes ``str.isdigit()`` but not ``int()``: listen ended in a ValueError traceback;
+    ``connect_timeout=99999999999`` overflowed ``select()`` and the listener worker crashed. An unusable value
+    now means the default (5 s); a huge one the settings' maximum (300 s)."""
+    from agent.deploy.connection import MAX_CONNECT_TIMEOUT_S, resolve
+
+    for value in ("²", "99999999999"):  # the second overflowed select() and crashed the listener worker
+        r = subprocess.run(
+            [sys.executable, "-m", "agent", "listen", "--dsn", f"host=127.0.0.1 port=1 connect_timeout={value}",
+             "--timeout", "1", "-v"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=30,
+        )  # fmt: skip
+        assert r.returncode == 1 and "Traceback" not in r.stderr and "crashed" not in r.stderr, r.stderr
+    assert resolve(None, dsn_override="host=h connect_timeout=99999999999").connect_timeout_s == MAX_CONNECT_TIMEOUT_S
+
+
+def test_a_database_level_client_encoding_cannot_hide_a_member(db: Database) -> None:
+    """``ALTER DATABASE ... SET client_encoding = 'WIN1252'`` (a Windows vendor's setup): the server then converts
+    every text to cp1252 for us, and a member named "Łukasz" (not in cp1252) failed every read of that entry
+    ('has no equivalent in encoding "WIN1252"'). The one connection path asks for UTF-8 at connect time, which
+    overrides database and role settings."""
+    with db.connect_admin() as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER DATABASE \"{db.name}\" SET client_encoding = 'WIN1252'")
+        cur.execute("UPDATE miembros SET nombre = 'Łukasz', apellido = 'Wiśniewski' WHERE id_miembro = 5")
+    listener = _agent("listen", "--dsn", db.pos_dsn(), "--json", "--count", "1", "--timeout", "30")
+    assert listener.stdout is not None
+    time.sleep(2.0)  # let it connect and LISTEN (the catch-up would deliver it anyway)
+    subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--dsn", db.admin_dsn(), "--count", "1", "--member", "5"],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
+    out, err = listener.communicate(timeout=40)
+    assert listener.returncode == 0, err
+    entry = json.loads(out.strip().splitlines()[-1])
+    assert "Łukasz" in json.dumps(entry, ensure_ascii=False), entry

@@ -282,3 +282,45 @@ def test_tricky_passwords_authenticate_and_never_show(db: Database, tricky: str,
             assert tricky not in log_file.read_text(encoding="utf-8")
     finally:
         _set_password(db, db.pos_password)
+
+
+def test_a_malformed_dsn_leaves_no_password_in_a_logged_traceback(tmp_path: Path) -> None:
+    """``password=my secret`` (a space, unquoted): libpq's parse error quotes the word after it ('missing "="
+    after "secret"'). connection_kwargs' ValueError never quoted it, but chained libpq's error as its cause, and
+    a traceback in the log file (the desk loop's exception barrier logs them) printed that cause. Also any
+    ``password=...`` inside an exception's text is masked in the log file like in a message."""
+    from agent import logging_setup
+
+    path = logging_setup.setup_logging("DEBUG", console=False, path=tmp_path / "agent.log")
+    log = logging.getLogger("aviso.test")
+    try:
+        dsn = "host=127.0.0.1 password=my " + "Xsec" + "ret7 user=u"  # (a traceback prints source lines too)
+        try:
+            connection_kwargs(dsn)
+        except ValueError:
+            log.exception("connection parameters failed")
+        said = "libpq said: host=h password=" + "Hunter" + "2Pw dbname=d"
+        try:
+            raise RuntimeError(said)
+        except RuntimeError:
+            log.exception("something failed")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        text = path.read_text(encoding="utf-8")
+        assert "connection parameters failed" in text and "something failed" in text and "Traceback" in text
+        assert "Xsecret7" not in text
+        assert "Hunter2Pw" not in text
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "_aviso", False):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+
+
+def test_redact_a_url_password_with_a_raw_at_sign() -> None:
+    """``postgresql://u:p@ss@host/db``: an unencoded ``@`` in the password (people type it so) left ``ss`` in the
+    log after masking up to the first ``@``. Masking runs to the last ``@`` of the URL (over-masking is safe)."""
+    for url in ("postgresql://u:p@ss@host/db", "postgres://u:p@s/s@host:5432/db?sslmode=require"):
+        clean = redact(f"connecting to {url} failed")
+        assert "ss@" not in clean and "s/s" not in clean, clean
+        assert clean.startswith("connecting to postgres") and clean.endswith("failed")

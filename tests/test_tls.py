@@ -556,3 +556,52 @@ def test_a_stale_default_root_crl_does_not_fail_a_named_ca(
         conn.close()
     with pytest.raises(ConnectError):  # a CRL that IT names is used as named
         _connect(dsn + f" sslcrl={crl}", password="tls-test-pw", sslmode="verify-full", sslrootcert=str(tls_server.ca))
+
+
+def test_a_leftover_client_certificate_is_not_sent(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq sends ``~/.postgresql/postgresql.crt`` whenever it exists. A leftover whose key is group/world
+    readable made every ``require`` connection fail ("private key file ... has group or world access") and
+    silently downgraded ``prefer`` to an unencrypted session. The agent authenticates with its password: no
+    client certificate unless one is named (then libpq's rules apply, as the last assertion shows)."""
+    home = tmp_path / "home"
+    pg = home / ".postgresql"
+    pg.mkdir(parents=True)
+    make_ca(tmp_path, "client")
+    shutil.copyfile(tmp_path / "client.crt", pg / "postgresql.crt")
+    shutil.copyfile(tmp_path / "client.key", pg / "postgresql.key")
+    os.chmod(pg / "postgresql.key", 0o644)
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("PGSSLCERT", "PGSSLKEY", "PGSERVICE", "PGSSLROOTCERT", "PGSSLMODE"):
+        monkeypatch.delenv(var, raising=False)
+    dsn = tls_server.dsn(user="pos_user")
+    with pytest.raises(ConnectError, match="group or world access"):  # the premise, as libpq springs it
+        _connect(dsn, password="tls-test-pw", sslmode="require", ignore_default_root_cert=False)
+    plain = _connect(dsn, password="tls-test-pw", sslmode="prefer", ignore_default_root_cert=False)
+    try:
+        assert not plain.info.ssl_in_use  # the silent downgrade
+    finally:
+        plain.close()
+    import psycopg2.extensions
+
+    from agent.db.connect import NO_ROOT_CERT
+
+    for mode in ("require", "prefer"):
+        conn = _connect(dsn, password="tls-test-pw", sslmode=mode)
+        try:
+            assert conn.info.ssl_in_use, mode
+        finally:
+            conn.close()
+    with monkeypatch.context() as older:  # libpq before 16 has no sslcertmode: a file that cannot exist instead
+        older.setattr(psycopg2.extensions, "libpq_version", lambda: 150000)
+        kwargs = connection_kwargs(dsn, password="tls-test-pw", sslmode="require")
+        assert kwargs["sslcert"] == NO_ROOT_CERT and "sslcertmode" not in kwargs
+        conn = open_connection(kwargs)
+        try:
+            assert conn.info.ssl_in_use
+        finally:
+            conn.close()
+    with pytest.raises(ConnectError, match="group or world access"):  # named: libpq's own rules
+        _connect(dsn + f" sslcert={pg / 'postgresql.crt'} sslkey={pg / 'postgresql.key'}", password="tls-test-pw",
+                 sslmode="require")  # fmt: skip

@@ -18,7 +18,7 @@ DEMO_DATABASE = "torniquete_db"
 DEMO_INTERVAL_S = 8.0
 """Seconds between simulated entries. With the default flood limit (4 per 30 s) one entry every 8 s puts at most
 4 in any 30 s window, so the demo shows the normal flow, never a flood summary; the plan's order
-(:func:`demo_plan`) shows every status in the first minute."""
+(:func:`demo_plan`) shows every status, the first visit, the visitor and the employee in the first minute."""
 DEMO_FIRST_S = 1.0
 """Seconds from the agent listening to the first simulated entry."""
 
@@ -31,11 +31,13 @@ FIRST_VISIT_KEY = "current3"
 
 
 def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
-    """One cycle of the simulated turnstile: every member status, a denied passage, a visitor and an employee,
-    the warnings first (at :data:`DEMO_INTERVAL_S` every status is on screen within the first minute), a repeat
-    entry (``current`` again 6 steps later: 48 s, within the demo's :data:`DEMO_REPEAT_MIN`-minute window, while
-    a whole cycle takes longer, so the next cycle's entries are not repeats) and a first visit
-    (:data:`FIRST_VISIT_KEY`: no earlier entry).
+    """One cycle of the simulated turnstile, repeated while the demo runs. At :data:`DEMO_INTERVAL_S` (entry
+    ``k`` at ``DEMO_FIRST_S + k * DEMO_INTERVAL_S`` s) the first eight steps, all within the first minute, show
+    every member status, the first visit (:data:`FIRST_VISIT_KEY`: no earlier entry; it is also the "al día"
+    status), a denied passage, a visitor and an employee. Then ``current`` twice, 16 s apart: the one repeat entry
+    of the cycle, within the demo's :data:`DEMO_REPEAT_MIN`-minute window. No other member has a granted entry
+    twice within the window, across cycles either: ``current``'s repeat and its next cycle's first entry are
+    72 s apart, and ``current2`` is only ever denied (a denied entry is no "previous granted entry").
     ``member_ids`` maps :data:`agent.db.demo_data.MEMBERS` keys to ``id_miembro``."""
     from agent.core import names
 
@@ -43,18 +45,17 @@ def demo_plan(member_ids: dict[str, int]) -> list[dict[str, Any]]:
         return {"member_id": member_ids[key], "access_type": names.MEMBER_ACCESS, "result": result}
 
     return [
-        member("current"),
+        member(FIRST_VISIT_KEY),
         member("current2", names.RESULT_DENIED),
         member("expired"),
         member("expiring"),
+        {"member_id": None, "access_type": "visitante", "result": names.RESULT_GRANTED},
         member("balance"),
+        {"member_id": None, "access_type": "empleado", "result": names.RESULT_GRANTED},
         member("birthday"),
         member("current"),
-        {"member_id": None, "access_type": "visitante", "result": names.RESULT_GRANTED},
         member("big_note"),
-        {"member_id": None, "access_type": "empleado", "result": names.RESULT_GRANTED},
-        member(FIRST_VISIT_KEY),
-        member("current2"),
+        member("current"),
     ]
 
 

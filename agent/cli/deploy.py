@@ -184,7 +184,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             if args.password_stdin:
                 user = str(overrides.get("connection.user", base.connection.user))
                 password = read_secret_line(tr("configure.password_prompt", lang, user=user)) or None
-        elif sys.stdin.isatty():
+        elif sys.stdin is not None and sys.stdin.isatty():  # None: a windowed exe without a console
             overrides, password = _interactive(base.connection, lang)
         else:
             print(tr("configure.need_input", lang), file=sys.stderr)

@@ -230,10 +230,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
         while True:
             wait = None if deadline is None else deadline - time.monotonic()
             if wait is not None and wait <= 0:
-                print(
-                    tr("listen.timeout", args.lang, received=received, count=args.count or "?", seconds=args.timeout),
-                    file=sys.stderr,
-                )
+                key = "listen.timeout" if args.count else "listen.timeout_no_count"
+                print(tr(key, args.lang, received=received, count=args.count, seconds=args.timeout), file=sys.stderr)
                 return 1
             try:
                 event = events.get(timeout=wait)

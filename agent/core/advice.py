@@ -249,9 +249,15 @@ def classify(sqlstate: str | None, message: str) -> Problem:
     return Problem.OTHER
 
 
-def explain(problem: Problem, lang: str = "es") -> str:
-    """One short sentence in ``lang`` saying what ``problem`` means and what to do about it. Pure; any thread."""
-    return tr(f"advice.{problem.value}", lang)
+DEFAULT_PORT = 5432
+"""libpq's default port (PostgreSQL docs, libpq "Parameter Key Words": ``port``): named by the advice for refused
+and timed-out connections when the caller does not give the configured port."""
+
+
+def explain(problem: Problem, lang: str = "es", *, port: int | None = None) -> str:
+    """One short sentence in ``lang`` saying what ``problem`` means and what to do about it. ``port``: the TCP
+    port the connection used (the firewall advice names it; None: :data:`DEFAULT_PORT`). Pure; any thread."""
+    return tr(f"advice.{problem.value}", lang, port=port or DEFAULT_PORT)
 
 
 def advise(sqlstate: str | None, message: str, lang: str = "es") -> tuple[Problem, str]:

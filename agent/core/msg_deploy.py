@@ -187,6 +187,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "conexión: correcta (PostgreSQL {version})",
         "en": "connection: OK (PostgreSQL {version})",
     },
+    "configure.auth_failed_hint": {
+        "es": "El servidor rechazó usuario o contraseña: la contraseña que acaba de dar no es la de ese usuario en "
+        "el servidor, o pg_hba.conf del torniquete no tiene una línea para este PC (p. ej. «hostssl torniquete_db "
+        "pos_user 192.168.1.0/24 scram-sha-256»; luego recargue PostgreSQL). Repita configure con la contraseña "
+        "correcta.",
+        "en": "The server rejected the user or password: the password you just gave is not that user's password on "
+        "the server, or the turnstile's pg_hba.conf has no line for this PC (e.g. 'hostssl torniquete_db pos_user "
+        "192.168.1.0/24 scram-sha-256'; then reload PostgreSQL). Run configure again with the right password.",
+    },
     "configure.connect_failed": {
         "es": "conexión: falló: {detail}",
         "en": "connection: failed: {detail}",
@@ -200,6 +209,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "«setup-db --no-trigger»)",
         "en": "read access: {user} cannot read {columns}; grant it with 'python -m agent setup-db' (poll mode: "
         "'setup-db --no-trigger')",
+    },
+    "configure.missing_columns": {
+        "es": "esquema: la base no tiene las columnas {columns}, que el agente necesita; ¿es la base del torniquete?",
+        "en": "schema: the database lacks the columns {columns}, which the agent needs; is it the turnstile's "
+        "database?",
     },
     "configure.not_saved": {
         "es": "No se guardó nada. Corrija lo anterior y vuelva a intentarlo.",

@@ -7,11 +7,13 @@ the tray tooltip, the log and ``doctor``. ``doctor.*``: the doctor report.
 MESSAGES: dict[str, dict[str, str]] = {
     # --- connection problems: what happened and what to do (agent.core.advice.explain) ---
     "advice.auth_failed": {
-        "es": "El servidor rechazó usuario o contraseña. Revise la contraseña guardada de pos_user y que "
+        "es": "El servidor rechazó usuario o contraseña. Vuelva a guardar la contraseña de pos_user con "
+        "'python -m agent configure --password-stdin' (o «Configuración…» en el menú del icono) y revise que "
         "pg_hba.conf del torniquete tenga una línea para este PC (p. ej. «hostssl torniquete_db pos_user "
         "192.168.1.0/24 scram-sha-256»); luego recargue PostgreSQL.",
-        "en": "The server rejected the user or password. Check pos_user's saved password and that the turnstile's "
-        "pg_hba.conf has a line for this PC (e.g. 'hostssl torniquete_db pos_user 192.168.1.0/24 "
+        "en": "The server rejected the user or password. Save pos_user's password again with "
+        "'python -m agent configure --password-stdin' (or 'Settings…' in the tray menu) and check that the "
+        "turnstile's pg_hba.conf has a line for this PC (e.g. 'hostssl torniquete_db pos_user 192.168.1.0/24 "
         "scram-sha-256'); then reload PostgreSQL.",
     },
     "advice.no_password": {
@@ -23,16 +25,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "advice.refused": {
         "es": "El torniquete rechazó la conexión: PostgreSQL no está en marcha o no escucha en esa IP y puerto. "
         "Compruebe que el servicio esté iniciado, listen_addresses = '*' en postgresql.conf (y reinicie), la IP "
-        "y el puerto configurados, y que el firewall del torniquete permita el puerto TCP 5432.",
+        "y el puerto configurados, y que el firewall del torniquete permita el puerto TCP {port}.",
         "en": "The turnstile refused the connection: PostgreSQL is not running or not listening on that address "
         "and port. Check the service is started, listen_addresses = '*' in postgresql.conf (then restart), the "
-        "configured address and port, and that the turnstile's firewall allows TCP port 5432.",
+        "configured address and port, and that the turnstile's firewall allows TCP port {port}.",
     },
     "advice.timeout": {
         "es": "El torniquete no responde a tiempo: un firewall descarta la conexión, la IP es incorrecta o la red "
-        "está caída. Permita el puerto TCP 5432 en el firewall del torniquete y compruebe la IP y el cable/Wi-Fi.",
+        "está caída. Permita el puerto TCP {port} en el firewall del torniquete y compruebe la IP y el cable/Wi-Fi.",
         "en": "The turnstile does not answer in time: a firewall drops the connection, the address is wrong or the "
-        "network is down. Allow TCP port 5432 in the turnstile's firewall and check the address and the network.",
+        "network is down. Allow TCP port {port} in the turnstile's firewall and check the address and the network.",
     },
     "advice.unknown_host": {
         "es": "No se encuentra el nombre del servidor. Revise el nombre en la configuración o use la IP del "
@@ -189,6 +191,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "doctor.trigger.run_setup_schema": {
         "es": "Revise la base de datos configurada; en una base nueva ejecute «python -m agent setup-db --schema».",
         "en": "Check the configured database; on a new database run 'python -m agent setup-db --schema'.",
+    },
+    "doctor.trigger.off_path": {
+        "es": "la tabla {table} existe en el esquema {schemas}, fuera del search_path de este usuario",
+        "en": "table {table} exists in schema {schemas}, off this role's search_path",
+    },
+    "doctor.trigger.off_path_fix": {
+        "es": "Ejecute «python -m agent setup-db» con el search_path del torniquete (da a pos_user ese search_path);"
+        " no use --schema: crearía tablas vacías aparte.",
+        "en": "Run 'python -m agent setup-db' with the turnstile's search_path (it gives pos_user that search_path);"
+        " do not use --schema: it would create separate empty tables.",
+    },
+    "doctor.trigger.look_alike": {
+        "es": "hay otra tabla registro_entradas en el esquema {schemas}; el kit vigila la del esquema {schema}",
+        "en": "another registro_entradas table exists in schema {schemas}; the kit watches the one in {schema}",
+    },
+    "doctor.trigger.look_alike_fix": {
+        "es": "Compruebe que el torniquete inserta en {schema}.registro_entradas (si no, ejecute setup-db con su"
+        " search_path).",
+        "en": "Make sure the turnstile inserts into {schema}.registro_entradas (else run setup-db with its"
+        " search_path).",
     },
     "doctor.trigger.missing": {
         "es": "no hay trigger {trigger} en {table}: no se enviará ningún aviso",

@@ -25,6 +25,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Tiempo agotado: {received} de {count} entradas en {seconds} s",
         "en": "Timed out: {received} of {count} entries in {seconds} s",
     },
+    "listen.timeout_no_count": {
+        "es": "Tiempo agotado tras {seconds} s; entradas recibidas: {received}",
+        "en": "Timed out after {seconds} s; entries received: {received}",
+    },
     # advice for server limits (agent.core.advice.Problem)
     "advice.session_timeout": {
         "es": "El servidor cerró la sesión por inactividad (idle_session_timeout o "

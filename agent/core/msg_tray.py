@@ -83,8 +83,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "conn.restored_title": {"es": "Conexión restablecida", "en": "Connection restored"},
     "conn.restored_body": {
-        "es": "Los avisos vuelven a funcionar. Las entradas de la interrupción se muestran en un resumen.",
-        "en": "Notifications work again. Entries made meanwhile are shown in one summary.",
+        "es": "Los avisos vuelven a funcionar. Las entradas de la interrupción, si las hubo, se avisan a "
+        "continuación (varias juntas, en un resumen).",
+        "en": "Notifications work again. Entries made meanwhile, if any, follow (several together, in one summary).",
     },
     # -- test notification -----------------------------------------------------------------------------------
     "test.title": {"es": "Notificación de prueba", "en": "Test notification"},

@@ -4,9 +4,11 @@ errors are safe to show and to log. (Turning *settings* plus the keyring passwor
 
 :func:`connection_kwargs` builds the keyword arguments for ``psycopg2.connect(**kwargs)``: the libpq conninfo
 (``dsn``) without a password, and next to it TLS (``sslmode``, ``sslrootcert``), ``connect_timeout``, TCP
-keepalives, ``tcp_user_timeout`` and ``application_name`` (PostgreSQL docs, libpq "Parameter Key Words"). The
-password travels as a separate keyword so it never sits inside a conninfo string that libpq might echo in a parse
-error ("missing "=" after ..."), and the returned mapping hides it from ``repr``/``str``/logging.
+keepalives, ``tcp_user_timeout``, ``application_name`` and ``client_encoding = UTF8`` (a database or role set to
+e.g. ``WIN1252`` would make the server fail on every name outside that code page) (PostgreSQL docs, libpq
+"Parameter Key Words"). The password travels as a separate keyword so it never sits inside a conninfo string that
+libpq might echo in a parse error ("missing "=" after ..."), and the returned mapping hides it from
+``repr``/``str``/logging.
 
 :func:`open_connection` connects with those kwargs and turns a failure into :class:`ConnectError`, whose text is the
 server's/libpq's message with any password removed, plus the classified :class:`~agent.core.advice.Problem`.
@@ -24,7 +26,13 @@ Likewise libpq loads ``~/.postgresql/root.crl`` whenever it exists and turns on 
 a stale CRL of another CA then fails ``verify-full`` with "certificate verify failed" although the configured
 ``sslrootcert`` is right. So when a CA file is named and no CRL is (``sslcrl``/``sslcrldir``, ``PGSSLCRL``/
 ``PGSSLCRLDIR``, a service), :func:`connection_kwargs` passes ``sslcrl`` = :data:`NO_ROOT_CERT` (libpq ignores a
-CRL file that does not exist).
+CRL file that does not exist). And libpq sends ``~/.postgresql/postgresql.crt`` (with its ``postgresql.key``) as
+a client certificate whenever it exists: a leftover with a group-readable key fails every ``require`` connection
+("private key file ... has group or world access") and silently downgrades ``prefer`` to an unencrypted session,
+and a certificate of another CA fails against a server that checks client certificates. The agent authenticates
+with a password, so unless a client certificate is named (``sslcert``/``sslkey``, ``PGSSLCERT``/``PGSSLKEY``, a
+service) :func:`connection_kwargs` passes ``sslcertmode=disable`` (libpq 16+; before: ``sslcert`` =
+:data:`NO_ROOT_CERT`, which libpq treats as "no certificate").
 
 Which thread: any. :func:`connection_kwargs` is pure (no I/O) apart from importing psycopg2 to parse ``dsn``.
 """
@@ -114,19 +122,21 @@ def connection_kwargs(
     ``ignore_default_root_cert``: pass :data:`NO_ROOT_CERT` when the effective mode (argument, DSN, ``PGSSLMODE``
     in ``env``, else libpq's ``prefer``) does not verify and no CA file is named anywhere (argument, DSN,
     ``PGSSLROOTCERT``) and no connection service is named (``service=``, ``PGSERVICE``: its file may set both);
-    and ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is. See the module docstring.
+    ``sslcrl`` = :data:`NO_ROOT_CERT` when a CA file is named but no CRL is; ``sslcertmode=disable``
+    (older libpq: ``sslcert`` = :data:`NO_ROOT_CERT`) unless a client certificate is named. See the module docstring.
 
     Returns a :class:`ConnectKwargs`: ``{"dsn": ..., "password": ..., "sslmode": ..., ...}``; keys whose value is
     unset are left out so the DSN/environment decide. Raises ``ValueError`` for an unknown ``sslmode``, a
     malformed ``dsn`` (the message never quotes the DSN) or a password with a NUL character (never quoted).
     Pure; any thread.
     """
-    from psycopg2.extensions import make_dsn, parse_dsn
+    from psycopg2.extensions import libpq_version, make_dsn, parse_dsn
 
     try:
         params: dict[str, str] = parse_dsn(dsn) if dsn else {}
-    except Exception as exc:  # psycopg2.ProgrammingError; its text may quote the DSN (and a password in it)
-        raise ValueError("the connection string (DSN) is malformed; check its key=value pairs or URL") from exc
+    except Exception:  # psycopg2.ProgrammingError; its text may quote the DSN (and a password in it): not chained,
+        # or a logged traceback would print it as the cause
+        raise ValueError("the connection string (DSN) is malformed; check its key=value pairs or URL") from None
     inline_password = params.pop("password", None)
     if sslmode is not None and sslmode != "" and sslmode not in SSLMODES:
         raise ValueError(f"unknown sslmode {sslmode!r}: use one of {', '.join(SSLMODES)}")
@@ -142,12 +152,22 @@ def connection_kwargs(
     environ = os.environ if env is None else env
     if (sslrootcert or params.get("sslrootcert")) and ignore_default_root_cert and not _crl_named(params, environ):
         kwargs["sslcrl"] = NO_ROOT_CERT  # a named CA: libpq's default root.crl beside it is someone else's
+    if ignore_default_root_cert and not _client_cert_named(params, environ):
+        # no client certificate unless one is named (never a leftover default): libpq 16+ says so in a keyword;
+        # older ones get a file that cannot exist ("not present" = no certificate, libpq initialize_SSL)
+        if libpq_version() >= 160000:
+            kwargs["sslcertmode"] = "disable"
+        else:
+            kwargs["sslcert"] = NO_ROOT_CERT
     if sslrootcert:
         kwargs["sslrootcert"] = sslrootcert
     elif ignore_default_root_cert and not _tls_named_elsewhere(params, environ):
         mode = sslmode or params.get("sslmode") or (os.environ if env is None else env).get("PGSSLMODE") or "prefer"
         if mode != "disable" and mode not in VERIFYING_SSLMODES:
             kwargs["sslrootcert"] = NO_ROOT_CERT
+    # UTF-8 asked for at connect time (a startup parameter outranks ALTER DATABASE/ROLE ... SET client_encoding,
+    # PostgreSQL docs "Setting Parameters"): a database set to WIN1252 made a member named "Łukasz" unreadable
+    kwargs["client_encoding"] = "UTF8"
     kwargs["connect_timeout"] = max(2, int(connect_timeout_s))
     kwargs["application_name"] = application_name[:63]
     kwargs["keepalives"] = 1
@@ -159,6 +179,13 @@ def connection_kwargs(
     if target_session_attrs:
         kwargs["target_session_attrs"] = target_session_attrs
     return kwargs
+
+
+def _client_cert_named(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """True when a client certificate/key is named (DSN ``sslcert``/``sslkey``, ``PGSSLCERT``/``PGSSLKEY``) or a
+    service is."""
+    named = ("sslcert", "sslkey", "service")
+    return any(params.get(k) for k in named) or any(env.get(v) for v in ("PGSSLCERT", "PGSSLKEY", "PGSERVICE"))
 
 
 def _crl_named(params: Mapping[str, str], env: Mapping[str, str]) -> bool:
@@ -209,7 +236,7 @@ def make_conninfo(**params: str | int | None) -> str:
 
 
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)(\S*)(@)", re.IGNORECASE)  # to the last "@": a raw "@"
 _ENV_PASSWORD = re.compile(r"(PGPASSWORD\s*=\s*)(\S+)")
 
 

@@ -69,9 +69,8 @@ class IndexInfo:
     columns: tuple[str, ...]
     valid: bool
     building: int = 0
-    """PID of a session building this index right now (``pg_stat_progress_create_index.index_relid``, PostgreSQL
-    docs "Progress Reporting"; visible to the index's owner, a superuser or ``pg_read_all_stats``), 0 when none:
-    an index still being built concurrently is not valid either, yet it is not a failed build's leftover."""
+    """PID of a session building it now (``pg_stat_progress_create_index``, PostgreSQL docs "Progress Reporting";
+    seen by its owner or a superuser), else 0: not valid yet, but not a failed build's leftover either."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,8 @@ class KitState:
     role: RoleInfo | None = None
     session_ssl: bool | None = None
     """Our own backend's ``pg_stat_ssl.ssl`` (None when unknown)."""
+    other_schemas: tuple[str, ...] = ()
+    """Schemas with another ``registro_entradas`` than the one this role's search_path finds (all when none)."""
 
     @property
     def entries(self) -> Relation | None:
@@ -212,6 +213,7 @@ def read_cursor(cur: Any, *, role: str | None = None) -> KitState:
         entries_exists=bool(entries),
         members_exists=bool(members),
         session_ssl=None if ssl is None else bool(ssl),
+        other_schemas=_other_schemas(cur),
     )
     role_info = _role(cur, role)
     if not entries:
@@ -237,6 +239,16 @@ def read_cursor(cur: Any, *, role: str | None = None) -> KitState:
         indexes=_indexes(cur, params),
         **_triggers(cur, params),
     )
+
+
+def _other_schemas(cur: Any) -> tuple[str, ...]:
+    cur.execute(
+        "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relname = %(t)s AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+        " AND c.oid IS DISTINCT FROM to_regclass(%(t)s) ORDER BY 1",
+        {"t": names.ENTRIES_TABLE},
+    )
+    return tuple(str(r[0]) for r in cur.fetchall())
 
 
 def _replace(state: KitState, **changes: Any) -> KitState:

@@ -12,11 +12,15 @@ from agent.core.i18n import tr
 from agent.db.inspect import KitState
 
 REQUIRED_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("id_entrada_idx", ("id_entrada",)),
     ("fecha_hora_idx", ("fecha_hora",)),
     ("miembro_fecha_idx", ("id_miembro", "fecha_hora")),
 )
-"""(name suffix, leading key columns) of the indexes the agent's queries rely on besides the primary key: the
-sweep/catch-up by time, the re-read of a member's previous entry (repeat-entry / first-visit alerts)."""
+"""(name suffix, leading key columns) of the indexes the agent's queries rely on: the cursor's ``id_entrada >``
+bound (the primary key covers it on ``registro_entradas`` and on declarative partitions, whose primary key leads
+with it; an inheritance child inherits no index at all, and without one every idle sweep scanned the child: the
+turnstile's whole history once rows are redirected there), the sweep/catch-up by time, the re-read of a member's
+previous entry (repeat-entry / first-visit alerts)."""
 
 
 @dataclass(frozen=True)

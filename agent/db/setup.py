@@ -60,19 +60,28 @@ def trigger_sql() -> str:
 
 
 _TriggerState = tuple[
-    tuple[str, str | None] | None, tuple[tuple[str, str, str, bytes], ...], tuple[tuple[str, str], ...]
+    tuple[str, str | None] | None,
+    tuple[tuple[str, str, str, bytes], ...],
+    tuple[tuple[str, str], ...],
+    tuple[int, ...],
 ]
 
 
 def _trigger_state(cur: psycopg2.extensions.cursor) -> _TriggerState:
     """Our function's body and comment, every trigger calling it (relation, name, enabled, arguments) and whether
-    each server-made clone on a partition is enabled, read inside the install's transaction."""
+    each server-made clone on a partition is enabled, and the triggers' OIDs (a trigger replaced for its WHEN
+    alone is the same in all else), read inside the install's transaction."""
     state = inspect.read_cursor(cur)
     fn = state.function
+    cur.execute(
+        "SELECT t.oid FROM pg_trigger t WHERE t.tgfoid = to_regprocedure(%s) ORDER BY 1",
+        (names.TRIGGER_FUNCTION + "()",),
+    )
     return (
         (fn.source, fn.comment) if fn else None,
         tuple((t.relation, t.name, t.enabled, t.args) for t in state.triggers if not t.cloned),
         tuple((t.relation, t.enabled) for t in state.triggers if t.cloned),  # a partition's clone re-enabled
+        tuple(int(r[0]) for r in cur.fetchall()),
     )
 
 
@@ -124,6 +133,10 @@ def apply(
     try:
         try:
             with conn.cursor() as cur:
+                # A role/database-level statement_timeout (ALTER DATABASE ... SET statement_timeout = '400ms') must
+                # not cancel the trigger install while it waits politely for its lock (up to ~25 s, see the trigger
+                # file); this transaction's own bound instead.
+                cur.execute("SET LOCAL statement_timeout = '120s'")
                 cur.execute("SELECT pg_is_in_recovery()")
                 row = cur.fetchone()
                 if row and row[0]:

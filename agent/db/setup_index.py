@@ -14,6 +14,7 @@ console sees it move). Which thread: the caller's; the progress reader is a daem
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,6 +64,8 @@ def build(
             cur.execute("SET statement_timeout = 0")
             cur.execute("SET lock_timeout = 0")
         for item in plan:
+            if not item.invalid:  # a new index: under a name no other relation of that schema has
+                item = dataclasses.replace(item, name=_free_name(conn, item))
             if item.partitioned:
                 yield _partitioned(conn, item)
                 continue
@@ -92,6 +95,26 @@ def build(
             yield outcome
     finally:
         conn.autocommit = was
+
+
+_FREE_NAME_SQL = """
+SELECT c.n FROM (SELECT %(name)s::text AS n, 0 AS k
+                 UNION ALL SELECT left(%(name)s, 60) || g, g FROM generate_series(1, 99) AS g) AS c
+ WHERE NOT EXISTS (SELECT FROM pg_class AS r WHERE r.relname = c.n AND r.relnamespace =
+                      (SELECT t.relnamespace FROM pg_class AS t WHERE t.oid = to_regclass(%(table)s)))
+ ORDER BY c.k LIMIT 1
+"""
+
+
+def _free_name(conn: Any, item: IndexPlan) -> str:
+    """``item.name``, or ``<name>1`` ... ``<name>99`` when another relation of the table's schema has it: a table
+    rotated by renaming (``ALTER TABLE registro_entradas RENAME TO registro_entradas_2019``, then a new one)
+    keeps its index names, and ``CREATE INDEX ... IF NOT EXISTS`` then skipped ours while setup-db said "built"
+    (on every run; the new table never got its index)."""
+    with conn.cursor() as cur:
+        cur.execute(_FREE_NAME_SQL, {"name": item.name, "table": _qualified(item.schema, item.table).as_string(cur)})
+        row = cur.fetchone()
+    return str(row[0]) if row else item.name
 
 
 def _qualified(schema: str, name: str) -> sql.Composable:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import tomli_w
 from agent import APP_ID
 from agent.core import config
 from agent.core.config import ConfigError, ConfigIssue, Settings
+from agent.deploy.atomic import write_text_atomic
 
 FILE_NAME = "config.toml"
 ENV_PREFIX = "AVISO_"
@@ -197,15 +197,7 @@ def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
         "# 'Settings' for every key. The database password is not here: it is in the OS keyring.\n"
     )
     text = header + tomli_w.dumps(nested)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)  # 0600; one per writer
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    write_text_atomic(path, text, encoding="utf-8")  # 0600 on POSIX; a temporary file per writer
     return path
 
 

@@ -127,6 +127,9 @@ class ConnectionParams:
         raise self.password_problem or NoPasswordStored(self.account or self.server)
 
 
+MAX_CONNECT_TIMEOUT_S = 300
+"""Upper bound of a DSN's ``connect_timeout`` (the settings' own range, ``connection.connect_timeout_s``)."""
+
 PasswordReader = Callable[[str, float], "str | None"]
 """``(account, timeout_s) -> password or None``; raises :class:`PasswordProblem` subclasses."""
 
@@ -162,13 +165,16 @@ def resolve(
             params: dict[str, str] = parse_dsn(dsn_override) if dsn_override else {}
         except Exception:  # psycopg2.ProgrammingError quotes the DSN: never pass it on
             raise MalformedDsn() from None
+        if not _ports_ok(params.get("port", "")):
+            raise MalformedDsn()  # libpq would refuse it at every connection attempt, the engine retrying for ever
         inline = params.pop("password", None)
         mode = sslmode or params.pop("sslmode", "")
         root = _system_from_env(sslrootcert or params.pop("sslrootcert", ""), env)
         if root.strip().lower() == tls.SYSTEM and not (mode or _env_sslmode(env)):
             mode = "verify-full"  # libpq 16+'s default for sslrootcert=system
         given_timeout = params.pop("connect_timeout", "").strip()
-        timeout = int(given_timeout) if given_timeout.isdigit() else 5
+        timeout = int(given_timeout) if given_timeout.isascii() and given_timeout.isdigit() else 5  # not "²"
+        timeout = min(max(timeout, 1), MAX_CONNECT_TIMEOUT_S)  # 99999999999 overflowed the engine's select()
         where = f"{params.get('host', '')}:{params.get('port', '')}/{params.get('dbname', '')}"
         root = _resolve_root(mode or _env_sslmode(env), root, env)
         return ConnectionParams(
@@ -222,6 +228,12 @@ def configured_settings(overrides: Mapping[str, object] | None = None, *, use_en
         return config_files.load(overrides=overrides, use_env=use_env).settings
     except ConfigError as exc:
         raise BadSettings(exc) from None
+
+
+def _ports_ok(ports: str) -> bool:
+    """A DSN's ``port``: '' or comma-separated numbers 1..65535 ('' entries allowed: libpq's default)."""
+    return all(not p.strip() or (p.strip().isascii() and p.strip().isdigit() and 0 < int(p) < 65536)
+               for p in ports.split(","))  # fmt: skip
 
 
 def _env_sslmode(env: Mapping[str, str] | None) -> str:

@@ -122,7 +122,7 @@ def _run_read(account: str, read: _Read, open_store: Callable[[], CredentialStor
         read.value = read.store.get(account)
     except CredentialsError as exc:
         read.error = exc
-    except Exception as exc:  # a backend bug must not leave the caller waiting for the bound every time
+    except BaseException as exc:  # a backend bug (even SystemExit) must not pass for "nothing stored"
         read.error = CredentialsError(f"{type(exc).__name__}: {exc}")
     finally:
         read.done.set()
@@ -174,7 +174,7 @@ def _bounded(call: Callable[[], _T], timeout_s: float, store: CredentialStore | 
             box.append(call())
         except CredentialsError as exc:
             errors.append(exc)
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit: the caller must get an error, not an empty box
             errors.append(CredentialsError(f"{type(exc).__name__}: {exc}"))
         finally:
             done.set()

@@ -70,8 +70,10 @@ def check_server(
         hint_key = f"advice.{problem.value}"
         if problem is advice.Problem.TLS and params.sslmode == "require" and "SSL" in detail:
             detail = f"{detail}\n  {tr('configure.tls_hint', lang)}"
+        elif problem is advice.Problem.AUTH_FAILED:  # the password was just typed, not stored
+            detail = f"{detail}\n  {tr('configure.auth_failed_hint', lang)}"
         elif hint_key in MESSAGES:
-            detail = f"{detail}\n  {tr(hint_key, lang)}"
+            detail = f"{detail}\n  {advice.explain(problem, lang, port=conn.port)}"
         result.lines.append(tr("configure.connect_failed", lang, detail=detail))
         return result
     try:
@@ -106,8 +108,13 @@ def check_server(
         result.lines.append(line)
     result.ok = all(f.status is not Status.FAIL for f in findings)
     unreadable = unreadable_columns(state)
+    missing = [c for c in unreadable if tuple(c.split(".", 1)) not in state.columns]
+    if missing:  # a vendor's schema without a column every agent query needs: no grant can fix that
+        result.lines.append(tr("configure.missing_columns", lang, columns=", ".join(missing)))
+    if unreadable != missing:
+        rest = [c for c in unreadable if c not in missing]
+        result.lines.append(tr("configure.cannot_read", lang, user=conn.user, columns=", ".join(rest)))
     if unreadable:
-        result.lines.append(tr("configure.cannot_read", lang, user=conn.user, columns=", ".join(unreadable)))
         result.ok = False
     return result
 

@@ -22,13 +22,13 @@ Which thread: any (file reads; on Windows one small file write). No state.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import ssl
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+
+from agent.deploy.atomic import write_text_atomic
 
 SYSTEM = "system"
 """The ``sslrootcert`` keyword (libpq 16+)."""
@@ -143,15 +143,7 @@ def export_windows_roots(dest: Path, enum_certificates: Callable[[str], Iterable
     if _has_text(dest, text):
         return dest
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)  # one per writer
-        try:
-            with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
-                fh.write(text)
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_text_atomic(dest, text, encoding="ascii")  # a temporary file per writer
     except OSError as exc:
         if _has_text(dest, text):  # another process/thread wrote the same set first (Windows: replace refused)
             return dest

@@ -213,9 +213,10 @@ def sweep(ctx: Context) -> CheckResult:
             if stmt.name not in SWEEP_STATEMENTS:
                 continue
             cur.execute("EXPLAIN (FORMAT JSON) " + stmt.sql, stmt.params)  # the plan only: nothing runs
-            seq = _add(judge_access.SweepCost(0.0, 0, False), _plan(cur), tables).seq_scan
-            if not judge_access.worth_running(seq, state):
-                return judge_access.sweep(judge_access.SweepCost(0.0, 0, True, measured=False), state, ctx.lang)
+            planned = _add(judge_access.SweepCost(0.0, 0, False), _plan(cur), tables)
+            if not judge_access.worth_running(planned, state):
+                not_run = judge_access.SweepCost(0.0, 0, True, measured=False, seq_tables=planned.seq_tables)
+                return judge_access.sweep(not_run, state, ctx.lang)
             cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + stmt.sql, stmt.params)
             total = _add(total, _plan(cur), tables)
     return judge_access.sweep(total, state, ctx.lang)
@@ -230,14 +231,15 @@ def _add(total: judge_access.SweepCost, plan: dict[str, Any], tables: set[str]) 
     root = plan["Plan"]
     ms = float(plan.get("Execution Time", 0.0)) + float(plan.get("Planning Time", 0.0))
     buffers = int(root.get("Shared Hit Blocks", 0)) + int(root.get("Shared Read Blocks", 0))
-    seq = False
+    scanned: list[str] = list(total.seq_tables)
     stack = [root]
     while stack:
         node = stack.pop()
-        if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in tables:
-            seq = True
+        name = node.get("Relation Name")
+        if node.get("Node Type") == "Seq Scan" and name in tables and name not in scanned:
+            scanned.append(str(name))
         stack.extend(node.get("Plans", []))
-    return judge_access.SweepCost(total.ms + ms, total.buffers + buffers, total.seq_scan or seq)
+    return judge_access.SweepCost(total.ms + ms, total.buffers + buffers, bool(scanned), total.measured, tuple(scanned))
 
 
 def tls(ctx: Context) -> CheckResult:

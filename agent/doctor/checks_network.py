@@ -121,7 +121,8 @@ def port(ctx: Context) -> CheckResult:
     if reached:
         return CheckResult("port", Status.OK, tr("doctor.port.ok", lang, where=", ".join(reached)))
     problem = Problem.TIMEOUT if any(p is Problem.TIMEOUT for p, _ in problems) else Problem.REFUSED
-    return failed("port", "; ".join(d for _, d in problems), problem, lang)
+    tcp_ports = [ep.port for ep, _infos in ctx.endpoints if not ep.is_socket]
+    return failed("port", "; ".join(d for _, d in problems), problem, lang, port=tcp_ports[0] if tcp_ports else None)
 
 
 def _try_socket(ep: Endpoint, timeout: float, reached: list[str], problems: list[tuple[Problem, Any]]) -> None:

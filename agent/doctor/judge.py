@@ -69,6 +69,14 @@ def server_version(state: KitState, lang: str) -> CheckResult:
 def trigger(state: KitState, lang: str, shipped: str | None) -> CheckResult:
     """Our trigger is on ``registro_entradas``, enabled, calls our function at the shipped version. ``shipped``:
     :func:`shipped_function_source` of the kit's file (None: do not compare bodies)."""
+    if not state.entries_exists and state.other_schemas:  # there, but off this role's search_path
+        return CheckResult(
+            "trigger",
+            Status.FAIL,
+            tr("doctor.trigger.off_path", lang, table=names.ENTRIES_TABLE, schemas=", ".join(state.other_schemas)),
+            tr("doctor.trigger.off_path_fix", lang),
+            Problem.SCHEMA,
+        )
     if not state.entries_exists:
         return CheckResult(
             "trigger",
@@ -109,6 +117,16 @@ def trigger(state: KitState, lang: str, shipped: str | None) -> CheckResult:
             Status.WARN,
             tr("doctor.trigger.modified", lang, function=names.TRIGGER_FUNCTION),
             tr("doctor.trigger.run_setup", lang),
+        )
+    if state.other_schemas:
+        ours_at = state.entries.schema if state.entries is not None else ""
+        return CheckResult(
+            "trigger",
+            Status.WARN,
+            tr("doctor.trigger.ok", lang, comment=comment)
+            + "; "
+            + tr("doctor.trigger.look_alike", lang, schemas=", ".join(state.other_schemas), schema=ours_at),
+            tr("doctor.trigger.look_alike_fix", lang, schema=ours_at),
         )
     return CheckResult("trigger", Status.OK, tr("doctor.trigger.ok", lang, comment=comment))
 

@@ -142,6 +142,7 @@ def skipped(check: str, lang: str, detail: str = "") -> CheckResult:
     return CheckResult(check, Status.SKIP, detail or tr("doctor.skipped", lang))
 
 
-def failed(check: str, detail: str, problem: Problem, lang: str) -> CheckResult:
-    """``check`` failed with a classified ``problem``: the advice is that problem's sentence."""
-    return CheckResult(check, Status.FAIL, detail, explain(problem, lang), problem)
+def failed(check: str, detail: str, problem: Problem, lang: str, *, port: int | None = None) -> CheckResult:
+    """``check`` failed with a classified ``problem``: the advice is that problem's sentence (``port``: the TCP
+    port tried, named by the firewall advice)."""
+    return CheckResult(check, Status.FAIL, detail, explain(problem, lang, port=port), problem)
