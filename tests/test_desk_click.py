@@ -8,10 +8,11 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from desk_rig import Rig
+from desk_rig import Rig, make_entry
 
 from agent.core.config import NotificationSettings, Settings
 from agent.core.notify_text import Notice
@@ -85,3 +86,40 @@ def test_a_broken_template_is_a_logged_failure_not_a_crash(tmp_path: Path) -> No
     rig.mailbox.post(m.Clicked(Notice("x", "y", member_id=45)))
     rig.run_posted()
     assert rig.loop.failures == 1
+
+
+@pytest.mark.parametrize("member_id", ["A&calc", "x|y", "50%PATH%", "a^b", 'q"&calc', "B Q", "(x)", "x!y"])
+def test_a_batch_file_never_gets_an_id_cmd_exe_would_parse(member_id: str) -> None:
+    """``CreateProcess`` runs a .bat/.cmd through cmd.exe, which re-parses ``list2cmdline``'s output: an id
+    ``A&calc`` (no space, so not even quoted) would run calc. Such ids are refused for batch files."""
+    for template in ("C:\\pos\\abrir.bat --miembro {id_miembro}", '"C:\\Program Files\\pos\\abrir.CMD" {id_miembro}'):
+        with pytest.raises(ValueError, match="batch file"):
+            build_argv(template, member_id, windows=True)
+    # plain ids still pass, and an .exe keeps getting any id as one argument
+    assert build_argv("C:\\pos\\abrir.bat --miembro {id_miembro}", "A-17_b.2", windows=True)[-1] == "A-17_b.2"
+    assert build_argv("C:\\pos\\abrir.exe --miembro {id_miembro}", member_id, windows=True)[-1] == member_id
+
+
+def test_a_browser_that_blocks_never_stalls_the_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$BROWSER`` naming a browser makes ``webbrowser.open`` wait for that process to exit: a click on a
+    notification with a URL action must not freeze the desk (the next entries are shown at once)."""
+    import webbrowser
+
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "slow-browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\nsleep 30\n', encoding="utf-8")
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(browser))
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    settings = Settings(notifications=NotificationSettings(click_action="https://gym.example/socio/{id_miembro}"))
+    rig = Rig(tmp_path, settings=settings, run_click=run_click_action)
+    started = time.monotonic()
+    rig.mailbox.post(m.Clicked(Notice("x", "y", member_id="BQ 88")))
+    rig.run_posted()
+    rig.handle(make_entry(1))
+    assert time.monotonic() - started < 3.0 and [n.entry_id for n in rig.shown] == [1]
+    deadline = time.monotonic() + 10
+    while not opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert opened.read_text(encoding="utf-8").strip() == "https://gym.example/socio/BQ%2088"

@@ -279,16 +279,71 @@ def test_reload_swaps_engines_and_a_hung_one_is_abandoned_with_its_late_events_i
 
 
 def test_a_photo_lookup_that_raises_never_swallows_the_entry(tmp_path: Path) -> None:
-    """A member whose ``foto_url`` is malformed (``http://[x``: urlsplit raises ValueError inside the real photo
-    source): the entry is still shown and acked, without a photo."""
-    from agent.core.config import PhotoSettings
-    from agent.photos.source import Photos
+    """Any bug in the photo source's lookups (found: a ``foto_url`` like ``http://[x`` made ``urlsplit`` raise
+    inside ``Photos.cached`` before the photos helper fixed it) must not lose the entry: shown without a photo."""
 
-    photos = Photos(PhotoSettings(), folder=tmp_path / "cache")
-    try:
-        rig = Rig(tmp_path, photos=photos)
-        rig.handle(make_entry(1, photo_url="http://[broken/x.jpg"))
-        assert [n.entry_id for n in rig.shown] == [1] and rig.engines.acked == [1]
-        assert rig.shown[0].photo_path is None
-    finally:
-        photos.close()
+    class BrokenPhotos(NoPhotos):
+        def cached(self, member: Any) -> Any:
+            raise ValueError("Invalid IPv6 URL")
+
+    rig = Rig(tmp_path, photos=BrokenPhotos())
+    rig.handle(make_entry(1, photo_url="http://[broken/x.jpg"))
+    assert [n.entry_id for n in rig.shown] == [1] and rig.engines.acked == [1]
+    assert rig.shown[0].photo_path is None
+
+
+def test_a_sustained_stream_of_items_never_starves_the_timers_nor_quit(tmp_path: Path) -> None:
+    """Items arriving as fast as they are handled (here a call that posts itself again, and moves the fake clock
+    10 ms): the photo budget still runs out (the held entry is shown) and ``duration`` still ends the loop."""
+
+    class NeverPhotos(NoPhotos):
+        def needs_fetch(self, member: Any) -> bool:
+            return True
+
+    rig = Rig(tmp_path, photos=NeverPhotos())
+    rig.handle(make_entry(1, photo_url="http://photos.example/1.jpg"))
+    assert rig.shown == []  # held for its photo (800 ms)
+
+    def again() -> None:
+        rig.clock.t += 0.01
+        rig.mailbox.call(again)
+
+    rig.mailbox.call(again)
+    worker = threading.Thread(target=rig.loop.run, args=(5.0,), daemon=True)
+    worker.start()
+    worker.join(10.0)
+    alive = worker.is_alive()
+    rig.mailbox.quit_now()
+    assert not alive, "the loop never looked at its timers or its end"
+    assert [n.entry_id for n in rig.shown] == [1]
+
+
+def test_a_reload_asked_for_while_one_runs_is_done_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings saved while a reload runs (the keyring retry's, reading the old file): that reload read the old
+    configuration, so one more must follow; several requests meanwhile make one more, not several."""
+    from agent.desk import compose
+
+    gate, reads = threading.Event(), []
+
+    def source() -> compose.Reading:
+        reads.append(time.monotonic())
+        if len(reads) == 1:
+            gate.wait(5)  # the first reload is slow (keyring timeout, a hung old engine)
+        return compose.Reading("host=x")
+
+    monkeypatch.setattr(compose, "_engine_factory", lambda opts, reading: lambda q: SlowEngine(q, hang=False))
+    mailbox = Mailbox(presenter.Snapshot(None, None))  # type: ignore[arg-type]
+    slot = EngineSlot(mailbox.inbox, lambda q: SlowEngine(q, hang=False))
+    reloader = compose._Reloader(compose.AgentOptions(dsn="", reload=source), slot, mailbox)
+    reloader.start()
+    deadline = time.monotonic() + 5
+    while not reads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reloader.start()  # "settings saved" while the first one runs
+    reloader.start()
+    gate.set()
+    deadline = time.monotonic() + 5
+    while (len(reads) < 2 or reloader._thread is not None) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(reads) == 2 and slot.generation == 3

@@ -372,15 +372,18 @@ def test_a_failing_entry_text_gives_a_plain_notice_and_is_logged_with_its_id(
 
 
 def test_one_entry_over_the_flood_limit_is_shown_as_itself_not_as_one_more(rig: Rig) -> None:
+    # k normal entries, then k warnings (shown at once: warnings have their own budget), then one more warning:
+    # held, and its "summary" of one is shown as that entry's own critical notice
     k = NotificationSettings().flood_max_count
-    for i in range(k + 1):
-        rig.handle(make_entry(i, expired=i == k))
-    assert len(rig.shown) == k
+    last_id = 2 * k
+    for i in range(last_id + 1):
+        rig.handle(make_entry(i, expired=i >= k))
+    assert len(rig.shown) == 2 * k
     rig.clock.t += 3.1
     rig.tick()
     last = rig.shown[-1]
-    assert len(rig.shown) == k + 1
-    assert (last.title, last.kind, last.entry_id) == (f"Socio{k} Prueba", NoticeKind.ENTRY, k)
+    assert len(rig.shown) == 2 * k + 1
+    assert (last.title, last.kind, last.entry_id) == (f"Socio{last_id} Prueba", NoticeKind.ENTRY, last_id)
     assert "VENCIDA hace 3 días" in last.body and last.urgency is Urgency.CRITICAL
 
 

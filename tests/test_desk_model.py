@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from agent.core.config import NotificationSettings, PhotoSettings, Settings
-from agent.core.events import ConnState, StateChanged
+from agent.core.events import BacklogSummary, ConnState, StateChanged
 from agent.core.model import Member, Source
 from agent.desk import messages as m
 
@@ -131,6 +131,15 @@ class DeskMachine(RuleBasedStateMachine):
     def fallback_flips(self, down: bool) -> None:
         self.fallback.down = down
 
+    @rule(count=st.integers(1, 500))
+    def backlog(self, count: int) -> None:
+        self.rig.handle(BacklogSummary(count, NOW - dt.timedelta(days=2), NOW - dt.timedelta(days=1)))
+
+    @rule(flood=st.integers(1, 5), window=st.sampled_from([1.0, 10.0, 60.0]), only=st.booleans())
+    def settings_reloaded(self, flood: int, window: float, only: bool) -> None:
+        notif = NotificationSettings(flood_max_count=flood, flood_window_s=window, only_warnings=only)
+        self.rig.handle(m.Reloaded(Settings(notifications=notif, photos=PhotoSettings(budget_ms=800))))
+
     @rule(cmd=st.sampled_from([m.Pause(None), m.Pause(1), m.Resume(), m.ToggleWarningsOnly(), m.TestNotice()]))
     def command(self, cmd: m.Command) -> None:
         self.rig.handle(cmd)
@@ -164,7 +173,7 @@ DeskMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("AVISO_MODEL_EXAMPLES", "150")),  # more for a deeper hunt
     stateful_step_count=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=list(HealthCheck),  # timing checks misfire on a loaded 2-core CI machine
 )
 test_desk_against_the_model = DeskMachine.TestCase
 

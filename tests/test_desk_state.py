@@ -202,6 +202,50 @@ def test_after_a_reload_to_another_server_an_equal_id_is_a_new_entry() -> None:
     assert len(shows(s.handle(make_entry(7), 40.0, NOW))) == 1
 
 
+def test_the_missed_summary_counts_and_names_the_entries_inside_missed_summaries() -> None:
+    """Display path down for a burst: 2 entry notices and one flood summary of 4 reach no notifier. The summary
+    when it comes back must stand for the 6 entries (not "3 avisos") and name the expired member hidden in the
+    flood summary; accepted, it acks all 6."""
+    s = new_state(flood_max_count=2, flood_window_s=30)
+    for i in range(1, 7):
+        for show in shows(s.handle(make_entry(i, expired=i == 5), float(i), NOW)):
+            s.shown(show, [0, 1], None, float(i))
+    summary = shows(s.tick(40.0, NOW))
+    for show in summary:
+        s.shown(show, [1], None, 40.0)
+    (probe,) = shows(s.tick(200.0, NOW))
+    assert probe.probe and sorted(probe.entry_ids) == [1, 2, 3, 4, 5, 6]
+    assert probe.notice.title.startswith("6 avisos no mostrados")
+    assert "1 con aviso: Socio5 Prueba" in probe.notice.body
+    assert s.shown(probe, [0], 0, 200.0) == [m.Ack(probe.entry_ids)]
+
+
+def test_a_reload_keeps_the_menus_warnings_only_choice_unless_the_setting_changed() -> None:
+    """The keyring retry reloads every 30 s: warnings-only switched on from the menu was switched off again by
+    each reload (the setting still said off) — a toggle that does not stick. Only a changed setting wins."""
+    s = new_state()
+    s.handle(m.ToggleWarningsOnly(), 1.0, NOW)
+    s.handle(m.Reloaded(Settings()), 2.0, NOW)  # same settings (the keyring retry)
+    assert s.only_warnings
+    s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=True))), 3.0, NOW)
+    s.handle(m.ToggleWarningsOnly(), 4.0, NOW)
+    assert not s.only_warnings
+    s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=False))), 5.0, NOW)
+    assert not s.only_warnings  # the setting changed to off: off
+    s.handle(m.Reloaded(Settings(notifications=NotificationSettings(only_warnings=True))), 6.0, NOW)
+    assert s.only_warnings  # changed to on: on
+
+
+def test_a_denied_member_in_a_rush_is_shown_at_once_not_in_the_summary_30_s_later() -> None:
+    """Seen in the demo at 1 entry/s: after 4 notices every entry waited for the 30 s summary, a denied passage
+    and an expired member included. Warnings have their own flood budget."""
+    s = new_state(flood_max_count=4, flood_window_s=30)
+    for i in range(1, 7):
+        s.handle(make_entry(i), float(i), NOW)  # 4 shown, 2 held
+    (show,) = shows(s.handle(make_entry(7, expired=True), 7.0, NOW))
+    assert show.entry_ids == (7,) and show.notice.urgency is Urgency.CRITICAL
+
+
 def test_connection_restored_promises_no_summary_when_none_comes() -> None:
     """The "connection restored" notice used to say "Las entradas de la interrupción se muestran en un resumen."
     even when no entry came during the outage (no summary followed). It is said when the engine listens again,

@@ -170,3 +170,15 @@ def test_a_windowed_build_leaves_the_console_out_of_the_chain() -> None:
     assert [n.name for n in wiring.visible_only(chain, windowed=True)] == ["balloon"]
     (nowhere,) = wiring.visible_only([ConsoleNotifier(io.StringIO())], windowed=True)
     assert nowhere.show(Notice("x", "")) is False  # never acknowledged unseen
+
+
+def test_a_balloon_that_cannot_fail_is_left_out_of_the_chain() -> None:
+    """pystray's gtk/appindicator balloons are scheduled with ``idle_add`` through the same daemon, their errors
+    swallowed: with the daemon down the balloon "accepted" every entry (acked unseen). Kept on win32 and when the
+    backend is unknown; the console still follows."""
+    chain = [BalloonNotifier(lambda t, b: True), ConsoleNotifier(io.StringIO())]
+    for backend in ("gtk", "appindicator"):
+        assert [n.name for n in wiring.visible_only(chain, windowed=False, tray_backend=backend)] == ["console"]
+        (nowhere,) = wiring.visible_only(chain, windowed=True, tray_backend=backend)
+        assert nowhere.show(Notice("x", "")) is False
+    assert [n.name for n in wiring.visible_only(chain, windowed=True, tray_backend="win32")] == ["balloon"]

@@ -179,3 +179,45 @@ def test_a_flood_summary_of_one_entry_is_that_entry() -> None:
     assert Summarize(SummaryReason.FLOOD, (3,), extra=2).single is None
     assert Summarize(SummaryReason.PAUSE, (3,)).single is None
     assert Summarize(SummaryReason.CATCHUP, (3,)).single is None
+
+
+def test_an_urgent_item_is_not_held_behind_a_burst_and_has_its_own_budget() -> None:
+    """A denied or expired member in a rush: shown at once (it waited up to window_s for the summary, long after
+    walking past the desk); urgent items beyond their own budget are held like the rest, in order."""
+    g: NoticeGate[int] = NoticeGate(max_count=2, window_s=30, settle_s=3)
+    out = []
+    for i in range(6):
+        out += g.submit(i, now=float(i))
+    assert shown(out) == [0, 1]  # 2..5 held
+    assert shown(g.submit(100, 6.0, urgent=True)) == [100]
+    assert shown(g.submit(101, 6.5, urgent=True)) == [101]
+    assert g.submit(102, 7.0, urgent=True) == []  # its budget is spent: held with the others
+    (summary,) = summaries(g.tick(10.1))
+    assert summary.items == (2, 3, 4, 5, 102)
+    assert shown(g.submit(103, 36.6, urgent=True)) == [103]  # 30 s later: room again
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.booleans()), min_size=1, max_size=80))
+def test_property_with_urgent_items_no_loss_no_duplicate_and_limits(steps: list[tuple[float, bool]]) -> None:
+    """No item lost or doubled; single notices in any window: at most k normal ones, 2k in all (an urgent item
+    uses its own budget first, then the normal one)."""
+    k, window = 3, 20.0
+    g: NoticeGate[int] = NoticeGate(max_count=k, window_s=window, settle_s=2)
+    now, seen, shows = 0.0, list[int](), list[tuple[float, bool]]()
+    for i, (gap, urgent) in enumerate(steps):
+        now += gap
+        for o in g.tick(now) + g.submit(i, now, urgent=urgent):
+            if isinstance(o, Show):
+                seen.append(o.item)
+                shows.append((now, steps[o.item][1]))
+            else:
+                seen.extend(o.items)
+    for o in g.tick(now + 1000):
+        assert isinstance(o, Summarize)
+        seen.extend(o.items)
+    assert sorted(seen) == list(range(len(steps)))
+    for only_normal, limit in ((True, k), (False, 2 * k)):
+        times = [t for t, urgent in shows if not (only_normal and urgent)]
+        for t0 in times:
+            assert sum(1 for t in times if t0 <= t < t0 + window) <= limit

@@ -13,6 +13,11 @@ Rules (:class:`NoticeGate`):
   and one summary of N - K; a sustained stream shows at most K + 1 notices per window. A summary that stands
   for exactly one entry is shown as that entry's own notice (:attr:`Summarize.single`): "1 more entry" would
   hide its name and status (e.g. a denied passage) for nothing.
+* **Urgent items** (``urgent=True``: the desk passes its warnings — denied, expired, debt, repeat entry) are not
+  held behind a burst of normal ones: they have **their own** budget of ``max_count`` per ``window_s`` and are
+  shown at once while it lasts (a denied member in a rush used to wait up to ``window_s`` for the summary, long
+  after walking past the desk); beyond it they are held like the rest. So a sustained stream shows at most
+  ``2 * max_count + 1`` notices per window, ``max_count`` of them warnings.
 * **Pause** — for a duration or until resumed: nothing is shown, everything is kept; resuming (by hand or when the
   duration ends) yields **one summary** of what came in, even when nothing did. The pause is a property of the
   tray, not of the connection: reconnects do not touch it.
@@ -46,17 +51,23 @@ class FloodControl(Generic[T]):
         self.window_s = window_s
         self.settle_s = settle_s
         self._shown: deque[float] = deque()
+        self._urgent_shown: deque[float] = deque()
         self._held: list[T] = []
         self._held_first = 0.0
         self._held_last = 0.0
 
     def _purge(self, now: float) -> None:
-        while self._shown and self._shown[0] <= now - self.window_s:
-            self._shown.popleft()
+        for shown in (self._shown, self._urgent_shown):
+            while shown and shown[0] <= now - self.window_s:
+                shown.popleft()
 
-    def offer(self, item: T, now: float) -> bool:
-        """True: show ``item`` now (it is counted). False: it is held for the next summary."""
+    def offer(self, item: T, now: float, urgent: bool = False) -> bool:
+        """True: show ``item`` now (it is counted). False: it is held for the next summary. ``urgent`` items use
+        their own budget first (module docstring)."""
         self._purge(now)
+        if urgent and len(self._urgent_shown) < self.max_count:
+            self._urgent_shown.append(now)
+            return True
         if not self._held and len(self._shown) < self.max_count:
             self._shown.append(now)
             return True
@@ -155,8 +166,9 @@ class NoticeGate(Generic[T]):
         self._pause: _Pause[T] | None = None
 
     # -- input -----------------------------------------------------------------------------------------------
-    def submit(self, item: T, now: float, *, catchup: bool = False) -> list[Output[T]]:
-        """Offer one entry's item (live, or replayed when ``catchup``); returns what to show now, in order."""
+    def submit(self, item: T, now: float, *, catchup: bool = False, urgent: bool = False) -> list[Output[T]]:
+        """Offer one entry's item (live, or replayed when ``catchup``; ``urgent``: a warning, see
+        :class:`FloodControl`); returns what to show now, in order."""
         out = self._expire_pause(now)
         if self._pause is not None:
             self._pause.items.append(item)
@@ -166,7 +178,7 @@ class NoticeGate(Generic[T]):
             self._catchup_last = now
             return out
         out += self.flush_catchup(now)
-        if self.flood.offer(item, now):
+        if self.flood.offer(item, now, urgent):
             out.append(Show(item))
         return out
 

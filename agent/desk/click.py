@@ -7,20 +7,30 @@ browser. Anything else is a command line run without a shell: the template is **
 placeholder is replaced inside each argument. So one id is always exactly one argument (or one part of one):
 ``A-17 --borrar`` cannot add an option, an apostrophe cannot break the quoting, a space cannot split it
 (issue 11 item 4). On Windows the list goes through ``subprocess.list2cmdline``, which quotes each argument so the
-program's C runtime parses it back whole.
+program's C runtime parses it back whole — except a batch file: ``CreateProcess`` runs a ``.bat``/``.cmd`` through
+``cmd.exe``, which re-parses the line with its own rules (``&``, ``|``, ``%``, ``^``... are not quoted by
+``list2cmdline``: the "BatBadBut" class of injection, CVE-2024-24576), so for a batch file an id holding any
+character but letters, digits, ``.``, ``_`` and ``-`` is refused (:func:`build_argv` raises ``ValueError``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 import subprocess
 import sys
+import threading
 import webbrowser
+from collections.abc import Callable
 from urllib.parse import quote
+
+log = logging.getLogger("agent.desk.click")
 
 PLACEHOLDERS = ("{id_miembro}", "{member_id}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BATCH = (".bat", ".cmd")
+_BATCH_SAFE_ID = re.compile(r"[\w.-]*")
 
 
 def _substitute(text: str, value: str) -> str:
@@ -98,22 +108,41 @@ def split_windows(command_line: str) -> list[str]:
 
 def build_argv(template: str, member_id: int | str, *, windows: bool | None = None) -> list[str]:
     """The argument list for a command template: split first, then substitute in each argument. Raises
-    ``ValueError`` when the template itself cannot be split (an unclosed quote in the configured template)."""
+    ``ValueError`` when the template itself cannot be split (an unclosed quote in the configured template), or on
+    Windows when the program is a batch file and the id is not plain (module docstring)."""
     on_windows = sys.platform == "win32" if windows is None else windows
     parts = split_windows(template) if on_windows else shlex.split(template, posix=True)
     value = str(member_id)
+    batch = on_windows and bool(parts) and parts[0].strip().lower().endswith(_BATCH)
+    if batch and not _BATCH_SAFE_ID.fullmatch(value):
+        raise ValueError(f"click action: a batch file gets only plain ids; {value!r} refused (cmd.exe would parse it)")
     return [_substitute(part, value) for part in parts]
 
 
 def run_click_action(template: str, member_id: int | str | None) -> None:
-    """Run the configured click action for ``member_id`` (module docstring). Desk thread; returns at once.
-    Raises ``OSError``/``ValueError`` when the command cannot start (the loop's barrier logs it)."""
+    """Run the configured click action for ``member_id`` (module docstring). Desk thread; returns at once: the
+    URL or command is built here (``ValueError`` for a template that cannot be split or an id refused for a batch
+    file: the loop's barrier logs it) and launched on a short-lived **aviso-click** thread, because launching may
+    block — ``webbrowser.open`` waits for the browser process to *exit* when ``$BROWSER`` names one
+    (``webbrowser.GenericBrowser``), up to 5 s for a remote-capable one; a launch failure is logged there."""
     if not template or member_id is None:
         return
     url = click_url(template, member_id)
     if url is not None:
-        webbrowser.open(url)
+        _launch(lambda: webbrowser.open(url), f"URL {url}")
         return
     argv = build_argv(template, member_id)
     if argv:
-        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _launch(lambda: subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), argv[0])
+
+
+def _launch(start: Callable[[], object], what: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            start()
+        except Exception:  # this thread's barrier: a click that cannot start is logged, nothing else
+            log.exception("click action %s failed", what)
+
+    thread = threading.Thread(target=run, name="aviso-click", daemon=True)
+    thread.start()
+    return thread

@@ -215,6 +215,7 @@ def run_agent(
                 icon_for=wiring.tone_icon,
             ),
             logging_setup.windowed(),
+            getattr(tray, "backend", ""),
         )
     )
     # 4. the pure state, 5. the engine slot, 6. the loop
@@ -304,18 +305,33 @@ def _start_page(
 
 class _Reloader:
     """Runs one reload at a time on the **aviso-reload** thread: read (settings, keyring with its timeout), swap
-    the engine (bounded join), post the results to the desk. A second request while one runs is dropped."""
+    the engine (bounded join), post the results to the desk. Requests while one runs are coalesced into **one
+    more** reload after it (it may have read the configuration before the change that asked for it: settings
+    saved during the keyring retry's reload were never applied)."""
 
     def __init__(self, opts: AgentOptions, slot: EngineSlot, mailbox: Mailbox) -> None:
         self._opts, self._slot, self._mailbox = opts, slot, mailbox
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._again = False
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            log.info("a reload is already running")
-            return
-        self._thread = threading.Thread(target=self._run, name="aviso-reload", daemon=True)
-        self._thread.start()
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                log.info("a reload is already running: one more follows it")
+                self._again = True
+                return
+            self._thread = threading.Thread(target=self._loop, name="aviso-reload", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._run()
+            with self._lock:
+                if not self._again:
+                    self._thread = None
+                    return
+                self._again = False
 
     def _run(self) -> None:
         source = self._opts.reload

@@ -118,13 +118,10 @@ class DisplayHealth:
                 self._fail(now, reset_retry=True)
         if accepted is not None and show.entry_ids:
             out.insert(0, Ack(show.entry_ids))
-        if accepted != 0 and self.degraded:
-            self._missed.notices.append(show.notice)
+        if (accepted != 0 and self.degraded) or accepted is None:  # (not degraded: there is no primary to fail)
+            self._missed.notices.extend(show.items or (show.notice,))  # a summary: the entries it stood for
             if accepted is None:
                 self._missed.pending.extend(show.entry_ids)
-        elif accepted is None:  # not degraded and nothing accepted: only when there is no primary to fail
-            self._missed.notices.append(show.notice)
-            self._missed.pending.extend(show.entry_ids)
         return out
 
     def _retire(self, probe: ShowNotice, now: float) -> list[Effect]:

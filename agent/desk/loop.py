@@ -50,6 +50,9 @@ IDLE_TICK_S = 2.0
 """The same when connected and not paused: only the state's own deadlines (waited for exactly) and the day's
 entry count need the timers then (~0.5 wakeups/s idle); a quit requested from a signal handler, which may only
 set an Event, still ends within 2 s."""
+DRAIN_MAX = 200
+"""At most this many queued items are handled before the timers run again: a sustained stream (a catch-up
+burst, a misbehaving thread) must not starve the photo budgets, the due summaries, quit or ``duration``."""
 TRAY_REFRESH_S = 1.0
 """Entries refresh the tooltip and menu at most this often; icon and status changes at once."""
 
@@ -316,7 +319,7 @@ class DeskLoop:
                     pass
                 else:
                     self.process(item)
-                    while True:  # everything already queued, before looking at timers
+                    for _ in range(DRAIN_MAX):  # what is already queued, before the timers (bounded: see DRAIN_MAX)
                         try:
                             self.process(inbox.get_nowait())
                         except queue.Empty:

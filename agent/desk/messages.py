@@ -134,6 +134,9 @@ class ShowNotice:
     entry_ids: tuple[int, ...] = ()
     probe: bool = False
     covers: int = 0
+    items: tuple[Notice, ...] = ()
+    """For a summary: the entry notices it stands for (a missed summary then counts and names those entries, not
+    the summary); empty for a notice that stands for itself."""
 
 
 @dataclass(frozen=True)

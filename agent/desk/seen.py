@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from enum import Enum
 
+from agent.desk.messages import Ack, Effect
+
 DONE_MAX = 20_000
 
 
@@ -57,6 +59,13 @@ class SeenEntries:
             self._done.move_to_end(entry_id)
         while len(self._done) > self._done_max:
             self._done.popitem(last=False)
+
+    def track(self, effects: list[Effect]) -> list[Effect]:
+        """Note the acknowledgements among ``effects``; returns them unchanged."""
+        for effect in effects:
+            if isinstance(effect, Ack):
+                self.acked(effect.entry_ids)
+        return effects
 
     def new_server(self) -> None:
         """The engine now reads another server (a reload changed the connection): its ids are another sequence,

@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +116,7 @@ class DeskState:
     # -- the one entry point for events and commands --------------------------------------------------------------
     def handle(self, msg: Event | PhotoReady | m.Command, now: float, wall: dt.datetime) -> list[m.Effect]:
         """Apply one engine event or command. Entries go through :meth:`entry` (the loop adds photo facts)."""
-        return self._track(self._handle(msg, now, wall))
+        return self.seen.track(self._handle(msg, now, wall))
 
     def _handle(self, msg: Event | PhotoReady | m.Command, now: float, wall: dt.datetime) -> list[m.Effect]:
         if isinstance(msg, EntryReceived):
@@ -150,7 +150,7 @@ class DeskState:
         if arrival is not Arrival.NEW:
             log.info("entry %s delivered again (%s by the desk): not shown twice", entry.entry_id, arrival.value)
             return [m.Ack((entry.entry_id,))] if arrival is Arrival.DONE else []
-        return self._track(self._entry(event, now, wall, photo, fetch))
+        return self.seen.track(self._entry(event, now, wall, photo, fetch))
 
     def _entry(
         self, event: EntryReceived, now: float, wall: dt.datetime, photo: Path | None, fetch: bool
@@ -190,7 +190,7 @@ class DeskState:
     def tick(self, now: float, wall: dt.datetime) -> list[m.Effect]:
         """Timers: photo budgets, due summaries, the end of a timed pause, the outage notice, the display probe,
         the keyring retry."""
-        return self._track(self._tick(now, wall))
+        return self.seen.track(self._tick(now, wall))
 
     def _tick(self, now: float, wall: dt.datetime) -> list[m.Effect]:
         out: list[m.Effect] = []
@@ -214,7 +214,7 @@ class DeskState:
         """What the notifiers did with ``show`` (see :meth:`DisplayHealth.outcome`)."""
         if accepted is None:
             log.warning("notice %s reached no notifier", show.notice.tag or show.notice.title)
-        return self._track(self.display.outcome(show, tried, accepted, now))
+        return self.seen.track(self.display.outcome(show, tried, accepted, now))
 
     def order(self, show: m.ShowNotice, now: float) -> list[int]:
         """Which notifiers (indexes, primary first) to offer ``show`` to (:meth:`DisplayHealth.order`)."""
@@ -283,17 +283,6 @@ class DeskState:
             self.only_warnings = not self.only_warnings
             log.info("warnings-only mode %s", "on" if self.only_warnings else "off")
             return []
-        if isinstance(cmd, m.TestNotice):
-            return [m.ShowNotice(trial_notice(self.watch.state_word(), self.lang))]
-        if isinstance(cmd, m.Replay):
-            return [m.ShowNotice(dataclasses.replace(cmd.notice, kind=NoticeKind.REPLAY))]
-        if isinstance(cmd, m.ShowText):
-            return [m.ShowNotice(Notice(title=cmd.title, body=cmd.body, kind=NoticeKind.TEST))]
-        if isinstance(cmd, m.ReconnectNow):
-            log.info("reconnect requested from the tray")
-            return [m.DoReconnect()]
-        if isinstance(cmd, m.ReloadSettings):
-            return [m.DoReload()]
         if isinstance(cmd, m.Reloaded):
             self.apply_settings(cmd.settings)
             return []
@@ -302,18 +291,16 @@ class DeskState:
             log.info("keyring: %s", cmd.problem or "password read")
             self._keyring_retry_at = now + KEYRING_RETRY_S if cmd.problem else None
             return []
-        if isinstance(cmd, m.OpenLogFile):
-            return [m.DoOpenLog()]
-        if isinstance(cmd, m.Clicked):
-            template, member_id = self.settings.notifications.click_action, cmd.notice.member_id
-            return [m.RunClick(template, member_id)] if template and member_id is not None else []
-        return []  # m.Call is run by the loop itself
+        return _stateless(cmd, self.settings, self.lang, self.watch.state_word)
 
     def apply_settings(self, settings: Settings) -> None:
-        """Use new settings from now on; held entries and the pause are kept; warnings-only follows the setting."""
+        """Use new settings from now on; held entries and the pause are kept; warnings-only follows the setting
+        when the setting changed (a reload with the same value — the keyring retry every 30 s — keeps the menu's
+        choice)."""
         notif = settings.notifications
+        if notif.only_warnings != self.settings.notifications.only_warnings:
+            self.only_warnings = notif.only_warnings
         self.settings = settings
-        self.only_warnings = notif.only_warnings
         self.gate.flood.max_count = max(1, notif.flood_max_count)
         self.gate.flood.window_s = max(0.001, notif.flood_window_s)
         log.info("settings applied: flood %s per %s s", notif.flood_max_count, notif.flood_window_s)
@@ -323,17 +310,11 @@ class DeskState:
         if self.only_warnings and not notice.warning and notice.entry_id is not None:
             log.info("entry %s: warnings-only mode, not popped up", notice.entry_id)
             return [m.Ack((notice.entry_id,))]
-        outputs = self.gate.submit(notice, now, catchup=catchup)
+        outputs = self.gate.submit(notice, now, catchup=catchup, urgent=notice.warning)
         if not outputs:
             source = (Source.CATCHUP if catchup else Source.LIVE).value
             log.info("entry %s (%s): %s", notice.entry_id, source, "paused" if self.paused(now) else "batched")
         return self._render(outputs)
-
-    def _track(self, effects: list[m.Effect]) -> list[m.Effect]:
-        for effect in effects:
-            if isinstance(effect, m.Ack):
-                self.seen.acked(effect.entry_ids)
-        return effects
 
     def _render(self, outputs: Sequence[Show[Notice] | Summarize[Notice]]) -> list[m.Effect]:
         out: list[m.Effect] = []
@@ -345,7 +326,7 @@ class DeskState:
             assert isinstance(o, Summarize)
             self._seq += 1
             summary = summary_notice(o.reason, o.items, self.lang, extra=o.extra, seq=self._seq)
-            out.append(m.ShowNotice(summary, _ids(o.items)))
+            out.append(m.ShowNotice(summary, _ids(o.items), items=o.items))
         return out
 
     def _missed_summary(self, notices: Sequence[Notice]) -> Notice:
@@ -354,6 +335,27 @@ class DeskState:
         return summary_notice(
             SummaryReason.MISSED, entries, self.lang, extra=len(notices) - len(entries), seq=self._seq
         )
+
+
+def _stateless(cmd: m.Command, settings: Settings, lang: str, state_word: Callable[[], str]) -> list[m.Effect]:
+    """The commands that only map to effects (no state changes)."""
+    if isinstance(cmd, m.TestNotice):
+        return [m.ShowNotice(trial_notice(state_word(), lang))]
+    if isinstance(cmd, m.Replay):
+        return [m.ShowNotice(dataclasses.replace(cmd.notice, kind=NoticeKind.REPLAY))]
+    if isinstance(cmd, m.ShowText):
+        return [m.ShowNotice(Notice(title=cmd.title, body=cmd.body, kind=NoticeKind.TEST))]
+    if isinstance(cmd, m.ReconnectNow):
+        log.info("reconnect requested from the tray")
+        return [m.DoReconnect()]
+    if isinstance(cmd, m.ReloadSettings):
+        return [m.DoReload()]
+    if isinstance(cmd, m.OpenLogFile):
+        return [m.DoOpenLog()]
+    if isinstance(cmd, m.Clicked):
+        template, member_id = settings.notifications.click_action, cmd.notice.member_id
+        return [m.RunClick(template, member_id)] if template and member_id is not None else []
+    return []  # m.Call is run by the loop itself
 
 
 def _ids(notices: Sequence[Notice]) -> tuple[int, ...]:

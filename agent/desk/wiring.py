@@ -50,13 +50,23 @@ class _Nowhere:
         pass
 
 
-def visible_only(chain: Sequence[Notifier], windowed: bool) -> list[Notifier]:
-    """``chain`` without the console notifier in a windowed build: its ``sys.stdout`` is a null writer
-    (:func:`agent.logging_setup.ensure_std_streams`), so a printed notice would count as shown while nobody can
-    see it. Never empty: :class:`_Nowhere` when nothing is left."""
+BLIND_BALLOON_BACKENDS = ("gtk", "appindicator")
+"""pystray tray backends whose balloon cannot fail: ``Icon.notify`` only schedules the D-Bus ``Notify`` with
+``GObject.idle_add`` and its wrapper swallows every exception (pystray ``_util/gtk.py`` ``mainloop``), through the
+same notification daemon the D-Bus notifier just failed on."""
+
+
+def visible_only(chain: Sequence[Notifier], windowed: bool, tray_backend: str = "") -> list[Notifier]:
+    """``chain`` without the notifiers that would "accept" a notice nobody sees: the console in a windowed build
+    (its ``sys.stdout`` is a null writer, :func:`agent.logging_setup.ensure_std_streams`), and the balloon on a
+    ``tray_backend`` of :data:`BLIND_BALLOON_BACKENDS` (it returns True while the daemon is down: entries were
+    acknowledged unseen). Never empty: :class:`_Nowhere` when nothing is left."""
     out = [n for n in chain if not (windowed and n.name == "console")]
     if len(out) != len(chain):
         log.info("windowed build: the console notifier is left out (nobody would see its lines)")
+    if tray_backend in BLIND_BALLOON_BACKENDS and any(n.name == "balloon" for n in out):
+        out = [n for n in out if n.name != "balloon"]
+        log.info("tray backend %s: balloons cannot report a failure, left out of the chain", tray_backend)
     return out or [_Nowhere()]
 
 
