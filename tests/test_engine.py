@@ -412,3 +412,29 @@ def test_a_refused_connection_names_the_configured_port_not_5432() -> None:
     finally:
         engine.stop(timeout_s=2.0)
     assert str(port) in reason and "5432" not in reason, reason
+
+
+def test_history_of_entries_sharing_one_fecha_hora(db: Database) -> None:
+    """A bulk insert in one transaction (one ``fecha_hora`` for every row): the SQL probes the history only for
+    each member's first row of the statement, the rows tied with it take it from the row before them
+    (``EntrySelect.complete_history``). Same answers as probing each row: the earlier rows of the burst are
+    earlier entries (by id), so only the first can be a first visit, and each later one's previous granted
+    entry is the burst's time once a granted row came before it."""
+    with db.connect_admin() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO miembros (nombre, apellido) VALUES ('Bea', 'Lote') RETURNING id_miembro")
+        (newcomer,) = cur.fetchone()
+        cur.execute(MEMBER_DATE_INDEX)
+    with Running(db.pos_dsn(), None) as run:
+        assert run.wait_listening()
+        denied = simulate.insert_entries(db.admin_dsn(), count=2, member_id=newcomer, burst=True, result="denegado")
+        burst = simulate.insert_entries(db.admin_dsn(), count=300, member_id=newcomer, burst=True)
+        assert run.wait_ids({e.entry_id for e in [*denied, *burst]}, timeout=30)
+        got = {e.entry.entry_id: e.entry for e in run.entries}
+    assert len({e.occurred_at for e in burst}) == 1 and len({e.occurred_at for e in denied}) == 1
+    first_denied, second_denied = (got[e.entry_id] for e in denied)
+    assert first_denied.first_visit is True and first_denied.previous_entry_at is None
+    assert second_denied.first_visit is False and second_denied.previous_entry_at is None  # nothing granted yet
+    head, *rest = (got[e.entry_id] for e in burst)
+    assert head.first_visit is False and head.previous_entry_at is None  # earlier entries, all denied
+    at = burst[0].occurred_at
+    assert all(not e.first_visit and e.previous_entry_at == at for e in rest)

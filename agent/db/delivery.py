@@ -212,7 +212,7 @@ class Delivery:
             chunk = list(ids[i : i + page])
             text = self._select.by_ids_sql(photo=len(chunk) <= PHOTO_BATCH_MAX)
             rows = s.query(text, {"member": names.MEMBER_ACCESS, "ids": chunk})
-            entries = [self._select.row_to_entry(r) for r in rows]
+            entries = self._select.complete_history([self._select.row_to_entry(r) for r in rows])
             found.update(e.entry_id for e in entries)
             self._deliver(entries, source)
         return found

@@ -8,6 +8,7 @@ table of any size (docs/engine.md "Index use"); :func:`engine_queries` names the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,16 +196,24 @@ class EntrySelect:
         ]
         if self.history:
             granted = f" AND p.resultado::text = '{names.RESULT_GRANTED}'" if "resultado" in self.entry_columns else ""
+            # Probed only where the row before it in this statement (same member, by fecha_hora then id) has another
+            # fecha_hora: rows sharing one fecha_hora (one transaction: a bulk import, the 10,000-entry burst) made
+            # each probe walk back through every tied row (ties sit in heap order in the index, not id order):
+            # quadratic per member. :meth:`complete_history` fills those rows from the row before them.
+            probe = (
+                "lag(e.fecha_hora) OVER (PARTITION BY e.id_miembro ORDER BY e.fecha_hora, e.id_entrada)"
+                " IS DISTINCT FROM e.fecha_hora"
+            )
             parts.append(
-                f"(SELECT CASE WHEN p.fecha_hora::timestamptz BETWEEN '0001-01-02' AND '9999-12-30'"
-                f" THEN p.fecha_hora::timestamptz END FROM {names.ENTRIES_TABLE} AS p"
-                f" WHERE {_EARLIER}{granted} ORDER BY p.fecha_hora DESC LIMIT 1)"
+                f"CASE WHEN {probe} THEN (SELECT CASE WHEN p.fecha_hora::timestamptz BETWEEN '0001-01-02' AND"
+                f" '9999-12-30' THEN p.fecha_hora::timestamptz END FROM {names.ENTRIES_TABLE} AS p"
+                f" WHERE {_EARLIER}{granted} ORDER BY p.fecha_hora DESC LIMIT 1) END"
             )
             # "no earlier entry", probed backwards from this entry like the column above (the same, recent, index
             # pages: a forward NOT EXISTS would start at the member's oldest entry, a page long out of cache)
             parts.append(
-                f"e.id_miembro IS NOT NULL AND (SELECT 1 FROM {names.ENTRIES_TABLE} AS p WHERE {_EARLIER}"
-                " ORDER BY p.fecha_hora DESC LIMIT 1) IS NULL"
+                f"CASE WHEN {probe} THEN e.id_miembro IS NOT NULL AND (SELECT 1 FROM {names.ENTRIES_TABLE} AS p"
+                f" WHERE {_EARLIER} ORDER BY p.fecha_hora DESC LIMIT 1) IS NULL ELSE false END"
             )
         else:
             parts += ["NULL", "false"]
@@ -299,6 +308,36 @@ class EntrySelect:
             .replace("%(until)s", "NULL::timestamptz")
             .replace("%(window_bottom)s", "0")
         )
+
+    def complete_history(self, entries: Sequence[Entry]) -> list[Entry]:
+        """``entries`` of one statement of :meth:`by_ids_sql` (or the page's today query) with the history of the
+        rows the SQL did not probe: a row whose member's previous row in the statement has the same
+        ``fecha_hora`` takes ``previous_entry_at`` from that row (its time when it was granted, else its own
+        ``previous_entry_at``) and ``first_visit = False``. Same order, same length. Pure."""
+        if not self.history:
+            return list(entries)
+        granted_known = "resultado" in self.entry_columns
+        out = list(entries)
+        last: dict[int | str, int] = {}  # member id -> index in out of its previous row (by fecha_hora, id)
+
+        def key(i: int) -> tuple[int, float, int]:
+            at = out[i].occurred_at
+            return (0, at.timestamp(), out[i].entry_id) if at is not None else (1, 0.0, out[i].entry_id)
+
+        for i in sorted(range(len(out)), key=key):
+            entry = out[i]
+            member = entry.member_id
+            if member is None:
+                continue
+            j = last.get(member)
+            last[member] = i
+            if j is None or entry.occurred_at is None or out[j].occurred_at != entry.occurred_at:
+                continue  # probed by the SQL
+            before = out[j]
+            granted = before.result == names.RESULT_GRANTED if granted_known else True
+            previous = before.occurred_at if granted else before.previous_entry_at
+            out[i] = dataclasses.replace(entry, previous_entry_at=previous, first_visit=False)
+        return out
 
     @staticmethod
     def row_to_entry(row: Sequence[Any]) -> Entry:

@@ -52,4 +52,4 @@ def read_today(conn: Any, since: dt.datetime, *, limit: int = DEFAULT_LIMIT) -> 
         cur.execute(queries.READABLE_COLUMNS_SQL, {"entries": names.ENTRIES_TABLE, "members": names.MEMBERS_TABLE})
         select = queries.EntrySelect.from_readable([(str(t), str(c)) for t, c in cur.fetchall()])
         cur.execute(today_sql(select), {"member": names.MEMBER_ACCESS, "since": since, "limit": limit})
-        return [queries.EntrySelect.row_to_entry(row) for row in cur.fetchall()]
+        return select.complete_history([queries.EntrySelect.row_to_entry(row) for row in cur.fetchall()])
