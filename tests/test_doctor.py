@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -32,6 +31,7 @@ from agent.core.config import ConnectionSettings
 from agent.db import setup, throwaway
 from agent.doctor import Status, Target
 from tests.conftest import Database
+from tests.pg_replica import standby_of, unprivileged_owner
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST: dict[str, Any] = {"listen_timeout_s": 2.0, "connect_timeout_s": 2}
@@ -405,13 +405,6 @@ class Bouncer:
     logfile: Path
 
 
-def _unprivileged_owner(server: throwaway.ThrowawayPostgres) -> pwd.struct_passwd | None:
-    """The system user that runs the throwaway server when we are root (PgBouncer refuses to run as root)."""
-    if os.geteuid() != 0:
-        return None
-    return pwd.getpwuid(server.datadir.stat().st_uid)
-
-
 @contextlib.contextmanager
 def pgbouncer(server: throwaway.ThrowawayPostgres, pos_password: str, pool_mode: str) -> Iterator[Bouncer]:
     exe = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
@@ -430,7 +423,7 @@ def pgbouncer(server: throwaway.ThrowawayPostgres, pos_password: str, pool_mode:
         f"logfile = {workdir}/pgbouncer.log\n"
     )
     cmd = [exe, str(workdir / "pgbouncer.ini")]
-    owner = _unprivileged_owner(server)
+    owner = unprivileged_owner(server)
     if owner is not None:
         os.chown(workdir, owner.pw_uid, owner.pw_gid)
         for f in workdir.iterdir():
@@ -500,49 +493,6 @@ def test_pgbouncer_session_pooling_listen_works(db: Database) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # a streaming replica (pg_basebackup of a throwaway primary)
-
-
-@contextlib.contextmanager
-def standby_of(primary: throwaway.ThrowawayPostgres) -> Iterator[int]:
-    """Start a hot standby of ``primary`` on a new port; yields the port."""
-    admin = psycopg2.connect(primary.dsn())
-    admin.autocommit = True
-    with open(primary.datadir / "pg_hba.conf", "a", encoding="utf-8") as hba:
-        hba.write("host replication postgres 127.0.0.1/32 trust\n")
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_reload_conf()")
-    admin.close()
-    owner = _unprivileged_owner(primary)
-    root = Path(tempfile.mkdtemp(prefix="aviso-standby-"))
-    data = root / "data"
-    port = throwaway.free_port()
-    prefix: list[str] = []
-    if owner is not None:
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", owner.pw_name, "--"]
-    bindir = primary.bindir
-
-    def run(*args: str) -> None:
-        proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60, cwd=root)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {proc.stderr}")
-
-    started = False
-    try:
-        run(str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-            "-D", str(data), "-R", "-X", "stream", "-c", "fast", "--no-sync")  # fmt: skip
-        with open(data / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
-            conf.write(f"port = '{port}'\nunix_socket_directories = '{root}'\nhot_standby = on\n")
-        if owner is not None:
-            os.chown(data / "postgresql.auto.conf", owner.pw_uid, owner.pw_gid)
-        run(str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data), "-l", str(root / "standby.log"))
-        started = True
-        yield port
-    finally:
-        if started:
-            with contextlib.suppress(Exception):
-                run(str(bindir / "pg_ctl"), "stop", "-w", "-m", "immediate", "-D", str(data))
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_read_replica_recommends_poll_mode_and_passes_in_poll_mode(pos_password: str) -> None:
