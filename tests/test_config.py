@@ -178,15 +178,19 @@ def test_credential_account_names_the_server() -> None:
     assert a != b
 
 
-def test_connection_dsn_has_no_password_and_keeps_tls_settings() -> None:
+def test_resolved_connection_has_no_password_in_its_dsn_and_keeps_tls_settings() -> None:
+    """The one connection path (settings -> parameters): the password travels apart from the DSN."""
     from psycopg2.extensions import parse_dsn
 
+    from agent.deploy.connection import resolve
+
     conn = ConnectionSettings(host="h", port=6543, sslmode="verify-full", sslrootcert="/ca.pem", connect_timeout_s=3)
-    params = parse_dsn(config_files.connection_dsn(conn))
+    resolved = resolve(conn, password_override="s3cret")
+    params = parse_dsn(resolved.dsn)
     assert params["host"] == "h" and params["port"] == "6543" and params["dbname"] == "torniquete_db"
-    assert params["sslmode"] == "verify-full" and params["sslrootcert"] == "/ca.pem"
-    assert params["connect_timeout"] == "3"
-    assert "password" not in params
+    assert resolved.sslmode == "verify-full" and resolved.sslrootcert == "/ca.pem"
+    assert resolved.connect_timeout_s == 3 and resolved.password == "s3cret"
+    assert "password" not in params and "s3cret" not in repr(resolved)
 
 
 _texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)

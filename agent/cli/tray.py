@@ -70,15 +70,6 @@ def _language(args: argparse.Namespace, configured: str) -> str:
     return str(args.lang) if explicit else configured
 
 
-def split_password(dsn: str) -> tuple[str, str | None]:
-    """(``dsn`` without its password, the password or None). Raises ``psycopg2.ProgrammingError`` for a bad DSN."""
-    from psycopg2.extensions import make_dsn, parse_dsn
-
-    params = parse_dsn(dsn)
-    password = params.pop("password", None)
-    return (make_dsn(**params) if params else ""), password
-
-
 def run_tray(args: argparse.Namespace) -> int:
     """Run the tray agent until quit. Settings: config files + environment (``agent.deploy.config_files``) + options;
     password: the OS keyring (``agent.adapters.credentials_api``), or with ``--dsn`` the DSN/``PGPASSWORD``.

@@ -225,7 +225,7 @@ def default_root_cert(env: Mapping[str, str] | None = None) -> Path | None:
 def make_conninfo(**params: str | int | None) -> str:
     """A libpq keyword/value conninfo string from ``params`` (empty/None values left out), each value single-quoted
     with ``\\`` and ``'`` escaped (PostgreSQL docs, libpq "Keyword/Value Connection Strings"). Pure; needs no
-    driver. The one conninfo builder of the agent (``config_files.connection_dsn`` and doctor's target use it)."""
+    driver. The one conninfo builder of the agent (:func:`agent.deploy.connection.resolve` uses it)."""
     parts = []
     for key, value in params.items():
         if value is None or value == "":

@@ -19,7 +19,6 @@ Which thread: any; every function reads or writes files synchronously and keeps 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -199,31 +198,6 @@ def save_user(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
     text = header + tomli_w.dumps(nested)
     write_text_atomic(path, text, encoding="utf-8")  # 0600 on POSIX; a temporary file per writer
     return path
-
-
-def connection_dsn(conn: config.ConnectionSettings, *, application_name: str = "aviso-entradas") -> str:
-    """A libpq conninfo string for ``conn`` without password (PostgreSQL docs, "Connection Strings").
-
-    Compatibility for callers not yet on :func:`agent.deploy.connection.resolve` (which also reads the keyring and
-    reports an unusable ``sslrootcert = system`` as an error); built by the one conninfo builder,
-    :func:`agent.db.connect.make_conninfo`. ``system`` is resolved to a CA bundle here too when it can be."""
-    from agent.db.connect import make_conninfo
-    from agent.deploy import tls
-
-    rootcert = conn.sslrootcert
-    with contextlib.suppress(tls.SystemRootsError):  # left as "system": resolve() makes that a clear error
-        rootcert = tls.resolve_rootcert(conn.sslmode, rootcert)
-
-    return make_conninfo(
-        host=conn.host,
-        port=conn.port,
-        dbname=conn.database,
-        user=conn.user,
-        sslmode=conn.sslmode,
-        sslrootcert=rootcert,
-        connect_timeout=conn.connect_timeout_s,
-        application_name=application_name,
-    )
 
 
 def describe_sources(loaded: Loaded) -> list[str]:
