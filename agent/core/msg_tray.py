@@ -6,7 +6,6 @@ Plurals: a key ending in ``.one`` is used when the count is 1, ``.other`` otherw
 
 MESSAGES: dict[str, dict[str, str]] = {
     # -- member status (notification body) -------------------------------------------------------------------
-    "status.current": {"es": "Al día", "en": "Current"},
     "status.current_until": {"es": "Al día (vence el {date})", "en": "Current (expires {date})"},
     "status.expires_today": {"es": "Vence hoy", "en": "Expires today"},
     "status.expires_tomorrow": {"es": "Vence mañana", "en": "Expires tomorrow"},
@@ -23,7 +22,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.first_visit": {"es": "Primera visita", "en": "First visit"},
     "notify.plan": {"es": "Plan {plan}", "en": "{plan} plan"},
     "notify.time": {"es": "Entrada {time}", "en": "Entry {time}"},
-    "notify.turnstile": {"es": "torniquete {name}", "en": "turnstile {name}"},
     "notify.member_fallback": {"es": "Miembro #{member_id}", "en": "Member #{member_id}"},
     "notify.status_unavailable": {
         "es": "Estado no disponible (ver el registro)",
@@ -142,12 +140,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "app.headless_start": {
         "es": "Aviso de Entradas en modo consola (sin bandeja). Ctrl+C para salir.",
         "en": "Aviso de Entradas in console mode (no tray). Ctrl+C to quit.",
-    },
-    "app.keyring_error": {
-        "es": "No se pudo leer la contraseña del llavero del sistema ({detail}). Desbloquee el llavero y reinicie "
-        "Aviso de Entradas, o guárdela de nuevo con «python -m agent configure».",
-        "en": "Could not read the password from the OS keyring ({detail}). Unlock the keyring and restart "
-        "Aviso de Entradas, or save it again with 'python -m agent configure'.",
     },
     "app.fatal_title": {"es": "Aviso de Entradas no pudo iniciar", "en": "Aviso de Entradas could not start"},
     "app.fatal_log": {"es": "Detalles en el registro: {path}", "en": "Details in the log: {path}"},
