@@ -321,8 +321,11 @@ def test_the_tray_honours_poll_mode_with_no_trigger_installed(db: Any, tmp_path:
     env = tray_env(
         tmp_path, AVISO_CONNECTION_MODE="poll", AVISO_CONNECTION_POLL_INTERVAL_S="0.3", PGPASSWORD=db.pos_password
     )
+    dsn = db.server.dsn(dbname=db.name, user="pos_user")
+    assert db.pos_password not in dsn
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent", "tray", "--headless", "--duration", "12", "--dsn", db.pos_dsn()],
+        # the password comes from PGPASSWORD (set above), never from argv
+        [sys.executable, "-m", "agent", "tray", "--headless", "--duration", "12", "--dsn", dsn],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
